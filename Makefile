@@ -1,0 +1,28 @@
+# The README's two commands: `make search` and `make test`. Everything installs into .venv.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch and torchvision are installed together so pip resolves a matching pair.
+TORCH  := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: search test install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+search: install
+	$(BIN)/nasblocks build specs/mobilenet_v2.yaml
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info

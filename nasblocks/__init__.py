@@ -1,0 +1,34 @@
+"""nasblocks: convolutional networks as YAML specs, compiled to torch.fx, priced exactly and
+searched with Optuna under FLOP and latency budgets.
+
+    >>> import nasblocks
+    >>> spec = nasblocks.load("mobilenet_v2", width=0.75)
+    >>> nasblocks.cost(spec).macs
+    209069792
+    >>> model = nasblocks.build(spec)          # a torch.fx.GraphModule
+"""
+
+from __future__ import annotations
+
+from nasblocks._cost import Cost, graph_cost
+from nasblocks._expand import expand
+from nasblocks._graph import Graph, Node
+from nasblocks._ops import list_ops
+from nasblocks._spec import Spec, load, zoo_names
+from nasblocks.errors import NasblocksError, SpecError
+
+__all__ = ["Cost", "Graph", "NasblocksError", "Node", "Spec", "SpecError", "build", "cost",
+           "expand", "list_ops", "load", "zoo_names"]
+__version__ = "0.1.0"
+
+
+def build(spec: Spec | str):  # -> torch.fx.GraphModule
+    """Compile a spec (or a path or zoo name) to a torch.fx GraphModule."""
+    from nasblocks._compile import compile_graph
+
+    return compile_graph(expand(load(spec) if isinstance(spec, str) else spec))
+
+
+def cost(spec: Spec | str) -> Cost:
+    """Parameters and multiply-adds of a spec at its input size, read off the graph IR."""
+    return graph_cost(expand(load(spec) if isinstance(spec, str) else spec))

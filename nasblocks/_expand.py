@@ -1,0 +1,336 @@
+"""Expansion: a bound spec becomes a graph of primitive ops with shapes and costs.
+
+An item of a sequence is a mapping with one *head* — an op (``conv: {...}``), a block
+(``inverted_residual: {...}``), a composite (``seq``, ``concat``, ``add``, ``mul``: lists of
+items; the last three run their items as parallel branches on the same input and merge them) or
+a ``foreach`` over rows — and optional meta keys:
+
+- ``name``: the item's module name; ``{expr}`` inside it is evaluated (``layer{k + 1}``).
+  Without it an item is named by its position among the items present, as in ``nn.Sequential``.
+- ``if``: skip the item when false. ``repeat``: splice the item n times, with ``i`` its index.
+- ``functional``: compile an op as a call instead of a submodule (no name, no position).
+- ``inline``: put a block's or composite's children in the enclosing scope.
+
+Every error names the file, line and path of the YAML that caused it; inside a block, the call
+sites are added (``in inverted_residual called at specs/mobilenet_v2.yaml:40``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nasblocks._expr import ExprError, input_env
+from nasblocks._graph import INPUT, Graph, Node
+from nasblocks._ops import REGISTRY, REQUIRED, ArgError, OpDef, Shape, ShapeError, fmt_shape
+from nasblocks._spec import RESERVED, BlockDef, Spec, fail, resolve, suggest
+from nasblocks._yaml import YList, YMap
+from nasblocks.errors import SpecError
+
+META = ("name", "if", "repeat", "functional", "inline", "doc")
+FOREACH = ("foreach", "as", "index", "do")
+MAX_NODES = 20_000
+MAX_REPEAT = 10_000
+MAX_DEPTH = 48
+_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+_LEGAL = re.compile(r"[^0-9A-Za-z_]")
+_NAME = re.compile(r"[0-9A-Za-z_]+")
+
+
+@dataclass
+class Scope:
+    """A module namespace: its dotted prefix, the next free position and the names taken."""
+
+    prefix: str
+    position: int = 0
+
+    def __post_init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def child(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an item sits: its container and key (for file and line), its path in the spec, and
+    the block calls that led there."""
+
+    container: YMap | YList
+    key: Any
+    path: str
+    calls: tuple[tuple[str, str], ...] = ()
+
+    def error(self, message: str, key: Any = None, container: YMap | YList | None = None,
+              suffix: str = "") -> SpecError:
+        trail = "".join(f" (in {block} called at {site})" for block, site in reversed(self.calls))
+        where = container if container is not None else self.container
+        return fail(message + trail, where, self.key if container is None else key,
+                    self.path + suffix)
+
+    def origin(self) -> str:
+        return f"{self.container.file}:{self.container.line_of(self.key)}"
+
+    def at(self, container: YMap | YList, key: Any, suffix: str) -> Place:
+        return Place(container, key, f"{self.path}{suffix}", self.calls)
+
+
+class Expander:
+    """Walks a spec's items depth-first, adding one node per primitive op to a Graph."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.graph = Graph(spec.name, spec.input)
+        self._names: dict[str, int] = {}
+
+    def run(self) -> Graph:
+        document = self.spec.document
+        env = {**self.spec.vars, **input_env(self.spec.input)}
+        place = Place(document, "network", "network")
+        self.graph.output = self.sequence(document["network"], place, env, INPUT, Scope(""), ())
+        return self.graph
+
+    # --- structure ------------------------------------------------------------------------------
+
+    def sequence(self, items: Any, place: Place, env: Mapping[str, Any], x: str, scope: Scope,
+                 stack: tuple[str, ...]) -> str:
+        if not isinstance(items, YList):
+            raise place.error(f"expected a list of items, got {type(items).__name__}")
+        for index, item in enumerate(items):
+            out = self.item(item, place.at(items, index, f"[{index}]"), env, x, scope, stack)
+            x = x if out is None else out
+        return x
+
+    def item(self, item: Any, place: Place, env: Mapping[str, Any], x: str, scope: Scope,
+             stack: tuple[str, ...]) -> str | None:
+        """Expand one item (all its repeats); None when it was skipped entirely."""
+        if not isinstance(item, YMap):
+            raise place.error(f"expected a mapping with one op or block, got {item!r}")
+        head = self._head(item, place)
+        count = self._count(item, place, env) if "repeat" in item else None
+        produced = None
+        for i in range(1 if count is None else count):
+            local = env if count is None else {**env, "i": i}
+            if "if" in item and not self.value(item["if"], local, place.at(item, "if", ".if")):
+                continue
+            produced = x = self.single(head, item, place, local, x, scope, stack)
+        return produced
+
+    def _head(self, item: YMap, place: Place) -> str:
+        if "foreach" in item:
+            for key in item:
+                if key not in FOREACH and key not in ("if", "doc"):
+                    raise place.error(f"unexpected key {key!r} in foreach; allowed: "
+                                      f"{', '.join(FOREACH)}, if", key, item)
+            return "foreach"
+        heads = [k for k in item if k not in META]
+        if len(heads) != 1:
+            found = ", ".join(map(str, heads)) or "none"
+            raise place.error("an item needs exactly one op, block, seq, concat, add, mul or "
+                              f"foreach (meta keys: {', '.join(META)}); found {found}")
+        return str(heads[0])
+
+    def _count(self, item: YMap, place: Place, env: Mapping[str, Any]) -> int:
+        count = self.value(item["repeat"], env, place.at(item, "repeat", ".repeat"))
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
+            raise place.error(f"repeat must be an integer from 0 to {MAX_REPEAT:,}, got {count!r}",
+                              "repeat", item)
+        return count
+
+    def single(self, head: str, item: YMap, place: Place, env: Mapping[str, Any], x: str,
+               scope: Scope, stack: tuple[str, ...]) -> str:
+        inner = place.at(item, head, f".{head}")
+        if head == "foreach":
+            return self.foreach(item, inner, env, x, scope, stack)
+        if head in REGISTRY and head not in RESERVED:
+            return self.op(REGISTRY[head], item, inner, env, x, scope)
+        if head in RESERVED:
+            child = self.enter(item, place, env, scope)
+            return self.composite(head, item[head], inner, env, x, child, stack)
+        if head in self.spec.blocks:
+            child = self.enter(item, place, env, scope)
+            return self.block(self.spec.blocks[head], item[head], inner, env, x, child, stack)
+        known = [*REGISTRY, *self.spec.blocks, *RESERVED]
+        raise place.error(f"unknown op or block {head!r}{suggest(head, known)}", head, item)
+
+    def enter(self, item: YMap, place: Place, env: Mapping[str, Any], scope: Scope) -> Scope:
+        """The scope a block or composite puts its children in (its own, unless inline)."""
+        if item.get("inline"):
+            if "name" in item:
+                raise place.error("an inline item has no name of its own", "name", item)
+            return scope
+        return Scope(scope.child(self.name_in(scope, item, place, env)))
+
+    def name_in(self, scope: Scope, item: YMap, place: Place, env: Mapping[str, Any]) -> str:
+        """Claim the item's name in ``scope``: its ``name`` (templated) or its position."""
+        if "name" in item:
+            name = self._template(item["name"], env, place.at(item, "name", ".name"))
+        else:
+            name = str(scope.position)
+        scope.position += 1
+        if name in scope.taken:
+            raise place.error(f"name {name!r} is already used in {scope.prefix or 'the network'}",
+                              "name" if "name" in item else None, item)
+        scope.taken.add(name)
+        return name
+
+    def _template(self, raw: Any, env: Mapping[str, Any], place: Place) -> str:
+        text = str(raw)
+        try:
+            name = _TEMPLATE.sub(lambda m: str(resolve(m.group(1), env)), text)
+        except ExprError as err:
+            raise place.error(str(err)) from None
+        if not _NAME.fullmatch(name):
+            raise place.error(f"a name must be an identifier or a number, got {name!r}")
+        return name
+
+    def foreach(self, item: YMap, place: Place, env: Mapping[str, Any], x: str, scope: Scope,
+                stack: tuple[str, ...]) -> str:
+        rows = self.value(item["foreach"], env, place)
+        if not isinstance(rows, list):
+            raise place.error(f"foreach needs a list, got {rows!r}")
+        names = item.get("as", "row")
+        names = names if isinstance(names, list) else [names]
+        if not all(isinstance(n, str) and n.isidentifier() for n in names):
+            raise place.error(f"'as' must name one variable or a list of them, got {names!r}", "as", item)
+        if "do" not in item:
+            raise place.error("foreach needs 'do': the items to repeat per row")
+        for k, row in enumerate(rows):
+            if len(names) > 1 and (not isinstance(row, list) or len(row) != len(names)):
+                raise place.error(f"row {k} has {row!r}; expected {len(names)} values for "
+                                  f"{', '.join(names)}")
+            local = {**env, **dict(zip(names, row if len(names) > 1 else [row]))}
+            if "index" in item:
+                local[str(item["index"])] = k
+            x = self.sequence(item["do"], place.at(item, "do", f"[{k}].do"), local, x, scope, stack)
+        return x
+
+    def composite(self, kind: str, branches: Any, place: Place, env: Mapping[str, Any], x: str,
+                  scope: Scope, stack: tuple[str, ...]) -> str:
+        if kind == "seq":
+            return self.sequence(branches, place, env, x, scope, stack)
+        if not isinstance(branches, YList):
+            raise place.error(f"{kind} needs a list of branches, got {type(branches).__name__}")
+        outputs = []
+        for index, branch in enumerate(branches):
+            out = self.item(branch, place.at(branches, index, f"[{index}]"), env, x, scope, stack)
+            if out is not None:
+                outputs.append(out)
+        if not outputs:
+            raise place.error(f"{kind} has no branch left (every branch's 'if' is false)")
+        if len(outputs) == 1:
+            return outputs[0]
+        return self.add_node(REGISTRY[kind], {}, outputs, None, scope.prefix, place)
+
+    def block(self, block: BlockDef, raw: Any, place: Place, env: Mapping[str, Any], x: str,
+              scope: Scope, stack: tuple[str, ...]) -> str:
+        if block.name in stack:
+            raise place.error(f"block {block.name!r} refers to itself: {' → '.join((*stack, block.name))}")
+        if len(stack) >= MAX_DEPTH:
+            raise place.error(f"blocks nest deeper than {MAX_DEPTH}")
+        raw = self._arguments(raw, place)
+        local: dict[str, Any] = dict(input_env(self.graph.shape_of(x)))
+        for key in raw:
+            if key not in block.args:
+                raise place.error(f"unknown argument {key!r} of block {block.name!r}; it takes "
+                                  f"{', '.join(block.args) or 'none'}{suggest(key, block.args)}", key, raw)
+        for key, default in block.args.items():
+            if key in raw:
+                local[key] = self.value(raw[key], env, place.at(raw, key, f".{key}"),
+                                        words=isinstance(default, str))
+            elif default is None:
+                raise place.error(f"missing required argument {key!r} of block {block.name!r}")
+            else:
+                local[key] = self.value(default, local, Place(block.args, key, f"blocks.{block.name}.args.{key}"),
+                                        words=isinstance(default, str))
+        calls = (*place.calls, (block.name, place.origin()))
+        for key, value in block.let.items():
+            local[key] = self.value(value, local, Place(block.let, key, f"blocks.{block.name}.let.{key}", calls))
+        body = Place(block.where, "body", f"blocks.{block.name}.body", calls)
+        return self.sequence(block.body, body, local, x, scope, (*stack, block.name))
+
+    # --- ops --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _arguments(raw: Any, place: Place) -> YMap:
+        if raw is None:
+            empty = YMap()
+            empty.file, empty.line, empty.lines = place.container.file, place.container.line_of(place.key), {}
+            return empty
+        if not isinstance(raw, YMap):
+            raise place.error(f"expected a mapping of arguments, got {raw!r}")
+        return raw
+
+    def op(self, opdef: OpDef, item: YMap, place: Place, env: Mapping[str, Any], x: str,
+           scope: Scope) -> str:
+        raw = self._arguments(item[opdef.name], place)
+        args: dict[str, Any] = {}
+        for key in raw:
+            if key not in opdef.params:
+                allowed = ", ".join(opdef.params) or "none"
+                raise place.error(f"unknown argument {key!r} of op {opdef.name!r}; it takes {allowed}"
+                                  f"{suggest(key, opdef.params)}", key, raw)
+        for key, param in opdef.params.items():
+            if key in raw:
+                at = place.at(raw, key, f".{key}")
+                value = self.value(raw[key], env, at, words=param.kind in ("str", "padding"))
+                try:
+                    args[key] = param.coerce(value)
+                except ArgError as err:
+                    raise at.error(str(err)) from None
+            elif param.default is REQUIRED:
+                raise place.error(f"missing required argument {key!r} of op {opdef.name!r}")
+            else:
+                args[key] = None if param.default is None else param.coerce(param.default)
+        functional = item.get("functional", opdef.functional)
+        if functional and opdef.emit is None:
+            raise place.error(f"op {opdef.name!r} has parameters or state; it cannot be functional")
+        if not functional and opdef.module is None:
+            raise place.error(f"op {opdef.name!r} exists only as a function; drop 'functional: false'")
+        target = None if functional else scope.child(self.name_in(scope, item, place, env))
+        return self.add_node(opdef, args, [x], target, target or scope.prefix, place)
+
+    def add_node(self, opdef: OpDef, args: dict[str, Any], inputs: list[str], target: str | None,
+                 scope: str, place: Place) -> str:
+        in_shapes = tuple(self.graph.shape_of(i) for i in inputs)
+        try:
+            out = opdef.shape(args, in_shapes)
+        except ShapeError as err:
+            shapes = ", ".join(fmt_shape(s) for s in in_shapes)
+            raise place.error(f"{err} (input {shapes})") from None
+        if any(d <= 0 for d in out):
+            raise place.error(f"{opdef.name} would produce an empty output {fmt_shape(out)}")
+        params, macs = opdef.cost(args, in_shapes, out)
+        if len(self.graph) >= MAX_NODES:
+            raise place.error(f"the network expands to more than {MAX_NODES:,} ops; check repeat "
+                              "counts and nesting")
+        name = self._unique(target or (f"{scope}.{opdef.name}" if scope else opdef.name))
+        self.graph.add(Node(name, opdef.name, args, target, scope, tuple(inputs), in_shapes, out,
+                            params, macs, place.origin()))
+        return name
+
+    def _unique(self, dotted: str) -> str:
+        base = _LEGAL.sub("_", dotted)
+        base = f"_{base}" if base[0].isdigit() or base == INPUT else base
+        count = self._names.get(base, 0)
+        self._names[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    @staticmethod
+    def value(raw: Any, env: Mapping[str, Any], place: Place, *, words: bool = False) -> Any:
+        try:
+            return resolve(raw, env, words=words)
+        except ExprError as err:
+            raise place.error(str(err)) from None
+
+
+def expand(spec: Spec) -> Graph:
+    """Expand a spec into its graph of primitive ops, shapes and costs (no torch involved).
+
+    >>> graph = expand(load("mobilenet_v2"))
+    >>> graph.macs
+    300774272
+    """
+    return Expander(spec).run()

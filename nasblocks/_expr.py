@@ -1,0 +1,241 @@
+"""The spec expression language: parsed with Python's ``ast``, checked against a whitelist, never
+``eval``ed.
+
+An expression is a string in a spec, such as ``make_divisible(c * width)`` or
+``s if i == 0 else 1``. It is parsed once (cached), every node kind is checked against the
+tables below, and the tree is turned into a chain of small closures that evaluate against an
+explicit environment: the spec's vars, a block's arguments, loop variables and the input's
+shape (``in``, ``in_h``, ``in_w``).
+
+    >>> compile_expr("make_divisible(32 * width)")({"width": 0.75})
+    24
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import io
+import math
+import operator
+import tokenize
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+Env = Mapping[str, Any]
+Evaluator = Callable[[Env], Any]
+
+# ``in`` (the input's channels) is a Python keyword, so the tokenizer renames it before parsing.
+_IN = "__in__"
+MAX_LENGTH = 1000
+MAX_EXPONENT = 64
+
+
+class ExprError(ValueError):
+    """An expression is malformed or cannot be evaluated; the caller adds file, line and path."""
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never below 90 % of it.
+
+    The channel rounding of MobileNet v2/v3 (torchvision's ``_make_divisible``, from TF-slim):
+    round to nearest, at least ``min_value`` (default ``divisor``), and step up once if rounding
+    lost more than 10 %.
+    """
+    if divisor <= 0:
+        raise ExprError(f"make_divisible: divisor must be positive, got {divisor}")
+    floor = divisor if min_value is None else min_value
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def _divide(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise ExprError("division by zero")
+    return a / b
+
+
+def _floordiv(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise ExprError("division by zero")
+    return a // b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise ExprError("modulo by zero")
+    return a % b
+
+
+def _power(a: Any, b: Any) -> Any:
+    if abs(b) > MAX_EXPONENT:
+        raise ExprError(f"exponent must be at most {MAX_EXPONENT} in magnitude, got {b}")
+    return a**b
+
+
+BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: _divide,
+    ast.FloorDiv: _floordiv, ast.Mod: _mod, ast.Pow: _power,
+}
+UNARY: dict[type, Callable[[Any], Any]] = {
+    ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
+}
+COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "make_divisible": make_divisible, "int": int, "float": float, "round": round, "min": min,
+    "max": max, "abs": abs, "ceil": math.ceil, "floor": math.floor, "len": len,
+}
+
+
+def _rename_in(text: str) -> str:
+    """Rewrite the keyword ``in`` to a legal name, so ``in * 4`` parses."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError) as err:
+        raise ExprError(f"cannot parse expression {text!r}: {err}") from None
+    if not any(t.type == tokenize.NAME and t.string == "in" for t in tokens):
+        return text
+    renamed = [(t.type, _IN if t.type == tokenize.NAME and t.string == "in" else t.string)
+               for t in tokens]
+    return tokenize.untokenize(renamed)
+
+
+def _shown(name: str) -> str:
+    return "in" if name == _IN else name
+
+
+def _name(name: str) -> Evaluator:
+    def lookup(env: Env) -> Any:
+        try:
+            return env[name]
+        except KeyError:
+            known = sorted(_shown(k) for k in env if not k.startswith("_") or k == _IN)
+            close = difflib.get_close_matches(_shown(name), known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known names: {', '.join(known)}"
+            raise ExprError(f"undefined name {_shown(name)!r}{hint}") from None
+    return lookup
+
+
+def _binary(op: Callable[[Any, Any], Any], left: Evaluator, right: Evaluator) -> Evaluator:
+    def apply(env: Env) -> Any:
+        a, b = left(env), right(env)
+        try:
+            return op(a, b)
+        except TypeError:
+            raise ExprError(f"cannot combine {a!r} and {b!r}") from None
+    return apply
+
+
+def _compare(ops: list[Callable[[Any, Any], bool]], operands: list[Evaluator]) -> Evaluator:
+    def apply(env: Env) -> bool:
+        left = operands[0](env)
+        for op, operand in zip(ops, operands[1:]):
+            right = operand(env)
+            try:
+                if not op(left, right):
+                    return False
+            except TypeError:
+                raise ExprError(f"cannot compare {left!r} and {right!r}") from None
+            left = right
+        return True
+    return apply
+
+
+def _call(name: str, args: list[Evaluator], kwargs: dict[str, Evaluator]) -> Evaluator:
+    fn = FUNCTIONS[name]
+
+    def apply(env: Env) -> Any:
+        values = [a(env) for a in args]
+        named = {k: v(env) for k, v in kwargs.items()}
+        try:
+            return fn(*values, **named)
+        except (TypeError, ValueError) as err:
+            raise ExprError(f"{name}(): {err}") from None
+    return apply
+
+
+def _build(node: ast.AST) -> Evaluator:
+    """Turn one whitelisted AST node into a closure; anything else is an error."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+        value = node.value
+        return lambda env: value
+    if isinstance(node, ast.Name):
+        return _name(node.id)
+    if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
+        return _binary(BINARY[type(node.op)], _build(node.left), _build(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
+        op, operand = UNARY[type(node.op)], _build(node.operand)
+        return lambda env: op(operand(env))
+    if isinstance(node, ast.BoolOp):
+        parts = [_build(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda env: all(p(env) for p in parts)
+        return lambda env: any(p(env) for p in parts)
+    if isinstance(node, ast.Compare) and all(type(o) in COMPARE for o in node.ops):
+        return _compare([COMPARE[type(o)] for o in node.ops],
+                        [_build(node.left), *(_build(c) for c in node.comparators)])
+    if isinstance(node, ast.IfExp):
+        test, body, orelse = _build(node.test), _build(node.body), _build(node.orelse)
+        return lambda env: body(env) if test(env) else orelse(env)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
+        if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+            raise ExprError("* and ** arguments are not allowed")
+        return _call(node.func.id, [_build(a) for a in node.args],
+                     {k.arg: _build(k.value) for k in node.keywords if k.arg})
+    if isinstance(node, ast.Call):
+        called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+        raise ExprError(f"unknown function {called!r}; available: {', '.join(sorted(FUNCTIONS))}")
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_build(e) for e in node.elts]
+        return lambda env: [item(env) for item in items]
+    if isinstance(node, ast.Subscript):
+        value, index = _build(node.value), _build(node.slice)
+
+        def subscript(env: Env) -> Any:
+            container, key = value(env), index(env)
+            try:
+                return container[key]
+            except (IndexError, KeyError, TypeError):
+                raise ExprError(f"cannot index {container!r} with {key!r}") from None
+        return subscript
+    raise ExprError(f"{type(node).__name__} is not allowed in an expression")
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(text: str) -> Evaluator:
+    """Parse ``text`` into an evaluator ``env -> value``; raises ExprError when malformed."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(_rename_in(text).strip(), mode="eval")
+    except SyntaxError as err:
+        raise ExprError(f"cannot parse expression {text!r}: {err.msg}") from None
+    return _build(tree.body)
+
+
+def bare_name(text: str) -> str | None:
+    """The identifier ``text`` consists of, or None: lets string arguments take bare words."""
+    return text if text.isidentifier() and text != "in" else None
+
+
+def evaluate(value: Any, env: Env) -> Any:
+    """Evaluate a spec value: strings are expressions, lists element-wise, the rest literal."""
+    if isinstance(value, str):
+        return compile_expr(value)(env)
+    if isinstance(value, list):
+        return [evaluate(v, env) for v in value]
+    return value
+
+
+def input_env(shape: tuple[int, ...]) -> dict[str, int]:
+    """The names an expression uses for its input: ``in`` (channels), ``in_h``, ``in_w``."""
+    env = {_IN: shape[0]}
+    if len(shape) == 3:
+        env["in_h"], env["in_w"] = shape[1], shape[2]
+    return env

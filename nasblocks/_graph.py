@@ -1,0 +1,143 @@
+"""The graph IR: a networkx DiGraph of primitive ops with shapes and costs on every node.
+
+The printout is the documentation, as torch.fx does it (``nasblocks build SPEC --graph``)::
+
+    graph mobilenet_v2(%x: 3×224×224):
+        %features_0_0 : 32×112×112 = conv[out=32, kernel=3×3, stride=2×2](%x)  params=864 macs=10,838,016  # specs/mobilenet_v2.yaml:31
+        %features_0_1 : 32×112×112 = bn(%features_0_0)  params=64  # specs/blocks.yaml:12
+        ...
+        return %classifier_1
+
+Nodes are stored in the order expansion created them, which is a topological order; nothing
+depends on hashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from nasblocks._ops import REGISTRY, REQUIRED, Param, Shape, fmt_shape
+
+INPUT = "x"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One primitive op of an expanded network.
+
+    ``target`` is the hierarchical module name (``features.3.conv.1.0``) for ops compiled as
+    submodules, None for functional ops; ``scope`` is the spec item the node came from, in the
+    same dotted form; ``origin`` is ``file:line`` of the YAML that produced it.
+    """
+
+    name: str
+    op: str
+    args: dict[str, Any]
+    target: str | None
+    scope: str
+    inputs: tuple[str, ...]
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    params: int
+    macs: int
+    origin: str
+
+    def describe(self) -> str:
+        """One fx-style line: name, shape, op with its arguments, inputs, cost and origin."""
+        params = REGISTRY[self.op].params
+        shown = [f"{k}={_fmt_arg(v)}" for k, v in self.args.items()
+                 if k not in params or not _is_default(params[k], v)]
+        arglist = f"[{', '.join(shown)}]" if shown else ""
+        cost = f"  params={self.params:,}" if self.params else ""
+        cost += f" macs={self.macs:,}" if self.macs else ""
+        inputs = ", ".join(f"%{i}" for i in self.inputs)
+        return (f"%{self.name} : {fmt_shape(self.out_shape)} = {self.op}{arglist}({inputs})"
+                f"{cost}  # {self.origin}")
+
+
+def _is_default(param: Param, value: Any) -> bool:
+    if param.default is REQUIRED:
+        return False
+    return value == (None if param.default is None else param.coerce(param.default))
+
+
+def _fmt_arg(value: Any) -> str:
+    if isinstance(value, tuple) and len(value) == 2:
+        return f"{value[0]}×{value[1]}"
+    return str(value)
+
+
+class Graph:
+    """An expanded network: its input shape, its nodes (in a networkx DiGraph) and its output."""
+
+    def __init__(self, name: str, input_shape: Shape) -> None:
+        self.name = name
+        self.input_shape = input_shape
+        self.nx = nx.DiGraph()
+        self.output = INPUT
+        self._nodes: dict[str, Node] = {}
+
+    def add(self, node: Node) -> None:
+        self._nodes[node.name] = node
+        self.nx.add_node(node.name, node=node)
+        for position, source in enumerate(node.inputs):
+            self.nx.add_edge(source, node.name, position=position)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes.values())
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __getitem__(self, name: str) -> Node:
+        return self._nodes[name]
+
+    def shape_of(self, name: str) -> Shape:
+        return self.input_shape if name == INPUT else self._nodes[name].out_shape
+
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self._nodes.values())
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self._nodes.values())
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shape_of(self.output)
+
+    def users(self, name: str) -> int:
+        """How many inputs of other nodes (and of the output) read ``name``."""
+        return self.nx.out_degree(name) + (name == self.output) if name in self.nx else int(name == self.output)
+
+    def blocks(self, depth: int = 2) -> list[tuple[str, Shape, int, int]]:
+        """Rows (scope, output shape, params, macs) grouping nodes by the first ``depth`` parts
+        of their scope: ``features.3``, ``layer1.0``, ``classifier.1`` — the build table."""
+        rows: dict[str, list[Any]] = {}
+        for node in self._nodes.values():
+            key = ".".join(node.scope.split(".")[:depth]) or node.name
+            row = rows.setdefault(key, [key, node.out_shape, 0, 0])
+            row[1], row[2], row[3] = node.out_shape, row[2] + node.params, row[3] + node.macs
+        return [tuple(r) for r in rows.values()]  # type: ignore[misc]
+
+    def lint(self) -> None:
+        """Check the invariants compile relies on; raise AssertionError saying what broke."""
+        seen = {INPUT}
+        for node in self._nodes.values():
+            missing = [i for i in node.inputs if i not in seen]
+            assert not missing, f"{node.name} reads {missing} before they are defined; check expansion order"
+            assert node.op in REGISTRY, f"{node.name} has unknown op {node.op!r}"
+            seen.add(node.name)
+        assert self.output in seen, f"output {self.output!r} is not a node"
+        assert nx.is_directed_acyclic_graph(self.nx), "the graph has a cycle"
+
+    def __str__(self) -> str:
+        lines = [f"graph {self.name}(%{INPUT}: {fmt_shape(self.input_shape)}):"]
+        lines += [f"    {node.describe()}" for node in self._nodes.values()]
+        lines.append(f"    return %{self.output}")
+        return "\n".join(lines)

@@ -1,0 +1,261 @@
+"""Loading a spec: a YAML file (or a zoo name) plus values for its vars is one network.
+
+A spec file has these top-level keys (anything else is an error)::
+
+    name: mobilenet_v2                 # defaults to the file's stem
+    reference: torchvision.models.mobilenet_v2
+    description: ...
+    imports: [blocks.yaml]             # block libraries, relative to this file, then specs/
+    vars: {width: 1.0, ...}            # defaults; expressions may use earlier vars
+    input: [3, 224, 224]               # C, H, W; expressions allowed
+    blocks: {name: {args, let, body}}  # blocks declared in this file
+    aliases: {mobilenet_v2_x0_5: {width: 0.5}}   # zoo names for var settings
+    network: [items...]                # the top-level sequence
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nasblocks._expr import ExprError, bare_name, evaluate
+from nasblocks._ops import REGISTRY, Shape
+from nasblocks._yaml import YList, YMap, display_path, read_yaml
+from nasblocks.errors import SpecError
+
+SPEC_KEYS = ("name", "description", "reference", "imports", "vars", "input", "blocks", "aliases",
+             "network")
+BLOCK_KEYS = ("doc", "args", "let", "body")
+RESERVED = frozenset({"seq", "concat", "add", "mul", "foreach"})
+
+
+def specs_dir() -> Path:
+    """The directory holding the zoo and the block library (shipped inside the wheel)."""
+    return Path(str(importlib.resources.files("nasblocks.specs")))
+
+
+def suggest(name: str, known: Any) -> str:
+    """'; did you mean x?' for the closest known names, or ''."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def fail(message: str, where: YMap | YList | None, key: Any = None, path: str = "") -> SpecError:
+    """A SpecError located at ``where[key]`` (or at ``where`` itself)."""
+    if where is None:
+        return SpecError(message, path=path or None)
+    line = where.line if key is None else where.line_of(key)
+    return SpecError(message, file=where.file, line=line, path=path or None)
+
+
+def resolve(value: Any, env: Mapping[str, Any], *, words: bool = False) -> Any:
+    """Evaluate a spec value; with ``words``, a bare word not defined in ``env`` is a string."""
+    if words and isinstance(value, str) and bare_name(value) and value not in env:
+        return value
+    return evaluate(value, env)
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A block declared in YAML: named arguments (None = required), derived values, a body."""
+
+    name: str
+    args: YMap
+    let: YMap
+    body: YList
+    where: YMap
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec with its vars bound: one network. Build it with ``nasblocks.build``."""
+
+    name: str
+    file: str
+    document: YMap = field(repr=False)
+    vars: Mapping[str, Any]
+    input: Shape
+    blocks: Mapping[str, BlockDef] = field(repr=False)
+
+    @property
+    def network(self) -> YList:
+        return self.document["network"]
+
+    def with_vars(self, **overrides: Any) -> Spec:
+        """The same spec with some vars set (unknown names are errors)."""
+        return _bind(self.document, self.blocks, {**self._overrides(), **overrides}, self.name)
+
+    def with_input(self, shape: Shape) -> Spec:
+        """The same network at another input size (C, H, W)."""
+        return replace(self, input=_check_input(list(shape), self.document))
+
+    def _overrides(self) -> dict[str, Any]:
+        defaults = self.document.get("vars") or {}
+        return {k: v for k, v in self.vars.items() if defaults.get(k) != v}
+
+
+def _check_keys(mapping: YMap, allowed: tuple[str, ...], path: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise fail(f"unknown key {key!r}; allowed: {', '.join(allowed)}{suggest(key, allowed)}",
+                       mapping, key, f"{path}.{key}" if path else str(key))
+
+
+def _mapping(value: Any, parent: YMap, key: str, what: str) -> YMap:
+    if value is None:
+        empty = YMap()
+        empty.file, empty.line, empty.lines = parent.file, parent.line_of(key), {}
+        return empty
+    if not isinstance(value, YMap):
+        raise fail(f"expected a mapping of {what}, got {type(value).__name__}", parent, key, key)
+    return value
+
+
+def _block_defs(document: YMap, seen: tuple[str, ...] = ()) -> dict[str, BlockDef]:
+    """The blocks a spec can use: its imports' (in order), then its own."""
+    blocks: dict[str, BlockDef] = {}
+    imports = document.get("imports") or YList()
+    if not isinstance(imports, YList):
+        raise fail("expected a list of block library files", document, "imports", "imports")
+    for index, entry in enumerate(imports):
+        path = _locate_import(entry, document, imports, index)
+        if str(path) in seen:
+            raise fail(f"import cycle through {entry!r}", imports, index, f"imports[{index}]")
+        library = read_yaml(path)
+        if not isinstance(library, YMap):
+            raise fail("a block library must be a YAML mapping with 'blocks'", imports, index,
+                       f"imports[{index}]")
+        _check_keys(library, ("description", "imports", "blocks"), "")
+        blocks.update(_block_defs(library, (*seen, str(path))))
+    own = _mapping(document.get("blocks"), document, "blocks", "blocks")
+    for name, body in own.items():
+        blocks[name] = _block_def(name, body, own)
+    return blocks
+
+
+def _locate_import(entry: Any, document: YMap, imports: YList, index: int) -> Path:
+    if not isinstance(entry, str):
+        raise fail(f"expected a file name, got {entry!r}", imports, index, f"imports[{index}]")
+    for base in (Path(document.file).parent, specs_dir()):
+        if (base / entry).is_file():
+            return base / entry
+    raise fail(f"block library {entry!r} not found next to the spec or in {display_path(specs_dir())}",
+               imports, index, f"imports[{index}]")
+
+
+def _block_def(name: Any, body: Any, blocks: YMap) -> BlockDef:
+    path = f"blocks.{name}"
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail(f"a block name must be an identifier, got {name!r}", blocks, name, path)
+    if name in REGISTRY or name in RESERVED:
+        raise fail(f"block {name!r} has the name of a built-in op; choose another", blocks, name, path)
+    if not isinstance(body, YMap):
+        raise fail("a block is a mapping with 'args', 'let' and 'body'", blocks, name, path)
+    _check_keys(body, BLOCK_KEYS, path)
+    items = body.get("body")
+    if not isinstance(items, YList):
+        raise fail("a block needs a 'body': a list of items", body, "body" if "body" in body else None,
+                   f"{path}.body")
+    return BlockDef(name, _mapping(body.get("args"), body, "args", "arguments"),
+                    _mapping(body.get("let"), body, "let", "derived values"), items, body,
+                    str(body.get("doc") or ""))
+
+
+def _check_input(values: Any, document: YMap, env: Mapping[str, Any] | None = None) -> Shape:
+    if not isinstance(values, list) or len(values) != 3:
+        raise fail(f"expected [channels, height, width], got {values!r}", document, "input", "input")
+    try:
+        shape = tuple(evaluate(v, env or {}) for v in values)
+    except ExprError as err:
+        raise fail(str(err), document, "input", "input") from None
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise fail(f"expected three positive integers, got {list(shape)}", document, "input", "input")
+    return shape
+
+
+def _compatible(default: Any, value: Any) -> bool:
+    """Whether an override fits a var's default: numbers stay numbers (an int where a float is
+    expected is fine), booleans stay booleans; expressions and lists take anything."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return True
+
+
+def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str, Any], name: str) -> Spec:
+    declared = _mapping(document.get("vars"), document, "vars", "vars")
+    unknown = [k for k in overrides if k not in declared]
+    if unknown:
+        raise fail(f"unknown var {unknown[0]!r}; this spec's vars are {', '.join(declared) or 'none'}"
+                   f"{suggest(unknown[0], declared)}", document, "vars" if "vars" in document else None,
+                   "vars")
+    env: dict[str, Any] = {}
+    for key, default in declared.items():
+        if key in overrides:
+            value = overrides[key]
+            if not _compatible(default, value):
+                raise fail(f"var {key!r} expects {type(default).__name__}, got {value!r}",
+                           declared, key, f"vars.{key}")
+        else:
+            value = default
+        try:
+            env[key] = resolve(value, env, words=True)
+        except ExprError as err:
+            raise fail(str(err), declared, key, f"vars.{key}") from None
+    shape = _check_input(document.get("input"), document, env)
+    if not isinstance(document.get("network"), YList):
+        raise fail("expected 'network': a list of items", document,
+                   "network" if "network" in document else None, "network")
+    return Spec(name, document.file, document, env, shape, blocks)
+
+
+@lru_cache(maxsize=None)
+def _alias_index(directory: str) -> dict[str, tuple[Path, dict[str, Any]]]:
+    index: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        document = read_yaml(path)
+        if isinstance(document, YMap) and "network" in document:
+            index.setdefault(str(document.get("name") or path.stem), (path, {}))
+            for alias, values in (document.get("aliases") or {}).items():
+                index[str(alias)] = (path, dict(values or {}))
+    return index
+
+
+def zoo_names() -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every name ``load`` accepts besides a path: spec names and their aliases."""
+    return _alias_index(str(specs_dir()))
+
+
+def load(source: str | Path, *, input: Shape | None = None, **overrides: Any) -> Spec:
+    """Load a spec from a path or a zoo name, with vars set by keyword.
+
+    >>> spec = load("mobilenet_v2", width=0.75)
+    >>> spec.vars["width"]
+    0.75
+    """
+    path = Path(source)
+    name_vars: dict[str, Any] = {}
+    name = None
+    if not path.suffix and not path.exists():
+        zoo = zoo_names()
+        if str(source) not in zoo:
+            raise SpecError(f"no spec file or zoo network named {str(source)!r}{suggest(source, zoo)}")
+        path, name_vars = zoo[str(source)]
+        name = str(source)
+    document = read_yaml(path)
+    if not isinstance(document, YMap):
+        raise SpecError(f"a spec must be a YAML mapping, got {type(document).__name__}",
+                        file=display_path(path), line=1)
+    _check_keys(document, SPEC_KEYS, "")
+    spec = _bind(document, _block_defs(document), {**name_vars, **overrides},
+                 name or str(document.get("name") or path.stem))
+    return spec.with_input(input) if input is not None else spec

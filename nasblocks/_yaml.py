@@ -1,0 +1,134 @@
+"""YAML reading that remembers where every value came from.
+
+Mappings and sequences are loaded as ``YMap``/``YList``, which carry the line of each key or
+item, so an error found much later (a shape mismatch at expand time) still names the line that
+caused it — the way torch.fx keeps each node's origin in ``node.meta``. Only the safe loader is
+used, duplicate keys are errors, and oversized or non-text files are refused before parsing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasblocks.errors import SpecError
+
+MAX_BYTES = 1 << 20  # a spec is a page of text; a megabyte is already absurd
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class YMap(dict):
+    """A mapping from a YAML file, with the line of the mapping and of each key."""
+
+    file: str = ""
+    line: int = 0
+    lines: dict[Any, int]
+
+    def line_of(self, key: Any) -> int:
+        return self.lines.get(key, self.line)
+
+
+class YList(list):
+    """A sequence from a YAML file, with the line of the sequence and of each item."""
+
+    file: str = ""
+    line: int = 0
+    lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.lines[index] if 0 <= index < len(self.lines) else self.line
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    file = ""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
+    loader.flatten_mapping(node)
+    result = YMap()
+    result.file, result.line, result.lines = loader.file, node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            hash(key)
+        except TypeError:
+            raise SpecError("a mapping key must be a plain value", file=loader.file, line=line) from None
+        if key in result:
+            raise SpecError(f"duplicate key {key!r} (first at line {result.lines[key]})",
+                            file=loader.file, line=line)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = line
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YList:
+    result = YList(loader.construct_object(child, deep=True) for child in node.value)
+    result.file, result.line = loader.file, node.start_mark.line + 1
+    result.lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """Parse ``text`` with positions; YAML errors become SpecErrors naming file and line."""
+    loader = _Loader(text)
+    loader.file = file
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = " ".join(p for p in (err.context, err.problem) if p)
+        raise SpecError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"invalid YAML: {err}", file=file) from None
+    finally:
+        loader.dispose()
+
+
+_cache: dict[tuple[str, int, int], Any] = {}
+
+
+def display_path(path: Path) -> str:
+    """The path as a user would type it: relative to the working directory when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def read_yaml(path: Path) -> Any:
+    """Read and parse a YAML file once per version of it (cached on path, mtime and size)."""
+    shown = display_path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise SpecError("file not found", file=shown) from None
+    except OSError as err:
+        raise SpecError(f"cannot read file: {err.strerror}", file=shown) from None
+    if not path.is_file():
+        raise SpecError("not a file", file=shown)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key in _cache:
+        return _cache[key]
+    if stat.st_size > MAX_BYTES:
+        raise SpecError(f"file is {stat.st_size:,} bytes; a spec must be under {MAX_BYTES:,}", file=shown)
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        raise SpecError("not a text file (it contains NUL bytes)", file=shown)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"not UTF-8 text (byte {err.start})", file=shown) from None
+    if not text.strip():
+        raise SpecError("empty file: a spec is a YAML mapping with at least 'input' and 'network'",
+                        file=shown)
+    _cache[key] = data = parse_yaml(text, shown)
+    return data

@@ -1,0 +1,141 @@
+"""The ``nasblocks`` command line.
+
+Every error about the user's input (a bad spec, an unknown op, an impossible budget, a missing
+dataset) is one line on stderr naming file, line and place, and exit status 2; set
+``NASBLOCKS_DEBUG=1`` for the traceback. Only nasblocks' own errors are caught: a bug still
+shows as a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from nasblocks.errors import NasblocksError, SpecError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Compose, price, compile and search convolutional networks declared in YAML.")
+console = Console()
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """``--set width=0.75`` pairs as typed values (YAML scalars: 0.75, 10, true, relu)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set {pair!r}: expected NAME=VALUE, e.g. --set width=0.75")
+        try:
+            values[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {pair!r}: cannot read the value {raw!r}") from None
+    return values
+
+
+def parse_input(text: str | None) -> tuple[int, int, int] | None:
+    """``--input 3x160x160`` as (C, H, W)."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SpecError(f"--input {text!r}: expected CxHxW with positive integers, e.g. 3x224x224")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Set a var: NAME=VALUE (repeatable).")]
+InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input size CxHxW, e.g. 3x160x160.")]
+
+
+def load_spec(source: str, sets: list[str] | None, input_size: str | None):  # -> Spec
+    from nasblocks._spec import load
+
+    return load(source, input=parse_input(input_size), **parse_sets(sets or []))
+
+
+def _fmt_shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+@app.command()
+def build(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    input_size: InputOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    graph: Annotated[bool, typer.Option("--graph", help="Print the graph IR, one line per op.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Save the compiled module (torch.save).")] = None,
+) -> None:
+    """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
+    from nasblocks import expand
+    from nasblocks._compile import compile_graph
+
+    loaded = load_spec(spec, set_, input_size)
+    ir = expand(loaded)
+    if output is not None:
+        import torch
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(compile_graph(ir), output)
+    if as_json:
+        print(json.dumps({
+            "name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(ir.input_shape),
+            "output": list(ir.output_shape), "params": ir.params, "macs": ir.macs, "flops": 2 * ir.macs,
+            "ops": len(ir), "saved": str(output) if output else None,
+        }, default=str))
+        return
+    if graph:
+        console.print(str(ir), highlight=False, soft_wrap=True)
+        return
+    table = Table(title=f"{loaded.name}  ({loaded.file}, input {_fmt_shape(ir.input_shape)})")
+    table.add_column("block")
+    table.add_column("output", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("MACs (multiply-adds)", justify="right")
+    for name, shape, params, macs in ir.blocks():
+        table.add_row(name, _fmt_shape(shape), f"{params:,}", f"{macs:,}")
+    table.add_section()
+    table.add_row("total", _fmt_shape(ir.output_shape), f"{ir.params:,}", f"{ir.macs:,}", style="bold")
+    console.print(table)
+    console.print(f"{ir.macs / 1e6:,.1f} M multiply-adds (= {2 * ir.macs / 1e6:,.1f} M FLOPs counting "
+                  f"multiply and add separately), {ir.params / 1e6:.3f} M parameters, {len(ir)} ops")
+    if output is not None:
+        console.print(f"saved the compiled module to {output}")
+
+
+@app.command()
+def ops() -> None:
+    """List the primitive ops of the registry with their arguments."""
+    from nasblocks._ops import REGISTRY, REQUIRED
+
+    table = Table(title="primitive ops")
+    table.add_column("op")
+    table.add_column("arguments (default)")
+    table.add_column("what it is")
+    for name in sorted(REGISTRY):
+        op = REGISTRY[name]
+        args = ", ".join(k if p.default is REQUIRED else f"{k}={p.default}" for k, p in op.params.items())
+        table.add_row(name, args, op.doc)
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning nasblocks' errors into one line and exit status 2."""
+    try:
+        app()
+    except NasblocksError as err:
+        if os.environ.get("NASBLOCKS_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
