@@ -93,7 +93,7 @@ def build(
         }, default=str))
         return
     if graph:
-        console.print(str(ir), highlight=False, soft_wrap=True)
+        console.print(str(ir), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table(title=f"{loaded.name}  ({loaded.file}, input {_fmt_shape(ir.input_shape)})")
     table.add_column("block")
