@@ -10,6 +10,8 @@ a ``foreach`` over rows — and optional meta keys:
 - ``if``: skip the item when false. ``repeat``: splice the item n times, with ``i`` its index.
 - ``functional``: compile an op as a call instead of a submodule (no name, no position).
 - ``inline``: put a block's or composite's children in the enclosing scope.
+- ``aux``: a training-only side output at that position of the training-mode outputs
+  (GoogLeNet's and Inception v3's auxiliary classifiers); the main flow skips it.
 
 Every error names the file, line and path of the YAML that caused it; inside a block, the call
 sites are added (``in inverted_residual called at specs/mobilenet_v2.yaml:40``).
@@ -29,7 +31,7 @@ from nasblocks._spec import RESERVED, BlockDef, Spec, fail, resolve, suggest
 from nasblocks._yaml import YList, YMap
 from nasblocks.errors import SpecError
 
-META = ("name", "if", "repeat", "functional", "inline", "doc")
+META = ("name", "if", "repeat", "functional", "inline", "aux", "doc")
 FOREACH = ("foreach", "as", "index", "do")
 MAX_NODES = 20_000
 MAX_REPEAT = 10_000
@@ -84,6 +86,7 @@ class Expander:
         self.spec = spec
         self.graph = Graph(spec.name, spec.input)
         self._names: dict[str, int] = {}
+        self._training_only = 0
 
     def run(self) -> Graph:
         document = self.spec.document
@@ -115,8 +118,30 @@ class Expander:
             local = env if count is None else {**env, "i": i}
             if "if" in item and not self.value(item["if"], local, place.at(item, "if", ".if")):
                 continue
-            produced = x = self.single(head, item, place, local, x, scope, stack)
+            if "aux" in item:
+                self.auxiliary(item, head, place, local, x, scope, stack)
+                produced = x
+            else:
+                produced = x = self.single(head, item, place, local, x, scope, stack)
         return produced
+
+    def auxiliary(self, item: YMap, head: str, place: Place, env: Mapping[str, Any], x: str,
+                  scope: Scope, stack: tuple[str, ...]) -> None:
+        """A training-only side output (an auxiliary classifier): it reads the current value,
+        its output joins the training-mode outputs at position ``aux`` (1 = right after the
+        main output), and the main flow goes on from its input. Its parameters count; its
+        multiply-adds do not, since the reference figures are for inference."""
+        position = self.value(item["aux"], env, place.at(item, "aux", ".aux"))
+        taken = {p for p, _ in self.graph.aux_outputs}
+        if isinstance(position, bool) or not isinstance(position, int) or position < 1 or position in taken:
+            raise place.error(f"aux must be a free output position (1, 2, ...), got {position!r}",
+                              "aux", item)
+        self._training_only += 1
+        try:
+            out = self.single(head, item, place, env, x, scope, stack)
+        finally:
+            self._training_only -= 1
+        self.graph.aux_outputs.append((position, out))
 
     def _head(self, item: YMap, place: Place) -> str:
         if "foreach" in item:
@@ -308,7 +333,7 @@ class Expander:
                               "counts and nesting")
         name = self._unique(target or (f"{scope}.{opdef.name}" if scope else opdef.name))
         self.graph.add(Node(name, opdef.name, args, target, scope, tuple(inputs), in_shapes, out,
-                            params, macs, place.origin()))
+                            params, macs, place.origin(), self._training_only > 0))
         return name
 
     def _unique(self, dotted: str) -> str:

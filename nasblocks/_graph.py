@@ -31,7 +31,8 @@ class Node:
 
     ``target`` is the hierarchical module name (``features.3.conv.1.0``) for ops compiled as
     submodules, None for functional ops; ``scope`` is the spec item the node came from, in the
-    same dotted form; ``origin`` is ``file:line`` of the YAML that produced it.
+    same dotted form; ``origin`` is ``file:line`` of the YAML that produced it; ``training_only``
+    marks the nodes of auxiliary heads, which run in training mode only.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Node:
     params: int
     macs: int
     origin: str
+    training_only: bool = False
 
     def describe(self) -> str:
         """One fx-style line: name, shape, op with its arguments, inputs, cost and origin."""
@@ -79,6 +81,7 @@ class Graph:
         self.input_shape = input_shape
         self.nx = nx.DiGraph()
         self.output = INPUT
+        self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
         self._nodes: dict[str, Node] = {}
 
     def add(self, node: Node) -> None:
@@ -105,7 +108,8 @@ class Graph:
 
     @property
     def macs(self) -> int:
-        return sum(n.macs for n in self._nodes.values())
+        """Inference multiply-adds: auxiliary heads do not run then (REFERENCE.md)."""
+        return sum(n.macs for n in self._nodes.values() if not n.training_only)
 
     @property
     def output_shape(self) -> Shape:
@@ -122,7 +126,8 @@ class Graph:
         for node in self._nodes.values():
             key = ".".join(node.scope.split(".")[:depth]) or node.name
             row = rows.setdefault(key, [key, node.out_shape, 0, 0])
-            row[1], row[2], row[3] = node.out_shape, row[2] + node.params, row[3] + node.macs
+            macs = 0 if node.training_only else node.macs
+            row[1], row[2], row[3] = node.out_shape, row[2] + node.params, row[3] + macs
         return [tuple(r) for r in rows.values()]  # type: ignore[misc]
 
     def lint(self) -> None:
@@ -139,5 +144,6 @@ class Graph:
     def __str__(self) -> str:
         lines = [f"graph {self.name}(%{INPUT}: {fmt_shape(self.input_shape)}):"]
         lines += [f"    {node.describe()}" for node in self._nodes.values()]
-        lines.append(f"    return %{self.output}")
+        aux = "".join(f", %{name}" for _, name in sorted(self.aux_outputs))
+        lines.append(f"    return %{self.output}" + (f"  # training: (%{self.output}{aux})" if aux else ""))
         return "\n".join(lines)

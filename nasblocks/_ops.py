@@ -60,7 +60,8 @@ def _pair(value: Any, minimum: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Param:
-    """One argument of an op: its kind (int, pair, float, bool, str, padding), default, range."""
+    """One argument of an op: its kind (int, pair, float, floats, bool, str, padding), default,
+    range."""
 
     kind: str
     default: Any = REQUIRED
@@ -89,6 +90,11 @@ class Param:
             if not isinstance(value, str) or (self.choices and value not in self.choices):
                 raise ArgError(f"expected one of {', '.join(self.choices or ())}, got {value!r}")
             return value
+        if kind == "floats":
+            if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise ArgError(f"expected a list of numbers, got {value!r}")
+            return tuple(float(v) for v in value)
         if kind == "padding":
             if value in ("same", "valid", "auto"):
                 return value
@@ -433,6 +439,28 @@ register(OpDef(
     "split", "one of `parts` equal channel chunks (x.chunk(parts, 1)[index]), ShuffleNet v2's split.",
     {"parts": Param("int", 2, minimum=1), "index": Param("int", minimum=0)}, _split_shape,
     emit=_emit_split, functional=True))
+
+def channel_affine(x: torch.Tensor, scale: tuple[float, ...], shift: tuple[float, ...]) -> torch.Tensor:
+    """x · scale + shift per channel, written as torchvision's GoogLeNet/Inception v3
+    ``transform_input`` writes it (one channel at a time) so the results are bit-identical."""
+    channels = [x[:, c:c + 1] * s + b for c, (s, b) in enumerate(zip(scale, shift))]
+    return torch.cat(channels, 1)
+
+
+def _affine_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
+    c = _feature_map("channel_affine", ins[0])[0]
+    if len(args["scale"]) != c or len(args["shift"]) != c:
+        raise ShapeError(f"scale and shift need one value per channel ({c}), got "
+                         f"{len(args['scale'])} and {len(args['shift'])}")
+    return ins[0]
+
+
+register(OpDef(
+    "channel_affine", "per-channel x · scale + shift with constants, e.g. GoogLeNet's "
+    "transform_input (re-normalising ImageNet inputs to the range its weights were trained on).",
+    {"scale": Param("floats"), "shift": Param("floats")}, _affine_shape,
+    emit=lambda g, xs, a: g.call_function(channel_affine, (xs[0], a["scale"], a["shift"])),
+    functional=True))
 
 # --- merges: the last op of concat/add/mul branches ---------------------------------------------
 

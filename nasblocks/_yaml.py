@@ -99,9 +99,10 @@ _cache: dict[tuple[str, int, int], Any] = {}
 def display_path(path: Path) -> str:
     """The path as a user would type it: relative to the working directory when inside it."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path.absolute()) if relative.startswith("..") else relative
 
 
 def read_yaml(path: Path) -> Any:
