@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasblocks._expr import ExprError, input_env
+from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._ops import REGISTRY, REQUIRED, ArgError, OpDef, Shape, ShapeError, fmt_shape
 from nasblocks._spec import RESERVED, BlockDef, Spec, fail, resolve, suggest
@@ -37,7 +38,6 @@ MAX_NODES = 20_000
 MAX_REPEAT = 10_000
 MAX_DEPTH = 48
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
-_LEGAL = re.compile(r"[^0-9A-Za-z_]")
 _NAME = re.compile(r"[0-9A-Za-z_]+")
 
 
@@ -55,28 +55,32 @@ class Scope:
         return f"{self.prefix}.{name}" if self.prefix else name
 
 
-@dataclass(frozen=True)
 class Place:
     """Where an item sits: its container and key (for file and line), its path in the spec, and
-    the block calls that led there."""
+    the block calls that led there. The path is joined only when an error needs it: expansion
+    creates a Place per item and argument, and most are never printed."""
 
-    container: YMap | YList
-    key: Any
-    path: str
-    calls: tuple[tuple[str, str], ...] = ()
+    __slots__ = ("container", "key", "parent", "suffix", "calls")
 
-    def error(self, message: str, key: Any = None, container: YMap | YList | None = None,
-              suffix: str = "") -> SpecError:
+    def __init__(self, container: YMap | YList, key: Any, suffix: str, parent: Place | None = None,
+                 calls: tuple[tuple[str, str], ...] = ()) -> None:
+        self.container, self.key, self.suffix, self.parent, self.calls = container, key, suffix, parent, calls
+
+    @property
+    def path(self) -> str:
+        return self.suffix if self.parent is None else self.parent.path + self.suffix
+
+    def error(self, message: str, key: Any = None, container: YMap | YList | None = None) -> SpecError:
         trail = "".join(f" (in {block} called at {site})" for block, site in reversed(self.calls))
-        where = container if container is not None else self.container
-        return fail(message + trail, where, self.key if container is None else key,
-                    self.path + suffix)
+        if container is None:
+            return fail(message + trail, self.container, self.key, self.path)
+        return fail(message + trail, container, key, self.path)
 
     def origin(self) -> str:
         return f"{self.container.file}:{self.container.line_of(self.key)}"
 
     def at(self, container: YMap | YList, key: Any, suffix: str) -> Place:
-        return Place(container, key, f"{self.path}{suffix}", self.calls)
+        return Place(container, key, suffix, self, self.calls)
 
 
 class Expander:
@@ -176,7 +180,8 @@ class Expander:
             return self.composite(head, item[head], inner, env, x, child, stack)
         if head in self.spec.blocks:
             child = self.enter(item, place, env, scope)
-            return self.block(self.spec.blocks[head], item[head], inner, env, x, child, stack)
+            return self.block(self.spec.blocks[head], item[head], inner, env, x, child, stack,
+                              cacheable=child is not scope)
         known = [*REGISTRY, *self.spec.blocks, *RESERVED]
         raise place.error(f"unknown op or block {head!r}{suggest(head, known)}", head, item)
 
@@ -250,7 +255,7 @@ class Expander:
         return self.add_node(REGISTRY[kind], {}, outputs, None, scope.prefix, place)
 
     def block(self, block: BlockDef, raw: Any, place: Place, env: Mapping[str, Any], x: str,
-              scope: Scope, stack: tuple[str, ...]) -> str:
+              scope: Scope, stack: tuple[str, ...], cacheable: bool) -> str:
         if block.name in stack:
             raise place.error(f"block {block.name!r} refers to itself: {' → '.join((*stack, block.name))}")
         if len(stack) >= MAX_DEPTH:
@@ -272,9 +277,21 @@ class Expander:
                                         words=isinstance(default, str))
         calls = (*place.calls, (block.name, place.origin()))
         for key, value in block.let.items():
-            local[key] = self.value(value, local, Place(block.let, key, f"blocks.{block.name}.let.{key}", calls))
-        body = Place(block.where, "body", f"blocks.{block.name}.body", calls)
-        return self.sequence(block.body, body, local, x, scope, (*stack, block.name))
+            local[key] = self.value(value, local, Place(block.let, key, f"blocks.{block.name}.let.{key}",
+                                                        calls=calls))
+        body = Place(block.where, "body", f"blocks.{block.name}.body", calls=calls)
+        key = fragment_key(block, local, self._training_only > 0) if cacheable else None
+        if key is not None and key in CACHE:
+            out = replay(CACHE[key], self.graph, x, scope.prefix)
+            if out is not None:
+                return out
+        start, aux = len(self.graph), len(self.graph.aux_outputs)
+        out = self.sequence(block.body, body, local, x, scope, (*stack, block.name))
+        if key is not None and len(self.graph.aux_outputs) == aux:
+            fragment = record(self.graph, start, x, out, scope.prefix)
+            if fragment is not None:
+                remember(key, fragment)
+        return out
 
     # --- ops --------------------------------------------------------------------------------------
 
@@ -299,12 +316,10 @@ class Expander:
                                   f"{suggest(key, opdef.params)}", key, raw)
         for key, param in opdef.params.items():
             if key in raw:
-                at = place.at(raw, key, f".{key}")
-                value = self.value(raw[key], env, at, words=param.kind in ("str", "padding"))
                 try:
-                    args[key] = param.coerce(value)
-                except ArgError as err:
-                    raise at.error(str(err)) from None
+                    args[key] = param.coerce(resolve(raw[key], env, words=param.kind in ("str", "padding")))
+                except (ExprError, ArgError) as err:
+                    raise place.at(raw, key, f".{key}").error(str(err)) from None
             elif param.default is REQUIRED:
                 raise place.error(f"missing required argument {key!r} of op {opdef.name!r}")
             else:
@@ -337,11 +352,14 @@ class Expander:
         return name
 
     def _unique(self, dotted: str) -> str:
-        base = _LEGAL.sub("_", dotted)
-        base = f"_{base}" if base[0].isdigit() or base == INPUT else base
+        base = node_base(dotted)
         count = self._names.get(base, 0)
+        name = base if count == 0 else f"{base}_{count}"
+        while name in self.graph:
+            count += 1
+            name = f"{base}_{count}"
         self._names[base] = count + 1
-        return base if count == 0 else f"{base}_{count}"
+        return name
 
     @staticmethod
     def value(raw: Any, env: Mapping[str, Any], place: Place, *, words: bool = False) -> Any:

@@ -25,14 +25,15 @@ from nasblocks._ops import REGISTRY, REQUIRED, Param, Shape, fmt_shape
 INPUT = "x"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Node:
     """One primitive op of an expanded network.
 
     ``target`` is the hierarchical module name (``features.3.conv.1.0``) for ops compiled as
     submodules, None for functional ops; ``scope`` is the spec item the node came from, in the
     same dotted form; ``origin`` is ``file:line`` of the YAML that produced it; ``training_only``
-    marks the nodes of auxiliary heads, which run in training mode only.
+    marks the nodes of auxiliary heads, which run in training mode only. Treat it as read-only
+    (not frozen only because frozen dataclasses are slow to create, and expansion creates many).
     """
 
     name: str
@@ -79,16 +80,36 @@ class Graph:
     def __init__(self, name: str, input_shape: Shape) -> None:
         self.name = name
         self.input_shape = input_shape
-        self.nx = nx.DiGraph()
+        self._nx: nx.DiGraph | None = None
         self.output = INPUT
         self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
         self._nodes: dict[str, Node] = {}
+        self._order: list[Node] = []
 
     def add(self, node: Node) -> None:
         self._nodes[node.name] = node
-        self.nx.add_node(node.name, node=node)
-        for position, source in enumerate(node.inputs):
-            self.nx.add_edge(source, node.name, position=position)
+        self._order.append(node)
+        self._nx = None
+
+    def nodes_since(self, start: int) -> list[Node]:
+        """The nodes added after the first ``start`` (a block's, when it has just expanded)."""
+        return self._order[start:]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The graph as a networkx DiGraph: nodes carry ``node=Node``, edges their input
+        ``position``. Made on first use, since pricing a candidate never needs it."""
+        if self._nx is None:
+            self._nx = nx.DiGraph()
+            self._nx.add_node(INPUT)
+            for node in self._nodes.values():
+                self._nx.add_node(node.name, node=node)
+                for position, source in enumerate(node.inputs):
+                    self._nx.add_edge(source, node.name, position=position)
+        return self._nx
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self._nodes.values())
@@ -117,7 +138,7 @@ class Graph:
 
     def users(self, name: str) -> int:
         """How many inputs of other nodes (and of the output) read ``name``."""
-        return self.nx.out_degree(name) + (name == self.output) if name in self.nx else int(name == self.output)
+        return self.nx.out_degree(name) + (name == self.output)
 
     def blocks(self, depth: int = 2) -> list[tuple[str, Shape, int, int]]:
         """Rows (scope, output shape, params, macs) grouping nodes by the first ``depth`` parts

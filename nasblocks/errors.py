@@ -37,3 +37,8 @@ class BudgetError(NasblocksError):
 
 class DataError(NasblocksError):
     """A proxy dataset source is unknown, or its files are missing or not in the expected layout."""
+
+
+class LatencyError(NasblocksError):
+    """A latency cannot be measured or predicted as asked: the device is missing (``--device cuda``
+    without a GPU), or a setting (dtype, batch, threads) or a latency table file is invalid."""

@@ -1,0 +1,270 @@
+"""Latency measured as the field measures it: warm-up, many timed repeats, median and spread.
+
+- CPU: a fixed thread count (``torch.set_num_threads``, restored afterwards) and
+  ``torch.inference_mode``; each repeat times a block of calls with ``time.perf_counter``.
+- CUDA: CUDA events around each block of calls, a synchronisation before the first and after
+  the last, ``cudnn.benchmark`` on (fixed shapes, as every deployment benchmark sets it).
+- Both: batch size, dtype (fp32, or fp16/bf16 under ``torch.autocast``) and channels_last memory
+  format are options; a repeat is a *block* of calls long enough (``min_block_ms``) that the
+  timer's own resolution and overhead vanish, and the figure is per call.
+
+Every :class:`Measurement` records what it was measured on: the device's name, the thread count,
+the torch version, the batch, the dtype and the memory format — a latency without them is not a
+figure anyone can compare with. Timings belong in benchmarks and on the command line, never in
+assertions (see tests/latency).
+
+>>> import torch.nn as nn
+>>> m = measure(nn.Conv2d(3, 8, 3), (3, 32, 32), threads=1, warmup=2, repeats=5)
+>>> m.threads, m.batch, m.dtype, m.repeats
+(1, 1, 'fp32', 5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasblocks.errors import LatencyError
+
+Shape = tuple[int, ...]
+DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+NO_CUDA = "CUDA is not available on this machine; use --device cpu"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a module is run while timed: the device and everything that changes its latency."""
+
+    device: str = "cpu"          # "cpu", "cuda" or "cuda:N"
+    batch: int = 1
+    threads: int = 1             # CPU threads (torch.set_num_threads); recorded on CUDA too
+    dtype: str = "fp32"          # fp32, or fp16/bf16 under torch.autocast
+    channels_last: bool = False
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return DTYPES[self.dtype]
+
+    @property
+    def memory_format(self) -> str:
+        return "channels_last" if self.channels_last else "contiguous"
+
+
+def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, dtype: str = "fp32",
+            channels_last: bool = False) -> Setting:
+    """A checked :class:`Setting`; ``threads=None`` is torch's current thread count. Raises
+    :class:`LatencyError` for what this machine cannot run."""
+    device = device.strip().lower()
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise LatencyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise LatencyError(NO_CUDA)
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise LatencyError(f"--device {device}: this machine has {torch.cuda.device_count()} "
+                               f"CUDA device(s), numbered from 0")
+    if dtype not in DTYPES:
+        raise LatencyError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise LatencyError(f"--batch: expected a positive integer, got {batch!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise LatencyError(f"--threads: expected a positive integer, got {threads!r}")
+    return Setting(device, batch, threads or torch.get_num_threads(), dtype, channels_last)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A latency per call (one forward of ``batch`` images), in milliseconds, with its spread
+    (10th and 90th percentiles, interquartile range, minimum) over ``repeats`` timed blocks of
+    ``calls_per_repeat`` calls, and everything it was measured on."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    iqr_ms: float
+    min_ms: float
+    repeats: int
+    calls_per_repeat: int
+    device: str            # "cpu" or "cuda:0"
+    device_name: str       # "AMD EPYC 7763 64-Core Processor", "NVIDIA H100 80GB HBM3"
+    threads: int
+    torch_version: str
+    batch: int
+    dtype: str
+    memory_format: str
+    input_shape: tuple[Shape, ...]
+
+    @property
+    def spread(self) -> float:
+        """(p90 − p10) / median: 0.02 is a quiet machine, 0.2 a busy one."""
+        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "spread": round(self.spread, 4),
+                "input_shape": [list(s) for s in self.input_shape]}
+
+    def __str__(self) -> str:
+        threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.device == "cpu" else ""
+        return (f"median {self.median_ms:.3f} ms (p10 {self.p10_ms:.3f}, p90 {self.p90_ms:.3f}, "
+                f"{self.repeats} repeats) — batch {self.batch}, {self.dtype}, {self.memory_format} "
+                f"on {self.device} {self.device_name}{threads}, torch {self.torch_version}")
+
+
+# --- the device -----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def cpu_name() -> str:
+    """The processor's marketing name (/proc/cpuinfo's "model name" on Linux)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return cpu_name()
+
+
+def device_key(device: str) -> str:
+    """A file-name-safe key naming the device and the torch build: latencies measured under
+    another processor, GPU or torch version are not the same figures.
+
+    >>> device_key("cpu").startswith("cpu-")
+    True
+    """
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    slug = re.sub(r"[^a-z0-9]+", "-", device_name(device).lower()).strip("-")
+    return f"{kind}-{slug}-torch{torch.__version__.split('+')[0]}"
+
+
+# --- timing ----------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def running(run: Setting) -> Iterator[None]:
+    """The context a timed forward runs in: threads fixed, inference mode, autocast, cudnn."""
+    previous_threads = torch.get_num_threads()
+    previous_benchmark = torch.backends.cudnn.benchmark
+    torch.set_num_threads(run.threads)
+    torch.backends.cudnn.benchmark = True
+    autocast = (torch.autocast(run.device_type, dtype=run.autocast_dtype)
+                if run.autocast_dtype is not None else contextlib.nullcontext())
+    try:
+        with torch.inference_mode(), autocast:
+            yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        torch.backends.cudnn.benchmark = previous_benchmark
+
+
+def prepare(module: nn.Module, run: Setting) -> nn.Module:
+    """The module in eval mode on the device, in the memory format asked for."""
+    module = module.eval().to(run.device)
+    return module.to(memory_format=torch.channels_last) if run.channels_last else module
+
+
+def make_input(shape: Shape, run: Setting, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A random batch of ``shape`` on the device (channels_last when asked and 4-D)."""
+    x = torch.randn(run.batch, *shape, device=run.device, dtype=dtype or torch.float32)
+    return x.contiguous(memory_format=torch.channels_last) if run.channels_last and x.dim() == 4 else x
+
+
+def time_call(call: Callable[[], Any], run: Setting, *, warmup: int = 10, repeats: int = 50,
+              min_block_ms: float = 1.0) -> tuple[list[float], int]:
+    """Per-call times (ms) of ``repeats`` timed blocks of calls, and the calls per block.
+
+    Warm-up runs ``warmup`` calls (at least one) and sizes the blocks so that one lasts
+    ``min_block_ms``: a 10 µs op is timed over a hundred calls, a 10 ms network call by call.
+    Call inside :func:`running`.
+    """
+    cuda = run.device_type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(max(1, warmup)):
+        call()
+    sync()
+    per_call_ms = (time.perf_counter() - start) * 1e3 / max(1, warmup)
+    calls = max(1, math.ceil(min_block_ms / per_call_ms)) if per_call_ms > 0 else 1
+    times: list[float] = []
+    if cuda:
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                  for _ in range(repeats)]
+        for begin, end in events:
+            begin.record()
+            for _ in range(calls):
+                call()
+            end.record()
+        torch.cuda.synchronize()
+        times = [begin.elapsed_time(end) / calls for begin, end in events]
+    else:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                call()
+            times.append((time.perf_counter() - start) * 1e3 / calls)
+    return times, calls
+
+
+def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence[Shape]) -> Measurement:
+    """A :class:`Measurement` from per-call times."""
+    ordered = sorted(times)
+    quartiles = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 3
+    deciles = statistics.quantiles(ordered, n=10, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 9
+    return Measurement(
+        median_ms=statistics.median(ordered), p10_ms=deciles[0], p90_ms=deciles[-1],
+        iqr_ms=quartiles[2] - quartiles[0], min_ms=ordered[0], repeats=len(ordered),
+        calls_per_repeat=calls, device=_canonical(run.device), device_name=device_name(run.device),
+        threads=run.threads, torch_version=torch.__version__, batch=run.batch, dtype=run.dtype,
+        memory_format=run.memory_format, input_shape=tuple(tuple(s) for s in shapes))
+
+
+def _canonical(device: str) -> str:
+    return "cuda:0" if device == "cuda" else device
+
+
+def measure_inputs(module: nn.Module, inputs: Sequence[torch.Tensor], run: Setting, *, warmup: int = 10,
+                   repeats: int = 50, min_block_ms: float = 1.0) -> Measurement:
+    """Time ``module(*inputs)`` under ``run``; the inputs are already batched and on the device."""
+    module = prepare(module, run)
+    with running(run):
+        times, calls = time_call(lambda: module(*inputs), run, warmup=warmup, repeats=repeats,
+                                 min_block_ms=min_block_ms)
+    return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs])
+
+
+def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: str = "cpu",
+            batch: int = 1, threads: int | None = None, dtype: str = "fp32",
+            channels_last: bool = False, warmup: int = 10, repeats: int = 50,
+            min_block_ms: float = 1.0) -> Measurement:
+    """The latency of one forward of ``module`` on a random batch of ``input_shape`` (per image,
+    C×H×W; a list of shapes for a module of several inputs).
+
+    ``threads=None`` keeps torch's current CPU thread count (and records it). Raises
+    :class:`LatencyError` when the device cannot be used (``--device cuda`` without a GPU).
+    """
+    run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last)
+    if repeats < 1:
+        raise LatencyError(f"--repeats: expected a positive integer, got {repeats}")
+    shapes = [tuple(input_shape)] if input_shape and isinstance(input_shape[0], int) else [tuple(s) for s in input_shape]  # type: ignore[arg-type]
+    inputs = [make_input(shape, run) for shape in shapes]  # type: ignore[arg-type]
+    return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, min_block_ms=min_block_ms)
