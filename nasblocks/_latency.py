@@ -51,6 +51,7 @@ class Setting:
     threads: int = 1             # CPU threads (torch.set_num_threads); recorded on CUDA too
     dtype: str = "fp32"          # fp32, or fp16/bf16 under torch.autocast
     channels_last: bool = False
+    clock: str = "wall"          # "wall", or "cpu": the thread's CPU time (1 CPU thread only)
 
     @property
     def device_type(self) -> str:
@@ -66,9 +67,15 @@ class Setting:
 
 
 def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, dtype: str = "fp32",
-            channels_last: bool = False) -> Setting:
+            channels_last: bool = False, clock: str = "wall") -> Setting:
     """A checked :class:`Setting`; ``threads=None`` is torch's current thread count. Raises
-    :class:`LatencyError` for what this machine cannot run."""
+    :class:`LatencyError` for what this machine cannot run.
+
+    ``clock="cpu"`` times with the calling thread's CPU time (``time.thread_time``) instead of
+    the wall clock: on a machine shared with other jobs, time spent preempted is not counted,
+    which makes figures comparable from one minute to the next. It equals wall time on an idle
+    machine, and is only meaningful on CPU with one thread (all work then runs in that thread).
+    """
     device = device.strip().lower()
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise LatencyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
@@ -85,7 +92,13 @@ def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, 
         raise LatencyError(f"--batch: expected a positive integer, got {batch!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise LatencyError(f"--threads: expected a positive integer, got {threads!r}")
-    return Setting(device, batch, threads or torch.get_num_threads(), dtype, channels_last)
+    threads = threads or torch.get_num_threads()
+    if clock not in ("wall", "cpu"):
+        raise LatencyError(f"--clock: expected wall or cpu, got {clock!r}")
+    if clock == "cpu" and (device != "cpu" or threads != 1):
+        raise LatencyError("--clock cpu measures one thread's CPU time: it needs --device cpu and "
+                           f"--threads 1, got --device {device} --threads {threads}")
+    return Setting(device, batch, threads, dtype, channels_last, clock)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,7 @@ class Measurement:
     dtype: str
     memory_format: str
     input_shape: tuple[Shape, ...]
+    clock: str = "wall"
 
     @property
     def spread(self) -> float:
@@ -121,8 +135,9 @@ class Measurement:
 
     def __str__(self) -> str:
         threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.device == "cpu" else ""
+        clock = ", CPU-time clock" if self.clock == "cpu" else ""
         return (f"median {self.median_ms:.3f} ms (p10 {self.p10_ms:.3f}, p90 {self.p90_ms:.3f}, "
-                f"{self.repeats} repeats) — batch {self.batch}, {self.dtype}, {self.memory_format} "
+                f"{self.repeats} repeats{clock}) — batch {self.batch}, {self.dtype}, {self.memory_format} "
                 f"on {self.device} {self.device_name}{threads}, torch {self.torch_version}")
 
 
@@ -192,19 +207,16 @@ def time_call(call: Callable[[], Any], run: Setting, *, warmup: int = 10, repeat
               min_block_ms: float = 1.0) -> tuple[list[float], int]:
     """Per-call times (ms) of ``repeats`` timed blocks of calls, and the calls per block.
 
-    Warm-up runs ``warmup`` calls (at least one) and sizes the blocks so that one lasts
+    Warm-up runs ``warmup`` calls (at least one); then the blocks are sized so that one lasts
     ``min_block_ms``: a 10 µs op is timed over a hundred calls, a 10 ms network call by call.
     Call inside :func:`running`.
     """
     cuda = run.device_type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    sync()
-    start = time.perf_counter()
     for _ in range(max(1, warmup)):
         call()
-    sync()
-    per_call_ms = (time.perf_counter() - start) * 1e3 / max(1, warmup)
-    calls = max(1, math.ceil(min_block_ms / per_call_ms)) if per_call_ms > 0 else 1
+    clock = time.thread_time if run.clock == "cpu" else time.perf_counter
+    calls = _calls_per_block(call, sync, min_block_ms, clock)
     times: list[float] = []
     if cuda:
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
@@ -218,11 +230,28 @@ def time_call(call: Callable[[], Any], run: Setting, *, warmup: int = 10, repeat
         times = [begin.elapsed_time(end) / calls for begin, end in events]
     else:
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = clock()
             for _ in range(calls):
                 call()
-            times.append((time.perf_counter() - start) * 1e3 / calls)
+            times.append((clock() - start) * 1e3 / calls)
     return times, calls
+
+
+def _calls_per_block(call: Callable[[], Any], sync: Callable[[], Any], min_block_ms: float,
+                     clock: Callable[[], float]) -> int:
+    """How many calls make a block of at least ``min_block_ms``: double until it lasts a tenth of
+    that, then scale (timeit's autorange, cheaper)."""
+    calls = 1
+    while True:
+        sync()
+        start = clock()
+        for _ in range(calls):
+            call()
+        sync()
+        elapsed_ms = (clock() - start) * 1e3
+        if elapsed_ms >= min_block_ms / 10 or calls >= 1 << 16:
+            return max(1, math.ceil(calls * min_block_ms / max(elapsed_ms, 1e-6)))
+        calls *= 2
 
 
 def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence[Shape]) -> Measurement:
@@ -235,7 +264,7 @@ def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence
         iqr_ms=quartiles[2] - quartiles[0], min_ms=ordered[0], repeats=len(ordered),
         calls_per_repeat=calls, device=_canonical(run.device), device_name=device_name(run.device),
         threads=run.threads, torch_version=torch.__version__, batch=run.batch, dtype=run.dtype,
-        memory_format=run.memory_format, input_shape=tuple(tuple(s) for s in shapes))
+        memory_format=run.memory_format, input_shape=tuple(tuple(s) for s in shapes), clock=run.clock)
 
 
 def _canonical(device: str) -> str:
@@ -255,14 +284,15 @@ def measure_inputs(module: nn.Module, inputs: Sequence[torch.Tensor], run: Setti
 def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: str = "cpu",
             batch: int = 1, threads: int | None = None, dtype: str = "fp32",
             channels_last: bool = False, warmup: int = 10, repeats: int = 50,
-            min_block_ms: float = 1.0) -> Measurement:
+            min_block_ms: float = 1.0, clock: str = "wall") -> Measurement:
     """The latency of one forward of ``module`` on a random batch of ``input_shape`` (per image,
     C×H×W; a list of shapes for a module of several inputs).
 
     ``threads=None`` keeps torch's current CPU thread count (and records it). Raises
     :class:`LatencyError` when the device cannot be used (``--device cuda`` without a GPU).
     """
-    run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last)
+    run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last,
+                  clock=clock)
     if repeats < 1:
         raise LatencyError(f"--repeats: expected a positive integer, got {repeats}")
     shapes = [tuple(input_shape)] if input_shape and isinstance(input_shape[0], int) else [tuple(s) for s in input_shape]  # type: ignore[arg-type]

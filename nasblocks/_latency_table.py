@@ -1,0 +1,389 @@
+"""Latency predicted from a per-device table of measured units, without building the network.
+
+A network's latency is the sum of its units' latencies, where a unit is one op of the IR or a
+chain that inference runtimes fuse (oneDNN post-ops, TensorRT, ``torch.ao`` fusion patterns):
+
+    conv|dwconv [→ bn] [→ activation]      linear → activation      add → activation
+
+each link being the only reader of the one before. A unit is measured once per device and
+setting, alone, exactly as the compiled network runs it (the same module factories, in-place
+activations where the compiler makes them in place), and cached on disk::
+
+    ~/.cache/nasblocks/latency/cpu-amd-epyc-7763-64-core-processor-torch2.14.1.json
+    {"device": {...}, "entries": {
+        "conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224|b1|fp32|contiguous|t1":
+            {"median_ms": 0.41, "p10_ms": 0.40, "min_ms": 0.39, ...}, ...}}
+
+(``NASBLOCKS_CACHE`` moves ``~/.cache/nasblocks``.) Predicting a candidate is then a key and a
+dictionary lookup per unit — milliseconds of Python — and a unit missing from the table is
+measured on demand and added to it.
+
+Each unit is timed through a call of its own small GraphModule, which costs a fixed few
+microseconds that the network pays only once; that call overhead is measured too (the
+``(call)`` entry, an identity GraphModule) and counted once:
+
+    predicted = call + Σ max(unit − call, 0)
+
+How close this comes to the measured network is measured, not assumed:
+``benchmarks/latency_predictor.py`` and benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+
+from nasblocks._graph import INPUT, Graph, Node, _is_default
+from nasblocks._latency import (Measurement, Setting, device_key, device_name, make_input,
+                                measure_inputs, setting)
+from nasblocks._ops import REGISTRY
+from nasblocks.errors import LatencyError
+
+FORMAT = 1
+STATS = ("median", "p10", "min")
+# How a unit is timed for the table: short, since a network has dozens of units and a search
+# prices thousands of candidates; blocks of >= 2 ms keep the timer's resolution out of it.
+UNIT_TIMING = {"warmup": 5, "repeats": 21, "min_block_ms": 2.0}
+# Arguments that change no inference kernel: batch-norm statistics' momentum is used only in
+# training, eps only changes a constant, dropout is the identity in eval mode. Leaving them out
+# of the keys lets MobileNetV3's bn(eps=0.001) share entries with torchvision's defaults.
+NO_SPEED_EFFECT = {"bn": {"eps", "momentum"}, "dropout": {"p"}}
+_FUSE_HEADS = {"conv", "dwconv", "linear", "add"}
+CALL = "(call)"
+
+
+# --- units ----------------------------------------------------------------------------------------
+
+def _is_activation(node: Node) -> bool:
+    return "activation" in REGISTRY[node.op].tags
+
+
+def _follows(chain: list[Node], node: Node) -> bool:
+    """Whether ``node`` extends the fused chain (its only input being the chain's last node)."""
+    ops = [n.op for n in chain]
+    if node.op == "bn":
+        return ops in (["conv"], ["dwconv"])
+    if _is_activation(node):
+        return not any(_is_activation(n) for n in chain) and ops[0] in _FUSE_HEADS and (
+            len(ops) == 1 or ops[-1] == "bn")
+    return False
+
+
+def readers(graph: Graph) -> dict[str, list[str]]:
+    """For each value, the nodes that read it (with repeats), in graph order."""
+    read: dict[str, list[str]] = {}
+    for node in graph:
+        for name in node.inputs:
+            read.setdefault(name, []).append(node.name)
+    return read
+
+
+def units(graph: Graph) -> list[list[Node]]:
+    """The graph's nodes grouped into units (fused chains or single ops), in graph order."""
+    read = readers(graph)
+    taken: set[str] = set()
+    grouped: list[list[Node]] = []
+    for node in graph:
+        if node.name in taken:
+            continue
+        chain = [node]
+        if node.op in _FUSE_HEADS:
+            while True:
+                last = chain[-1].name
+                nexts = read.get(last, [])
+                if len(nexts) != 1 or last == graph.output:
+                    break
+                follower = graph[nexts[0]]
+                if follower.inputs != (last,) or not _follows(chain, follower):
+                    break
+                chain.append(follower)
+                taken.add(follower.name)
+        grouped.append(chain)
+    return grouped
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return str(value)
+
+
+def node_key(node: Node) -> str:
+    """``conv(out=32,kernel=3x3,stride=2x2)``: the op and the arguments that differ from their
+    defaults (``act(fn=relu6)`` is written ``relu6``, the module it builds)."""
+    if node.op == "act":
+        return node.args["fn"]
+    params, ignored = REGISTRY[node.op].params, NO_SPEED_EFFECT.get(node.op, ())
+    shown = [f"{k}={_fmt(v)}" for k, v in node.args.items()
+             if k not in ignored and not (k in params and _is_default(params[k], v))]
+    return f"{node.op}({','.join(shown)})" if shown else node.op
+
+
+def unit_inputs(unit: Sequence[Node]) -> list[str]:
+    """The values a unit reads from outside itself, one per reading position."""
+    inside = {n.name for n in unit}
+    return [name for node in unit for name in node.inputs if name not in inside]
+
+
+def unit_key(graph: Graph, unit: Sequence[Node]) -> str:
+    """``conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224``: ops and input shapes."""
+    shapes = ",".join(_fmt(graph.shape_of(name)) for name in unit_inputs(unit))
+    return "+".join(node_key(n) for n in unit) + "@" + shapes
+
+
+def setting_key(run: Setting) -> str:
+    """``|b1|fp32|contiguous|t1``: what else changes a unit's latency on one device (the thread
+    count only on CPU)."""
+    threads = f"|t{run.threads}" if run.device_type == "cpu" else ""
+    clock = "|cpu-clock" if run.clock == "cpu" else ""
+    return f"|b{run.batch}|{run.dtype}|{run.memory_format}{threads}{clock}"
+
+
+def unit_module(graph: Graph, unit: Sequence[Node]) -> torch.fx.GraphModule:
+    """The unit alone, compiled as ``compile_graph`` compiles it inside the network: one
+    placeholder per outside input, the same module factories and functional forms, activations
+    in place where their input is made inside the unit and read by nothing else."""
+    read = readers(graph)
+    fx_graph = torch.fx.Graph()
+    values: dict[str, torch.fx.Node] = {}
+    modules: dict[str, nn.Module] = {}
+    position = 0
+    for index, node in enumerate(unit):
+        opdef = REGISTRY[node.op]
+        args = []
+        for name in node.inputs:
+            if name in values:
+                args.append(values[name])
+            else:  # made outside the unit
+                args.append(fx_graph.placeholder(f"x{position}"))
+                position += 1
+        if node.target is None:
+            values[node.name] = opdef.emit(fx_graph, args, node.args)  # type: ignore[misc]
+            continue
+        source = node.inputs[0]
+        inplace = (opdef.inplace and source in values and source != INPUT
+                   and len(read.get(source, ())) + (source == graph.output) == 1)
+        modules[f"m{index}"] = opdef.module(node.args, node.in_shapes, inplace)  # type: ignore[misc]
+        values[node.name] = fx_graph.call_module(f"m{index}", tuple(args))
+    fx_graph.output(values[unit[-1].name])
+    return torch.fx.GraphModule(modules, fx_graph, class_name="Unit")
+
+
+class _Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def call_module() -> torch.fx.GraphModule:
+    """An identity GraphModule: what one call costs before any op runs."""
+    return torch.fx.symbolic_trace(_Identity())
+
+
+# --- the table on disk ----------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """``$NASBLOCKS_CACHE/latency``, by default ``~/.cache/nasblocks/latency``."""
+    root = os.environ.get("NASBLOCKS_CACHE") or Path.home() / ".cache" / "nasblocks"
+    return Path(root).expanduser() / "latency"
+
+
+def table_path(device: str) -> Path:
+    return cache_dir() / f"{device_key(device)}.json"
+
+
+@dataclass
+class LatencyTable:
+    """The measured units of one device, as stored in ``path`` (a JSON file).
+
+    Several processes may fill the same table (a search with workers): :meth:`save` merges what
+    is on disk with what this process measured and replaces the file atomically, so no entry is
+    lost and no reader sees half a file.
+    """
+
+    path: Path
+    device: dict[str, str]
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _mtime: float = 0.0
+
+    @classmethod
+    def open(cls, device: str = "cpu", path: Path | None = None) -> LatencyTable:
+        """The table of ``device`` (from the cache directory unless ``path`` is given)."""
+        path = Path(path) if path is not None else table_path(device)
+        info = {"key": device_key(device), "name": device_name(device),
+                "type": device.split(":")[0], "torch": torch.__version__}
+        table = cls(path, info)
+        table.reload()
+        return table
+
+    def reload(self) -> None:
+        """Read the entries on disk (those of other processes too) into this table."""
+        if not self.path.exists():
+            return
+        self.entries.update(self._read())
+        self._mtime = self.path.stat().st_mtime
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise LatencyError(f"{self.path}: not a readable latency table ({err}); delete it and "
+                               f"it is measured again") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
+            raise LatencyError(f"{self.path}: not a nasblocks latency table of format {FORMAT}; "
+                               f"delete it and it is measured again")
+        if data.get("device", {}).get("key") != self.device["key"]:
+            raise LatencyError(f"{self.path}: holds the table of {data.get('device', {}).get('key')!r}, "
+                               f"not of this device ({self.device['key']!r})")
+        return data["entries"]
+
+    def changed_on_disk(self) -> bool:
+        return self.path.exists() and self.path.stat().st_mtime != self._mtime
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, measurement: Measurement) -> None:
+        self.entries[key] = {
+            "median_ms": measurement.median_ms, "p10_ms": measurement.p10_ms,
+            "min_ms": measurement.min_ms, "p90_ms": measurement.p90_ms,
+            "repeats": measurement.repeats, "calls_per_repeat": measurement.calls_per_repeat,
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+
+    def save(self) -> None:
+        merged = {**(self._read() if self.path.exists() else {}), **self.entries}
+        self.entries = merged
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"format": FORMAT, "device": self.device, "entries": merged}, indent=1,
+                          sort_keys=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, self.path)
+        self._mtime = self.path.stat().st_mtime
+
+
+_OPEN: dict[Path, LatencyTable] = {}
+
+
+def table_for(device: str, path: Path | None = None) -> LatencyTable:
+    """The table of ``device``, read from disk once per process (and again when another
+    process has changed it and an entry is missing here)."""
+    resolved = Path(path) if path is not None else table_path(device)
+    if resolved not in _OPEN:
+        _OPEN[resolved] = LatencyTable.open(device, resolved)
+    return _OPEN[resolved]
+
+
+# --- prediction -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnitLatency:
+    """One unit's share of a prediction."""
+
+    key: str
+    scope: str          # the first node's scope: features.3.conv.1
+    ms: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A network's predicted latency, with the units it sums and what was measured for it."""
+
+    latency_ms: float
+    call_ms: float
+    units: tuple[UnitLatency, ...]
+    measured_now: int
+    table: Path
+    stat: str
+    setting: Setting
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"latency_ms": self.latency_ms, "call_ms": self.call_ms, "units": len(self.units),
+                "measured_now": self.measured_now, "table": str(self.table), "stat": self.stat}
+
+
+def _measure_unit(graph: Graph, unit: Sequence[Node], run: Setting) -> Measurement:
+    module = unit_module(graph, unit)
+    autocast = run.autocast_dtype
+    # under autocast every tensor after the network's input is already in the autocast dtype
+    inputs = [make_input(graph.shape_of(name), run, None if name == INPUT else autocast)
+              for name in unit_inputs(unit)]
+    return measure_inputs(module, inputs, run, **UNIT_TIMING)  # type: ignore[arg-type]
+
+
+def _measure_call(graph: Graph, run: Setting) -> Measurement:
+    return measure_inputs(call_module(), [make_input(graph.input_shape, run)], run, **UNIT_TIMING)  # type: ignore[arg-type]
+
+
+def _lookup(table: LatencyTable, key: str) -> dict[str, Any] | None:
+    entry = table.get(key)
+    if entry is None and table.changed_on_disk():
+        table.reload()
+        entry = table.get(key)
+    return entry
+
+
+def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads: int | None = None,
+                   dtype: str = "fp32", channels_last: bool = False, clock: str = "wall",
+                   stat: str = "median",
+                   measure_missing: bool = True, table: LatencyTable | None = None) -> Prediction:
+    """The predicted latency (ms per forward of ``batch`` images) of the compiled ``graph``,
+    from ``device``'s table; units missing from it are measured now and saved (unless
+    ``measure_missing`` is false: then a missing unit is a :class:`LatencyError`).
+
+    ``stat`` picks which figure of each entry is summed: median (the default, what
+    :func:`~nasblocks._latency.measure` reports first), p10 or min (robust on a busy machine).
+    """
+    if stat not in STATS:
+        raise LatencyError(f"stat: expected one of {', '.join(STATS)}, got {stat!r}")
+    run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last,
+                  clock=clock)
+    table = table if table is not None else table_for(run.device)
+    suffix = setting_key(run)
+    pending: list[tuple[str, Measurement]] = []
+
+    def entry(key: str, measure: Any) -> dict[str, Any]:
+        found = _lookup(table, key)
+        if found is None:
+            if not measure_missing:
+                raise LatencyError(f"no entry {key!r} in {table.path}; run `nasblocks latency "
+                                   f"profile` or allow measuring missing units")
+            pending.append((key, measure()))
+            table.put(key, pending[-1][1])
+            found = table.get(key)
+        return found  # type: ignore[return-value]
+
+    try:
+        call = entry(CALL + suffix, lambda: _measure_call(graph, run))[f"{stat}_ms"]
+        shares = []
+        for unit in units(graph):
+            key = unit_key(graph, unit)
+            ms = entry(key + suffix, lambda u=unit: _measure_unit(graph, u, run))[f"{stat}_ms"]
+            shares.append(UnitLatency(key, unit[0].scope, max(ms - call, 0.0)))
+    finally:
+        if pending:
+            table.save()
+    total = call + sum(share.ms for share in shares)
+    return Prediction(total, call, tuple(shares), len(pending), table.path, stat, run)
+
+
+def predict(graph: Graph, device: str = "cpu", **options: Any) -> float:
+    """Predicted latency in ms of the compiled ``graph`` (see :func:`predict_detail`)."""
+    return predict_detail(graph, device, **options).latency_ms
+
+
+def latency_ms(graph: Graph, device: str = "cpu") -> float:
+    """What ``nasblocks.cost(spec, latency=device)`` reports: the predicted latency of one image
+    (batch 1, fp32, torch's thread count) on ``device`` ("cpu" or "cuda"), from its table."""
+    return predict(graph, device)

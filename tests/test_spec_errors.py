@@ -1,0 +1,151 @@
+"""Every bad spec gets one message naming file, line and the place inside the spec."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import nasblocks
+from nasblocks.cli import main
+from nasblocks.errors import SpecError
+
+HEAD = "imports: [blocks.yaml]\ninput: [3, 32, 32]\n"
+
+
+def error_of(path: Path, **overrides: object) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        nasblocks.expand(nasblocks.load(path, **overrides))
+    return caught.value
+
+
+# (case, spec text, line, path inside the spec, message fragment)
+CASES = [
+    ("yaml syntax", HEAD + "network:\n  - conv: {out: 8\n", 5, None, "invalid YAML"),
+    ("not a mapping", "- conv: {kernel: 3, out: 8}\n", 1, None, "a spec must be a YAML mapping, got YList"),
+    ("duplicate key", HEAD + "network: []\nnetwork: []\n", 4, None, "duplicate key 'network' (first at line 3)"),
+    ("unknown top key", HEAD + "netwrk: []\n", 3, "netwrk", "unknown key 'netwrk'"),
+    ("unknown op", HEAD + "network:\n  - cnov: {out: 8}\n", 4, "network[0]", "unknown op or block 'cnov'; did you mean conv"),
+    ("unknown block", HEAD + "network:\n  - conv_bn_akt: {out: 8}\n", 4, "network[0]", "unknown op or block 'conv_bn_akt'; did you mean conv_bn_act"),
+    ("unknown argument", HEAD + "network:\n  - conv:\n      kernel: 3\n      out: 8\n      kernal: 3\n", 7, "network[0].conv", "unknown argument 'kernal' of op 'conv'"),
+    ("unknown block argument", HEAD + "network:\n  - conv_bn_act: {out: 8, strid: 2}\n", 4, "network[0].conv_bn_act", "unknown argument 'strid' of block 'conv_bn_act'; it takes out, kernel, stride"),
+    ("missing argument", HEAD + "network:\n  - linear: {bias: true}\n", 4, "network[0].linear", "missing required argument 'out' of op 'linear'"),
+    ("missing block argument", HEAD + "network:\n  - conv_bn_act: {kernel: 3}\n", 4, "network[0].conv_bn_act", "missing required argument 'out' of block 'conv_bn_act'"),
+    ("wrong type", HEAD + "network:\n  - conv:\n      kernel: 3\n      out: 8\n      bias: 3\n", 7, "network[0].conv.bias", "expected true or false, got 3"),
+    ("wrong type float", HEAD + "network:\n  - conv: {kernel: 3, out: 8.5}\n", 4, "network[0].conv.out", "expected an integer, got 8.5"),
+    ("bad expression", HEAD + "network:\n  - conv: {kernel: 3, out: '8 *'}\n", 4, "network[0].conv.out", "cannot parse expression '8 *'"),
+    ("undefined variable", HEAD + "vars: {width: 1.0}\nnetwork:\n  - conv: {kernel: 3, out: 8 * widht}\n", 5, "network[0].conv.out", "undefined name 'widht'; did you mean width?"),
+    ("division by zero", HEAD + "vars: {d: 0}\nnetwork:\n  - conv: {kernel: 3, out: 8 // d}\n", 5, "network[0].conv.out", "division by zero"),
+    ("negative channels", HEAD + "network:\n  - conv: {kernel: 3, out: -8}\n", 4, "network[0].conv.out", "expected an integer >= 1, got -8"),
+    ("zero channels", HEAD + "vars: {width: 0.0}\nnetwork:\n  - conv: {kernel: 3, out: int(32 * width)}\n", 5, "network[0].conv.out", "expected an integer >= 1, got 0"),
+    ("shape mismatch add", HEAD + "network:\n  - add:\n      - conv: {kernel: 3, out: 8}\n      - conv: {kernel: 3, out: 16}\n", 4, "network[0].add", "add needs equal shapes, got 8×32×32, 16×32×32"),
+    ("shape mismatch concat", HEAD + "network:\n  - concat:\n      - conv: {kernel: 3, out: 8, stride: 2}\n      - conv: {kernel: 3, out: 8}\n", 4, "network[0].concat", "concat needs equal sizes apart from channels"),
+    ("kernel too large", HEAD + "network:\n  - conv: {out: 8, kernel: 7, stride: 8, padding: 0}\n  - conv: {out: 8, kernel: 7, padding: 0}\n", 5, "network[1].conv", "kernel 7 (extent 7) is larger than the padded input 4"),
+    ("linear on a feature map", HEAD + "network:\n  - linear: {out: 10}\n", 4, "network[0].linear", "linear needs a flat input, got 3×32×32; add a flatten"),
+    ("groups", HEAD + "network:\n  - conv: {kernel: 3, out: 8, groups: 2}\n", 4, "network[0].conv", "groups=2 must divide both input channels (3) and out (8)"),
+    ("self reference", HEAD + "blocks:\n  loop:\n    body:\n      - loop: {}\nnetwork:\n  - loop: {}\n", 6, "blocks.loop.body[0].loop", "block 'loop' refers to itself: loop → loop"),
+    ("huge repeat", HEAD + "network:\n  - relu: {}\n    repeat: 100000000\n", 5, "network[0]", "repeat must be an integer from 0 to 10,000"),
+    ("nested explosion", HEAD + "network:\n  - repeat: 10000\n    seq:\n      - relu: {}\n        repeat: 10000\n", 6, "network[0].seq[0].relu", "more than 20,000 ops"),
+    ("two heads", HEAD + "network:\n  - conv: {kernel: 3, out: 8}\n    relu: {}\n", 4, "network[0]", "an item needs exactly one op, block"),
+    ("item not a mapping", HEAD + "network:\n  - conv\n", 4, "network[0]", "expected a mapping with one op or block, got 'conv'"),
+    ("duplicate names", HEAD + "network:\n  - conv: {kernel: 3, out: 8}\n    name: a\n  - conv: {kernel: 3, out: 8}\n    name: a\n", 7, "network[1].conv", "name 'a' is already used"),
+    ("bad input", "input: [3, 0, 32]\nnetwork: []\n", 1, "input", "expected three positive integers, got [3, 0, 32]"),
+    ("functional conv", HEAD + "network:\n  - conv: {kernel: 3, out: 8}\n    functional: true\n", 4, "network[0].conv", "cannot be functional"),
+]
+
+
+@pytest.mark.parametrize("case, text, line, path, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_spec_names_file_line_and_place(write_spec: Callable[..., Path], case: str, text: str,
+                                            line: int, path: str | None, message: str) -> None:
+    spec = write_spec(text)
+    err = error_of(spec)
+    assert err.file is not None and err.file.endswith("net.yaml")
+    assert err.line == line, str(err)
+    assert err.path == path, str(err)
+    assert message in err.message, str(err)
+    assert str(err).startswith(f"{err.file}:{line}: ")
+
+
+def test_error_inside_a_block_names_the_call_site(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(HEAD + "network:\n  - inverted_residual: {out: 8}\n  - inverted_residual: {out: 8, kernel: 0}\n")
+    err = error_of(spec)
+    assert err.file.endswith("blocks.yaml")
+    assert err.path == "blocks.conv_bn_act.body[0].conv.kernel"
+    assert err.message.startswith("expected an integer >= 1, got 0 (in conv_bn_act called at ")
+    assert err.message.endswith("net.yaml:5)")
+    assert "(in inverted_residual called at " in err.message
+
+
+def test_unknown_var_override(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(HEAD + "vars: {width: 1.0}\nnetwork: []\n")
+    with pytest.raises(SpecError, match="unknown var 'widht'; this spec's vars are width; did you mean width"):
+        nasblocks.load(spec, widht=2)
+    with pytest.raises(SpecError, match="var 'width' expects float, got 'wide'"):
+        nasblocks.load(spec, width="wide")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"   \n\n", "empty file"),
+    (b"\x00\x01binary", "not a text file"),
+    (b"\xff\xfe\xfa", "not UTF-8 text"),
+    (b"a: 1\n" * 300_000, "a spec must be under 1,048,576"),
+])
+def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError, match=message):
+        nasblocks.load(path)
+
+
+def test_missing_file_and_unknown_name() -> None:
+    with pytest.raises(SpecError, match="nope.yaml: file not found"):
+        nasblocks.load("nope.yaml")
+    with pytest.raises(SpecError, match="no spec file or zoo network named 'mobilenet_v3'|did you mean"):
+        nasblocks.load("mobilenetv2")
+
+
+def test_explosive_specs_are_refused_quickly(write_spec: Callable[..., Path]) -> None:
+    # a YAML alias bomb: each level refers to the previous one ten times
+    levels = ["a0: &a0 [{relu: {}}]"] + [f"a{i}: &a{i} [{', '.join(['{seq: *a%d}' % (i - 1)] * 10)}]" for i in range(1, 9)]
+    text = HEAD + "vars:\n  " + "\n  ".join(levels) + "\nnetwork:\n  - seq: *a8\n"
+    spec = write_spec(text)
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match="more than 20,000 ops"):
+        nasblocks.expand(nasblocks.load(spec))
+    assert time.perf_counter() - started < 30  # a generous bound: it must not hang
+
+
+CLI_SPEC = HEAD + "vars: {width: 1.0}\nnetwork:\n  - conv: {out: 8, kernel: 7, stride: 8, padding: 0}\n" \
+    "  - conv: {out: 8, kernel: 7, padding: 0}\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build", "{spec}"], "kernel 7 (extent 7) is larger than the padded input 4"),
+    (["build", "{spec}", "--set", "width"], "--set 'width': expected NAME=VALUE"),
+    (["build", "{spec}", "--set", "widht=2"], "unknown var 'widht'"),
+    (["build", "{spec}", "--input", "3x0"], "--input '3x0': expected CxHxW"),
+    (["build", "missing.yaml"], "missing.yaml: file not found"),
+])
+def test_cli_prints_one_line_and_exits_2(write_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    spec = write_spec(CLI_SPEC)
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *[a.format(spec=spec) for a in args]])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_cli_subprocess_has_no_traceback(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(CLI_SPEC)
+    done = subprocess.run([sys.executable, "-m", "nasblocks", "build", str(spec)], capture_output=True,
+                          text=True, cwd=spec.parent)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {spec.name}:6: network[1].conv: kernel 7")
