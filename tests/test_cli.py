@@ -1,0 +1,55 @@
+"""`nasblocks build` as a user runs it: the table, --json, --graph, -o and the op listing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasblocks.cli import main
+
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_build_prints_a_row_per_block_and_totals(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(monkeypatch, capsys, "build", "specs/mobilenet_v2.yaml")
+    assert "features.17" in out and "classifier.1" in out
+    assert "3,504,872" in out and "300,774,272" in out
+    assert "300.8 M multiply-adds" in out
+
+
+def test_build_json_with_vars_and_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(monkeypatch, capsys, "build", "specs/mobilenet_v2.yaml", "--set", "width=0.75", "--input", "3x160x160", "--json")
+    report = json.loads(out)
+    assert report["name"] == "mobilenet_v2" and report["input"] == [3, 160, 160] and report["output"] == [1000]
+    assert report["params"] == 2_636_424 and report["macs"] == 107_295_200 and report["vars"]["width"] == 0.75
+
+
+def test_build_saves_the_compiled_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "mbv2.pt"
+    run(monkeypatch, capsys, "build", "mobilenet_v2", "--set", "width=0.5", "--input", "3x64x64", "-o", str(target))
+    model = torch.load(target, weights_only=False).eval()
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_build_graph_prints_the_ir(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(monkeypatch, capsys, "build", "mobilenet_v2", "--graph")
+    lines = out.splitlines()
+    assert lines[0].startswith("graph mobilenet_v2(%x: 3×224×224)")
+    assert any(line.strip().startswith("%features_0_0 : 32×112×112 = conv[out=32, kernel=3×3, stride=2×2](%x)") for line in lines)
+    assert lines[-1].strip() == "return %classifier_1"
+
+
+def test_ops_lists_the_registry(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(monkeypatch, capsys, "ops")
+    for name in ("conv", "dwconv", "shuffle", "split", "channel_affine"):
+        assert name in out

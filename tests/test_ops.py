@@ -1,0 +1,151 @@
+"""The op registry: every op's shape and cost rules agree with the module it compiles to.
+
+The oracle is PyTorch itself: output shapes from running the compiled op, parameters from the
+module, multiply-adds from torch.utils.flop_counter.FlopCounterMode (FLOPs / 2), the independent
+counter REFERENCE.md names for the canonical count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models.shufflenetv2 import channel_shuffle as tv_channel_shuffle
+
+import nasblocks
+from nasblocks._ops import REGISTRY, OpDef, list_ops
+
+
+def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+def check(write_spec: Callable[..., Path], item: str, input_shape: tuple[int, ...] = (8, 17, 19)) -> nasblocks.Graph:
+    """Price one op from the IR and from the compiled module; they must agree exactly."""
+    spec = write_spec(f"input: {list(input_shape)}\nnetwork:\n  - {item}\n")
+    graph = nasblocks.expand(nasblocks.load(spec))
+    model = nasblocks.build(nasblocks.load(spec)).eval()
+    x = torch.randn(2, *input_shape)
+    out = model(x)
+    assert tuple(out.shape[1:]) == graph.output_shape
+    assert graph.params == sum(p.numel() for p in model.parameters())
+    assert graph.macs * 2 == counted_macs(model, x)  # batch of 2
+    return graph
+
+
+CONVS = [
+    "conv: {out: 16, kernel: 3}",
+    "conv: {out: 16, kernel: 3, stride: 2}",
+    "conv: {out: 16, kernel: 3, stride: 2, padding: 0}",
+    "conv: {out: 16, kernel: 5, dilation: 2}",
+    "conv: {out: 16, kernel: 3, dilation: [1, 2], stride: [2, 1]}",
+    "conv: {out: 16, kernel: [1, 7]}",
+    "conv: {out: 16, kernel: [7, 1], padding: [3, 0]}",
+    "conv: {out: 16, kernel: [3, 5], stride: [1, 2], padding: 1}",
+    "conv: {out: 16, kernel: 3, groups: 4}",
+    "conv: {out: 8, kernel: 3, groups: 8, bias: true}",
+    "conv: {out: 24, kernel: 1, groups: 2, bias: true}",
+    "conv: {out: 16, kernel: 3, padding: same}",
+    "conv: {out: 16, kernel: 4, padding: same, dilation: 2}",
+    "conv: {out: 16, kernel: 2, padding: valid, stride: 3}",
+    "dwconv: {kernel: 3}",
+    "dwconv: {kernel: 5, stride: 2, multiplier: 2, bias: true}",
+    "dwconv: {kernel: [1, 3], padding: [0, 1]}",
+    "linear: {out: 10}",
+    "linear: {out: 7, bias: false}",
+]
+
+
+@pytest.mark.parametrize("item", CONVS)
+def test_conv_and_linear_costs_match_the_counter(write_spec: Callable[..., Path], item: str) -> None:
+    if item.startswith("linear"):
+        graph = check(write_spec, "flatten: {}\n  - " + item, (37, 1, 1))
+    else:
+        graph = check(write_spec, item)
+    assert graph.macs > 0
+
+
+OTHERS = [
+    "bn: {}", "bn: {eps: 0.001, momentum: 0.01}", "bn: {affine: false}",
+    *[f"{name}: {{}}" for name in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh", "identity")],
+    "act: {fn: hardswish}",
+    "maxpool: {kernel: 3, stride: 2}", "maxpool: {kernel: 3, stride: 2, ceil_mode: true}",
+    "maxpool: {kernel: 3, stride: 2, padding: 1}", "maxpool: {kernel: 2}",
+    "avgpool: {kernel: 3, stride: 2, padding: 1}", "avgpool: {kernel: 3, stride: 2, padding: 1, count_include_pad: false}",
+    "avgpool: {kernel: [3, 2], ceil_mode: true}",
+    "adaptive_avgpool: {}", "adaptive_avgpool: {size: [2, 3]}", "mean: {}", "mean: {keepdim: true}",
+    "flatten: {}", "dropout: {p: 0.3}", "shuffle: {groups: 4}", "shuffle: {groups: 2, inverse: true}",
+    "split: {parts: 2, index: 1}", "split: {parts: 4, index: 0}",
+    "channel_affine: {scale: [1, 2, 3, 4, 5, 6, 7, 8], shift: [0, 0, 0, 0, 1, 1, 1, 1]}",
+]
+
+
+@pytest.mark.parametrize("item", OTHERS)
+def test_free_ops_cost_no_macs_and_keep_their_shape_rule(write_spec: Callable[..., Path], item: str) -> None:
+    graph = check(write_spec, item)
+    assert graph.macs == 0
+
+
+@pytest.mark.parametrize("functional", [True, False])
+@pytest.mark.parametrize("op", ["relu", "maxpool: {kernel: 3, stride: 2, ceil_mode: true}", "avgpool: {kernel: 3, stride: 1, padding: 1}", "adaptive_avgpool: {}"])
+def test_functional_and_module_forms_agree(write_spec: Callable[..., Path], op: str, functional: bool) -> None:
+    item = op if ":" in op else f"{op}: {{}}"
+    spec = write_spec(f"input: [4, 9, 9]\nnetwork:\n  - {item}\n    functional: {str(functional).lower()}\n  - {item}\n")
+    model = nasblocks.build(nasblocks.load(spec))
+    has_modules = any(True for _ in model.named_children())
+    assert has_modules
+    x = torch.randn(1, 4, 9, 9)
+    reference = nasblocks.build(nasblocks.load(write_spec(f"input: [4, 9, 9]\nnetwork:\n  - {item}\n  - {item}\n", "ref.yaml")))
+    assert torch.equal(model(x), reference(x))
+
+
+@pytest.mark.parametrize("merge", ["add", "mul", "concat"])
+def test_merges(write_spec: Callable[..., Path], merge: str) -> None:
+    graph = check(write_spec, f"{merge}:\n      - conv: {{out: 8, kernel: 1}}\n      - seq: []\n")
+    assert graph.output_shape == ((16, 17, 19) if merge == "concat" else (8, 17, 19))
+
+
+def test_mul_broadcasts_a_gate(write_spec: Callable[..., Path]) -> None:
+    check(write_spec, "mul:\n      - seq: []\n      - seq: [{mean: {keepdim: true}}, {sigmoid: {}}]\n")
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_shuffle_matches_torchvision(write_spec: Callable[..., Path], groups: int) -> None:
+    model = nasblocks.build(nasblocks.load(write_spec(f"input: [8, 3, 3]\nnetwork:\n  - shuffle: {{groups: {groups}}}\n")))
+    x = torch.randn(2, 8, 3, 3)
+    assert torch.equal(model(x), tv_channel_shuffle(x, groups))
+
+
+def test_inverse_shuffle_undoes_the_shuffle(write_spec: Callable[..., Path]) -> None:
+    forward = nasblocks.build(nasblocks.load(write_spec("input: [12, 2, 2]\nnetwork:\n  - shuffle: {groups: 3}\n")))
+    inverse = nasblocks.build(nasblocks.load(write_spec("input: [12, 2, 2]\nnetwork:\n  - shuffle: {groups: 3, inverse: true}\n", "inv.yaml")))
+    x = torch.randn(1, 12, 2, 2)
+    assert torch.equal(inverse(forward(x)), x)
+    assert not torch.equal(forward(x), x)
+
+
+@pytest.mark.parametrize("name", list_ops())
+def test_every_registry_entry_is_complete(name: str) -> None:
+    op: OpDef = REGISTRY[name]
+    assert op.doc and op.shape
+    assert op.module is not None or op.emit is not None
+    assert not op.functional or op.emit is not None
+
+
+def test_duplicate_registration_is_an_error() -> None:
+    with pytest.raises(ValueError, match="op 'conv' is already registered"):
+        from nasblocks._ops import register
+
+        register(REGISTRY["conv"])
+
+
+def test_the_primitives_of_the_design_are_registered() -> None:
+    wanted = {"conv", "dwconv", "bn", "relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu",
+              "identity", "maxpool", "avgpool", "adaptive_avgpool", "shuffle", "split", "concat", "add", "mul",
+              "flatten", "linear", "dropout", "mean"}
+    assert wanted <= set(list_ops())
