@@ -127,3 +127,9 @@ def test_complex_bypass_with_zero_shortcut_convs_is_the_simple_bypass():
                 parameter.zero_()
         x = torch.randn(2, 3, SIZE, SIZE)
         assert (complex_(x) - simple(x)).abs().max().item() < 1e-5
+
+
+def test_an_unknown_version_is_an_error():
+    with pytest.raises(SpecError, match=r"squeezenet\.yaml:\d+: network\[0\]\.seq\[0\]\.conv\.out: "
+                                        r"cannot index .* with 1\.2"):
+        nasblocks.cost(nasblocks.load("squeezenet", version=1.2))

@@ -1,0 +1,166 @@
+"""``nasblocks latency``: measure a network's latency, predict it from the device's table, fill
+the table.
+
+    nasblocks latency specs/mobilenet_v2.yaml                      # CPU: median, spread, threads
+    nasblocks latency specs/mobilenet_v2.yaml --device cuda --batch 64 --dtype fp16
+    nasblocks latency profile --device cpu                          # fill the table from the zoo
+    nasblocks latency specs/mobilenet_v2.yaml --predict             # predicted, measured beside it
+    nasblocks latency mobilenet_v2 --predict --json                 # machine-readable
+
+``nasblocks latency SPEC`` is ``nasblocks latency measure SPEC``: a spec is taken for the
+``measure`` command whenever the first word is not a command name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+console = Console()
+
+
+class _SpecOrCommand(TyperGroup):
+    """A group whose first word is a command (``profile``) or else a spec for ``measure``."""
+
+    default_command = "measure"
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+latency_app = typer.Typer(
+    cls=_SpecOrCommand, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Latency: measured on CPU or GPU, predicted from a per-device table of measured units.")
+
+SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Set a var: NAME=VALUE (repeatable).")]
+InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input size CxHxW, e.g. 3x160x160.")]
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="cpu, cuda or cuda:N.")]
+BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Images per forward.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads (default: torch's).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="fp32, or fp16/bf16 under torch.autocast.")]
+ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Run in channels_last memory format.")]
+ClockOpt = Annotated[str, typer.Option(
+    "--clock", help="wall, or cpu: the thread's CPU time (1 CPU thread; steady on a shared machine).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def _settings(device: str, batch: int, threads: int | None, dtype: str, channels_last: bool,
+              clock: str) -> dict[str, Any]:
+    from nasblocks._latency import setting
+
+    setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last, clock=clock)
+    return {"device": device, "batch": batch, "threads": threads, "dtype": dtype,
+            "channels_last": channels_last, "clock": clock}
+
+
+@latency_app.command()
+def measure(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    input_size: InputOpt = None,
+    device: DeviceOpt = "cpu",
+    batch: BatchOpt = 1,
+    threads: ThreadsOpt = None,
+    dtype: DtypeOpt = "fp32",
+    channels_last: ChannelsLastOpt = False,
+    clock: ClockOpt = "wall",
+    warmup: Annotated[int, typer.Option(help="Untimed calls first.")] = 10,
+    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 50,
+    predict: Annotated[bool, typer.Option("--predict", help="Also predict it from the device's table.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a network's latency (median and spread of many timed repeats after warm-up)."""
+    from nasblocks._compile import compile_graph
+    from nasblocks._expand import expand
+    from nasblocks._latency import measure as measure_module
+    from nasblocks.cli import load_spec
+
+    options = _settings(device, batch, threads, dtype, channels_last, clock)
+    loaded = load_spec(spec, set_, input_size)
+    graph = expand(loaded)
+    prediction = None
+    if predict:  # first, so that units measured now do not run while the network is timed
+        from nasblocks._latency_table import predict_detail
+
+        with console.status("predicting (units missing from the table are measured now)"):
+            prediction = predict_detail(graph, **options)
+    with console.status(f"measuring {loaded.name}"):
+        measured = measure_module(compile_graph(graph), graph.input_shape, warmup=warmup,
+                                  repeats=repeats, **options)
+    if as_json:
+        report: dict[str, Any] = {"name": loaded.name, "file": loaded.file, "vars": loaded.vars,
+                                  "input": list(graph.input_shape), "measured": measured.to_dict()}
+        if prediction is not None:
+            report["predicted"] = {**prediction.to_dict(),
+                                   "error": prediction.latency_ms / measured.median_ms - 1}
+        print(json.dumps(report, default=str))
+        return
+    console.print(f"[bold]{loaded.name}[/bold] ({loaded.file}), input {_shape(graph.input_shape)}",
+                  highlight=False)
+    console.print(f"  measured   {measured.median_ms:9.3f} ms  median of {measured.repeats} "
+                  f"(p10 {measured.p10_ms:.3f}, p90 {measured.p90_ms:.3f}; spread "
+                  f"{100 * measured.spread:.1f} %)", highlight=False)
+    if prediction is not None:
+        error = prediction.latency_ms / measured.median_ms - 1
+        console.print(f"  predicted  {prediction.latency_ms:9.3f} ms  {100 * error:+.1f} % vs measured; "
+                      f"{len(prediction.units)} units, {prediction.measured_now} measured now",
+                      highlight=False)
+    console.print(f"  on {measured.device} ({measured.device_name}), "
+                  + (f"{measured.threads} thread{'s' * (measured.threads != 1)}, " if measured.device == "cpu" else "")
+                  + f"batch {measured.batch}, {measured.dtype}, {measured.memory_format}, "
+                  f"{measured.clock} clock, torch {measured.torch_version}", highlight=False)
+    if prediction is not None:
+        console.print(f"  table {prediction.table}", highlight=False)
+
+
+@latency_app.command()
+def profile(
+    specs: Annotated[Optional[list[str]], typer.Argument(
+        help="Specs or zoo names whose units to measure (default: every zoo network).")] = None,
+    device: DeviceOpt = "cpu",
+    batch: BatchOpt = 1,
+    threads: ThreadsOpt = None,
+    dtype: DtypeOpt = "fp32",
+    channels_last: ChannelsLastOpt = False,
+    clock: ClockOpt = "wall",
+    as_json: JsonOpt = False,
+) -> None:
+    """Fill the device's latency table: measure every unit of the given networks (the whole zoo
+    by default) that the table lacks."""
+    from nasblocks._expand import expand
+    from nasblocks._latency_table import predict_detail, table_for, units
+    from nasblocks._spec import load, zoo_names
+
+    options = _settings(device, batch, threads, dtype, channels_last, clock)
+    names = specs or sorted(zoo_names())
+    measured = 0
+    rows = []
+    with console.status("profiling") as status:
+        for name in names:
+            status.update(f"profiling {name}")
+            graph = expand(load(name))
+            prediction = predict_detail(graph, **options)
+            measured += prediction.measured_now
+            rows.append({"name": name, "units": len(units(graph)), "measured_now": prediction.measured_now,
+                         "predicted_ms": prediction.latency_ms})
+            if not as_json:
+                console.print(f"  {name:32s} {len(prediction.units):4d} units, {prediction.measured_now:4d} "
+                              f"measured now, predicted {prediction.latency_ms:9.3f} ms", highlight=False)
+    table = table_for(device)
+    if as_json:
+        print(json.dumps({"table": str(table.path), "device": table.device, "entries": len(table.entries),
+                          "measured_now": measured, "networks": rows}))
+        return
+    console.print(f"{measured} units measured now; {len(table.entries)} entries in {table.path}",
+                  highlight=False)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))

@@ -1,0 +1,111 @@
+"""Measurement: what is recorded with every figure, the settings it runs under, its errors.
+Timings are never asserted, only their consistency (p10 ≤ median ≤ p90)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from nasblocks._latency import Measurement, device_key, measure, setting
+from nasblocks.errors import LatencyError, NasblocksError
+
+
+def quick(module: nn.Module, shape, **options) -> Measurement:
+    return measure(module, shape, warmup=1, repeats=5, min_block_ms=0.05, **options)
+
+
+def test_a_measurement_records_device_threads_torch_and_setting() -> None:
+    m = quick(nn.Conv2d(3, 8, 3), (3, 16, 16), threads=1, batch=2)
+    assert m.device == "cpu" and m.device_name and m.threads == 1 and m.torch_version == torch.__version__
+    assert (m.batch, m.dtype, m.memory_format, m.clock, m.repeats) == (2, "fp32", "contiguous", "wall", 5)
+    assert m.input_shape == ((3, 16, 16),)
+    assert 0 < m.min_ms <= m.p10_ms <= m.median_ms <= m.p90_ms and m.iqr_ms >= 0 and m.calls_per_repeat >= 1
+    assert "1 thread" in str(m) and f"torch {torch.__version__}" in str(m)
+
+
+def test_to_dict_is_json_with_the_spread() -> None:
+    m = quick(nn.ReLU(), (4, 8, 8), threads=1)
+    report = json.loads(json.dumps(m.to_dict()))
+    assert report["input_shape"] == [[4, 8, 8]] and report["threads"] == 1
+    assert report["spread"] == pytest.approx(m.spread, abs=1e-4)
+
+
+def test_the_thread_count_is_fixed_while_timing_and_restored_after() -> None:
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append((torch.get_num_threads(), torch.is_inference_mode_enabled(), self.training))
+            return x
+
+    torch.set_num_threads(2)
+    quick(Spy(), (1, 4, 4), threads=1)
+    assert set(seen) == {(1, True, False)}
+    assert torch.get_num_threads() == 2
+
+
+def test_default_threads_are_torchs_current_count() -> None:
+    torch.set_num_threads(2)
+    assert quick(nn.ReLU(), (1, 4, 4)).threads == 2
+
+
+def test_several_inputs_and_channels_last() -> None:
+    class Add(nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            formats.append(a.is_contiguous(memory_format=torch.channels_last))
+            return a + b
+
+    formats: list[bool] = []
+    m = quick(Add(), [(4, 8, 8), (4, 8, 8)], threads=1, channels_last=True)
+    assert m.input_shape == ((4, 8, 8), (4, 8, 8)) and m.memory_format == "channels_last"
+    assert formats and all(formats)
+
+
+def test_bf16_autocast_runs_the_convolution_in_bf16() -> None:
+    dtypes = []
+    conv = nn.Conv2d(3, 4, 3)
+    conv.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    m = quick(conv, (3, 8, 8), threads=1, dtype="bf16")
+    assert m.dtype == "bf16" and set(dtypes) == {torch.bfloat16}
+
+
+def test_cpu_clock_is_recorded() -> None:
+    assert quick(nn.ReLU(), (1, 4, 4), threads=1, clock="cpu").clock == "cpu"
+
+
+def test_cuda_without_a_gpu_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(LatencyError, match=r"^CUDA is not available on this machine; use --device cpu$"):
+        setting("cuda")
+    with pytest.raises(NasblocksError, match="CUDA is not available"):
+        measure(nn.ReLU(), (1, 4, 4), device="cuda")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"device": "tpu"}, "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    ({"dtype": "fp8"}, "--dtype: expected one of fp32, fp16, bf16, got 'fp8'"),
+    ({"batch": 0}, "--batch: expected a positive integer, got 0"),
+    ({"threads": 0}, "--threads: expected a positive integer, got 0"),
+    ({"clock": "tsc"}, "--clock: expected wall or cpu, got 'tsc'"),
+    ({"clock": "cpu", "threads": 2}, "--clock cpu measures one thread's CPU time: it needs --device cpu and "
+                                     "--threads 1, got --device cpu --threads 2"),
+])
+def test_bad_settings_say_what_is_expected(options, message) -> None:
+    with pytest.raises(LatencyError) as err:
+        setting(**options)
+    assert str(err.value) == message
+
+
+def test_repeats_must_be_positive() -> None:
+    with pytest.raises(LatencyError, match="--repeats: expected a positive integer, got 0"):
+        measure(nn.ReLU(), (1, 4, 4), repeats=0)
+
+
+def test_device_key_names_the_device_and_torch_and_is_a_file_name() -> None:
+    key = device_key("cpu")
+    assert key.startswith("cpu-") and key.endswith(f"-torch{torch.__version__.split('+')[0]}")
+    assert re.fullmatch(r"[a-z0-9.\-]+", key)
