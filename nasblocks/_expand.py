@@ -285,10 +285,11 @@ class Expander:
             out = replay(CACHE[key], self.graph, x, scope.prefix)
             if out is not None:
                 return out
-        start, aux = len(self.graph), len(self.graph.aux_outputs)
+        start, aux, calls = len(self.graph), len(self.graph.aux_outputs), len(self.graph.block_calls)
+        self.graph.block_calls.append(block.name)
         out = self.sequence(block.body, body, local, x, scope, (*stack, block.name))
         if key is not None and len(self.graph.aux_outputs) == aux:
-            fragment = record(self.graph, start, x, out, scope.prefix)
+            fragment = record(self.graph, start, calls, x, out, scope.prefix)
             if fragment is not None:
                 remember(key, fragment)
         return out

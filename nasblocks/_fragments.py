@@ -49,10 +49,13 @@ class Fragment:
     output: int
     name_at: int  # length of the sanitized prefix to cut from each node name
     scope_at: int  # length of the dotted prefix to cut from targets and scopes
+    block_calls: tuple[str, ...]  # the block itself and the blocks it called
 
 
-def record(graph: Graph, start: int, block_input: str, output: str, prefix: str) -> Fragment | None:
-    """Capture the nodes added since ``start`` as a Fragment (None if they read other nodes)."""
+def record(graph: Graph, start: int, calls_start: int, block_input: str, output: str,
+           prefix: str) -> Fragment | None:
+    """Capture the nodes (and block calls) added since ``start`` (``calls_start``) as a Fragment;
+    None if they read nodes from outside."""
     nodes = graph.nodes_since(start)
     index = {node.name: i for i, node in enumerate(nodes)}
     index[block_input] = -1
@@ -62,7 +65,7 @@ def record(graph: Graph, start: int, block_input: str, output: str, prefix: str)
     if not all(node.name.startswith(base) for node in nodes):
         return None
     return Fragment(tuple(nodes), tuple(tuple(index[i] for i in n.inputs) for n in nodes),
-                    index[output], len(base), len(prefix))
+                    index[output], len(base), len(prefix), tuple(graph.block_calls[calls_start:]))
 
 
 def replay(fragment: Fragment, graph: Graph, block_input: str, prefix: str) -> str | None:
@@ -76,6 +79,7 @@ def replay(fragment: Fragment, graph: Graph, block_input: str, prefix: str) -> s
         graph.add(Node(name, node.op, node.args, target, prefix + node.scope[cut:],
                        tuple(block_input if i < 0 else names[i] for i in inputs), node.in_shapes,
                        node.out_shape, node.params, node.macs, node.origin, node.training_only))
+    graph.block_calls.extend(fragment.block_calls)
     return block_input if fragment.output < 0 else names[fragment.output]
 
 

@@ -83,6 +83,7 @@ class Graph:
         self._nx: nx.DiGraph | None = None
         self.output = INPUT
         self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
+        self.block_calls: list[str] = []  # the YAML blocks expanded, in order (nested ones too)
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []
 

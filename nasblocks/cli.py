@@ -112,6 +112,37 @@ def build(
 
 
 @app.command()
+def zoo(
+    match: Annotated[Optional[str], typer.Argument(help="Only names containing this text.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List every named network: reference, input, parameters, multiply-adds and blocks used."""
+    from nasblocks import expand
+    from nasblocks._spec import load, zoo_names
+
+    rows = []
+    for name in sorted(zoo_names()):
+        if match and match not in name:
+            continue
+        spec = load(name)
+        graph = expand(spec)
+        rows.append({"name": name, "spec": spec.file, "reference": spec.document.get("reference", ""),
+                     "input": list(spec.input), "params": graph.params, "macs": graph.macs,
+                     "blocks": sorted(set(graph.block_calls))})
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table(title=f"the zoo: {len(rows)} networks (costs per image at the input size shown)")
+    for column, justify in (("name", "left"), ("input", "right"), ("params", "right"),
+                            ("MACs (multiply-adds)", "right"), ("blocks used", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(row["name"], _fmt_shape(tuple(row["input"])), f"{row['params']:,}",
+                      f"{row['macs']:,}", ", ".join(row["blocks"]))
+    console.print(table)
+
+
+@app.command()
 def ops() -> None:
     """List the primitive ops of the registry with their arguments."""
     from nasblocks._ops import REGISTRY, REQUIRED

@@ -53,3 +53,12 @@ def test_ops_lists_the_registry(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out = run(monkeypatch, capsys, "ops")
     for name in ("conv", "dwconv", "shuffle", "split", "channel_affine"):
         assert name in out
+
+
+def test_zoo_lists_networks_with_costs_and_blocks(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = json.loads(run(monkeypatch, capsys, "zoo", "mobilenet_v2", "--json"))
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["mobilenet_v2"]["macs"] == 300_774_272 and by_name["mobilenet_v2"]["params"] == 3_504_872
+    assert by_name["mobilenet_v2_050"]["macs"] == 97_131_840
+    assert by_name["mobilenet_v2"]["blocks"] == ["conv_bn_act", "inverted_residual"]
+    assert all("mobilenet_v2" in name for name in by_name)
