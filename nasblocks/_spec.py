@@ -82,22 +82,23 @@ class Spec:
     vars: Mapping[str, Any]
     input: Shape
     blocks: Mapping[str, BlockDef] = field(repr=False)
+    overrides: Mapping[str, Any] = field(default_factory=dict, repr=False)  # vars set by the user
+    input_override: Shape | None = field(default=None, repr=False)  # an input size set by the user
 
     @property
     def network(self) -> YList:
         return self.document["network"]
 
     def with_vars(self, **overrides: Any) -> Spec:
-        """The same spec with some vars set (unknown names are errors)."""
-        return _bind(self.document, self.blocks, {**self._overrides(), **overrides}, self.name)
+        """The same spec with some vars set (unknown names are errors); vars derived from others
+        by expressions follow the new values."""
+        spec = _bind(self.document, self.blocks, {**self.overrides, **overrides}, self.name)
+        return spec.with_input(self.input_override) if self.input_override else spec
 
     def with_input(self, shape: Shape) -> Spec:
         """The same network at another input size (C, H, W)."""
-        return replace(self, input=_check_input(list(shape), self.document))
-
-    def _overrides(self) -> dict[str, Any]:
-        defaults = self.document.get("vars") or {}
-        return {k: v for k, v in self.vars.items() if defaults.get(k) != v}
+        shape = _check_input(list(shape), self.document)
+        return replace(self, input=shape, input_override=shape)
 
 
 def _check_keys(mapping: YMap, allowed: tuple[str, ...], path: str) -> None:
@@ -215,7 +216,7 @@ def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str
     if not isinstance(document.get("network"), YList):
         raise fail("expected 'network': a list of items", document,
                    "network" if "network" in document else None, "network")
-    return Spec(name, document.file, document, env, shape, blocks)
+    return Spec(name, document.file, document, env, shape, blocks, dict(overrides))
 
 
 @lru_cache(maxsize=None)

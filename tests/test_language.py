@@ -175,3 +175,16 @@ def test_block_fragments_replay_identically(write_spec: Callable[..., Path]) -> 
     cold = graph_of(write_spec, text)
     assert [(n.name, n.target, n.inputs, n.out_shape) for n in first] == \
            [(n.name, n.target, n.inputs, n.out_shape) for n in cold]
+
+
+def test_with_vars_recomputes_derived_vars_and_keeps_a_set_input(write_spec: Callable[..., Path]) -> None:
+    spec = nasblocks.load(write_spec("""vars: {resolution: 32, width: 1.0, base: "make_divisible(32 * width)"}
+input: [3, resolution, resolution]
+network:
+  - conv: {out: base, kernel: 3}
+"""))
+    half = spec.with_vars(width=0.5)
+    assert half.vars["base"] == 16 and spec.vars["base"] == 32
+    assert half.with_vars(resolution=64).input == (3, 64, 64)
+    fixed = spec.with_input((3, 20, 20)).with_vars(width=0.5)
+    assert fixed.input == (3, 20, 20) and fixed.vars["base"] == 16
