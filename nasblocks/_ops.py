@@ -169,15 +169,17 @@ def fmt_shape(shape: Shape) -> str:
 
 
 def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool, what: str) -> int:
-    """Output length of a sliding window, with PyTorch's ceil-mode rule."""
+    """Output length of a sliding window, with PyTorch's rules: in ceil mode a last, partial
+    window counts (so a 2-wide input under a 3-wide pool still gives one output), unless it
+    would start in the right padding."""
     extent = dilation * (kernel - 1) + 1
-    if size + 2 * pad < extent:
-        raise ShapeError(f"{what} {kernel} (extent {extent}) is larger than the padded input "
-                         f"{size + 2 * pad}")
     span = size + 2 * pad - extent
     out = (-(-span // stride) if ceil else span // stride) + 1
     if ceil and (out - 1) * stride >= size + pad:
         out -= 1
+    if out < 1:
+        raise ShapeError(f"{what} {kernel} (extent {extent}) is larger than the padded input "
+                         f"{size + 2 * pad}")
     return out
 
 

@@ -7,6 +7,7 @@ A spec file has these top-level keys (anything else is an error)::
     description: ...
     imports: [blocks.yaml]             # block libraries, relative to this file, then specs/
     vars: {width: 1.0, ...}            # defaults; expressions may use earlier vars
+    choices: {block: [basic, bottleneck]}   # the values a var may take, where that is a short list
     input: [3, 224, 224]               # C, H, W; expressions allowed
     blocks: {name: {args, let, body}}  # blocks declared in this file
     aliases: {mobilenet_v2_x0_5: {width: 0.5}}   # zoo names for var settings
@@ -28,8 +29,8 @@ from nasblocks._ops import REGISTRY, Shape
 from nasblocks._yaml import YList, YMap, display_path, read_yaml
 from nasblocks.errors import SpecError
 
-SPEC_KEYS = ("name", "description", "reference", "imports", "vars", "input", "blocks", "aliases",
-             "network")
+SPEC_KEYS = ("name", "description", "reference", "imports", "vars", "choices", "input", "blocks",
+             "aliases", "network")
 BLOCK_KEYS = ("doc", "args", "let", "body")
 RESERVED = frozenset({"seq", "concat", "add", "mul", "foreach"})
 
@@ -199,6 +200,11 @@ def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str
         raise fail(f"unknown var {unknown[0]!r}; this spec's vars are {', '.join(declared) or 'none'}"
                    f"{suggest(unknown[0], declared)}", document, "vars" if "vars" in document else None,
                    "vars")
+    choices = _mapping(document.get("choices"), document, "choices", "var choices")
+    for key, allowed in choices.items():
+        if key not in declared or not isinstance(allowed, list):
+            raise fail(f"choices must map declared vars to lists of values; got {key!r}: {allowed!r}",
+                       choices, key, f"choices.{key}")
     env: dict[str, Any] = {}
     for key, default in declared.items():
         if key in overrides:
@@ -212,6 +218,10 @@ def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str
             env[key] = resolve(value, env, words=True)
         except ExprError as err:
             raise fail(str(err), declared, key, f"vars.{key}") from None
+        allowed = choices.get(key)
+        if allowed is not None and env[key] not in allowed:
+            raise fail(f"var {key!r} must be one of {', '.join(map(str, allowed))}; got {env[key]!r}"
+                       f"{suggest(env[key], allowed)}", declared, key, f"vars.{key}")
     shape = _check_input(document.get("input"), document, env)
     if not isinstance(document.get("network"), YList):
         raise fail("expected 'network': a list of items", document,

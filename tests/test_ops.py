@@ -149,3 +149,21 @@ def test_the_primitives_of_the_design_are_registered() -> None:
               "identity", "maxpool", "avgpool", "adaptive_avgpool", "shuffle", "split", "concat", "add", "mul",
               "flatten", "linear", "dropout", "mean"}
     assert wanted <= set(list_ops())
+
+
+def test_pool_output_sizes_follow_pytorch_including_ceil_mode_edge_cases() -> None:
+    from nasblocks._ops import ShapeError, _window
+
+    for size in range(1, 9):
+        for kernel, stride, pad, ceil in [(k, s, p, c) for k in (2, 3) for s in (1, 2, 3)
+                                          for p in (0, 1) if p <= k // 2 for c in (False, True)]:
+            try:
+                expected = torch.nn.functional.max_pool2d(torch.zeros(1, 1, size, size), kernel, stride, pad,
+                                                          ceil_mode=ceil).shape[-1]
+            except RuntimeError:
+                expected = None
+            try:
+                ours = _window(size, kernel, stride, pad, 1, ceil, "pool kernel")
+            except ShapeError:
+                ours = None
+            assert ours == expected, (size, kernel, stride, pad, ceil)

@@ -149,3 +149,12 @@ def test_cli_subprocess_has_no_traceback(write_spec: Callable[..., Path]) -> Non
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {spec.name}:6: network[1].conv: kernel 7")
+
+
+def test_var_choices_refuse_a_misspelt_value(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(HEAD + "vars: {block: basic}\nchoices: {block: [basic, bottleneck]}\nnetwork: []\n")
+    assert nasblocks.load(spec, block="bottleneck").vars["block"] == "bottleneck"
+    with pytest.raises(SpecError) as caught:
+        nasblocks.load(spec, block="bottlenek")
+    assert str(caught.value).endswith("net.yaml:3: vars.block: var 'block' must be one of basic, bottleneck; "
+                                      "got 'bottlenek'; did you mean bottleneck?")
