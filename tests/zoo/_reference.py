@@ -1,0 +1,126 @@
+"""Weight-for-weight equality of a compiled spec with its reference module (torchvision, timm or a
+re-implementation written in a test), and the checks that make such a comparison mean something.
+
+Three steps, in this order:
+
+1. ``calibrate`` the reference. With default initialisation and unit running variances a deep
+   network in eval mode shrinks its signal layer after layer until its outputs no longer depend
+   on its input (fresh GoogLeNet at 96×96 gives the same logits, to 5e-7, for any two images),
+   and an eval-mode comparison proves nothing; random running statistics are no cure, as they
+   shrink or blow up the signal at random. Batch-norm statistics taken from one real batch
+   normalise every layer's input, so the signal reaches the logits at any depth; random affine
+   terms then make eps, weight and bias all show in the outputs.
+2. ``build_with_weights``: compile the spec and load the reference's state_dict with
+   ``strict=True`` — every key present on both sides, every shape equal. The compiled module is
+   built on the meta device and receives the reference's tensors, so its own random
+   initialisation (a second for VGG's classifier on two busy cores) is never paid for.
+3. ``assert_same_outputs``: the outputs agree within ``TOLERANCE``, and the outputs for two
+   different images differ by more than ``SIGNAL`` — otherwise any two networks would "agree".
+
+``assert_same_network`` does all three for a spec and a reference module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+import nasblocks
+from nasblocks import Spec
+
+TOLERANCE = 1e-5   # largest absolute difference allowed between compiled and reference outputs
+SIGNAL = 1e-2      # smallest difference between the outputs of two different images (1000× TOLERANCE)
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, shape: tuple[int, ...], batch: int = 4) -> nn.Module:
+    """Set the batch-norm statistics of ``model`` from one random batch of ``shape`` images and
+    draw its batch-norm affine terms; returns the model in eval mode, momenta unchanged.
+
+    The rest of the model stays in eval mode during the pass, so training-only branches
+    (auxiliary classifiers) do not run: they keep their initial statistics.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, exactly its statistics
+        m.train()
+    model(torch.randn(batch, *shape))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def build_with_weights(spec: Spec, weights: nn.Module | Mapping[str, torch.Tensor], *,
+                       share: bool = False) -> torch.fx.GraphModule:
+    """The compiled spec holding a copy of ``weights`` (a reference module or a state_dict),
+    loaded with strict=True: a missing or unexpected key, or a shape that differs, fails. With
+    ``share``, it holds the reference's tensors themselves: no copy (VGG has half a gigabyte),
+    for comparisons that change no weight or statistic."""
+    state = weights.state_dict() if isinstance(weights, nn.Module) else weights
+    if not share:
+        state = {key: value.clone() for key, value in state.items()}
+    with torch.device("meta"):
+        model = nasblocks.build(spec)
+    model.load_state_dict(state, strict=True, assign=True)
+    return model
+
+
+def _outputs(value: Any) -> list[tuple[str, torch.Tensor]]:
+    """(name, tensor) for a tensor or a tuple of them (GoogLeNetOutputs, InceptionOutputs)."""
+    if isinstance(value, torch.Tensor):
+        return [("output", value)]
+    names = getattr(value, "_fields", None) or [f"output[{k}]" for k in range(len(value))]
+    return list(zip(names, value))
+
+
+def assert_close(got: torch.Tensor, expected: torch.Tensor, what: str = "output") -> None:
+    """``got`` equals ``expected`` within TOLERANCE, and ``expected`` is meaningful: its values
+    for the first two images of the batch differ by more than SIGNAL."""
+    assert type(got) is torch.Tensor and got.shape == expected.shape, \
+        f"{what}: shape {tuple(got.shape)}, the reference's is {tuple(expected.shape)}"
+    difference = (got - expected).abs().max().item()
+    assert difference < TOLERANCE, f"{what}: outputs differ from the reference's by {difference:.3g}"
+    assert expected.shape[0] >= 2, f"{what}: a meaningful comparison needs two different images"
+    spread = (expected[0] - expected[1]).abs().max().item()
+    assert spread > SIGNAL, (f"{what}: two different images give outputs only {spread:.3g} apart, "
+                             f"so agreeing within {TOLERANCE} proves nothing")
+
+
+@torch.no_grad()
+def assert_same_outputs(model: nn.Module, reference: nn.Module, x: torch.Tensor, *,
+                        seed: int | None = None) -> None:
+    """Run both modules on ``x`` (a batch of at least two different images) in the mode each is
+    in, and ``assert_close`` every output. With ``seed``, each run starts from that seed, so
+    dropout layers called in the same order draw the same masks."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    expected = _outputs(reference(x))
+    if seed is not None:
+        torch.manual_seed(seed)
+    got = _outputs(model(x))
+    assert len(got) == len(expected), f"{len(got)} outputs, the reference has {len(expected)}"
+    for (name, want), (_, have) in zip(expected, got):
+        assert_close(have, want, name)
+
+
+def assert_same_state(model: nn.Module, reference: nn.Module) -> None:
+    """Every parameter and buffer equal, e.g. running statistics after the same training step."""
+    state = model.state_dict()
+    for key, value in reference.state_dict().items():
+        assert torch.allclose(state[key].float(), value.float(), atol=1e-6), key
+
+
+def assert_same_network(spec: Spec, reference: nn.Module, batch: int = 2) -> None:
+    """Calibrate ``reference`` at the spec's input size, load its weights into the compiled spec
+    strictly and compare the two in eval mode on ``batch`` random images."""
+    calibrate(reference, spec.input)
+    model = build_with_weights(spec, reference, share=True).eval()
+    assert_same_outputs(model, reference, torch.randn(batch, *spec.input))
