@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from _reference import assert_same_network
 from torch.utils.flop_counter import FlopCounterMode
 
 import nasblocks
@@ -16,22 +17,14 @@ WIDTHS = (0.5, 0.75, 1.0, 1.4)
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_loads_torchvision_weights_and_gives_its_outputs(width: float) -> None:
-    reference = torchvision.models.mobilenet_v2(width_mult=width).eval()
-    model = nasblocks.build(nasblocks.load("specs/mobilenet_v2.yaml", width=width)).eval()
-    model.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert (model(x) - reference(x)).abs().max() < 1e-5
+    reference = torchvision.models.mobilenet_v2(width_mult=width)
+    assert_same_network(nasblocks.load("specs/mobilenet_v2.yaml", width=width), reference)
 
 
 def test_class_count_and_resolution_variants() -> None:
-    reference = torchvision.models.mobilenet_v2(num_classes=10).eval()
+    reference = torchvision.models.mobilenet_v2(num_classes=10)
     spec = nasblocks.load("mobilenet_v2", num_classes=10, input=(3, 96, 96))
-    model = nasblocks.build(spec).eval()
-    model.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(1, 3, 96, 96)
-    with torch.no_grad():
-        assert (model(x) - reference(x)).abs().max() < 1e-5
+    assert_same_network(spec, reference)
     assert nasblocks.cost(spec).params == sum(p.numel() for p in reference.parameters())
 
 
