@@ -145,6 +145,13 @@ network:
     assert main.shape == (2, 3) and aux.shape == (2, 5)
     model.eval()
     assert torch.equal(model(x), main)
+    calls: list[int] = []
+    model.aux.register_forward_hook(lambda *_: calls.append(1))  # the head is a module of its own
+    model(x)
+    assert calls == []  # eval mode skips the head's work
+    model.train()
+    model(x)
+    assert calls == [1]
 
 
 def test_graph_prints_one_line_per_node(write_spec: Callable[..., Path]) -> None:
