@@ -29,6 +29,17 @@ def build(spec: Spec | str):  # -> torch.fx.GraphModule
     return compile_graph(expand(load(spec) if isinstance(spec, str) else spec))
 
 
-def cost(spec: Spec | str) -> Cost:
-    """Parameters and multiply-adds of a spec at its input size, read off the graph IR."""
-    return graph_cost(expand(load(spec) if isinstance(spec, str) else spec))
+def cost(spec: Spec | str, latency: str | None = None) -> Cost:
+    """Parameters and multiply-adds of a spec at its input size, read off the graph IR; with
+    ``latency="cpu"`` or ``"cuda"``, also its latency in ms (batch 1, fp32) predicted from that
+    device's table of measured ops (entries missing from the table are measured once, then kept).
+
+    >>> nasblocks.cost("resnet18").macs
+    1814073344
+    """
+    graph = expand(load(spec) if isinstance(spec, str) else spec)
+    if latency is None:
+        return graph_cost(graph)
+    from nasblocks._latency_table import latency_ms
+
+    return graph_cost(graph, latency_ms(graph, latency))

@@ -27,5 +27,5 @@ class Cost:
         return 2 * self.macs
 
 
-def graph_cost(graph: Graph) -> Cost:
-    return Cost(params=graph.params, macs=graph.macs)
+def graph_cost(graph: Graph, latency_ms: float | None = None) -> Cost:
+    return Cost(params=graph.params, macs=graph.macs, latency_ms=latency_ms)

@@ -53,10 +53,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 def _settings(device: str, batch: int, threads: int | None, dtype: str, channels_last: bool,
               clock: str) -> dict[str, Any]:
+    """The options as keyword arguments, checked now: a bad one fails before any work."""
     from nasblocks._latency import setting
 
-    setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last, clock=clock)
-    return {"device": device, "batch": batch, "threads": threads, "dtype": dtype,
+    run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last, clock=clock)
+    return {"device": run.device, "batch": batch, "threads": threads, "dtype": dtype,
             "channels_last": channels_last, "clock": clock}
 
 
@@ -102,22 +103,18 @@ def measure(
                                    "error": prediction.latency_ms / measured.median_ms - 1}
         print(json.dumps(report, default=str))
         return
-    console.print(f"[bold]{loaded.name}[/bold] ({loaded.file}), input {_shape(graph.input_shape)}",
-                  highlight=False)
-    console.print(f"  measured   {measured.median_ms:9.3f} ms  median of {measured.repeats} "
-                  f"(p10 {measured.p10_ms:.3f}, p90 {measured.p90_ms:.3f}; spread "
-                  f"{100 * measured.spread:.1f} %)", highlight=False)
+    _say(f"{loaded.name} ({loaded.file}), input {_shape(graph.input_shape)}")
+    _say(f"  measured   {measured.median_ms:9.3f} ms  median of {measured.repeats} "
+         f"(p10 {measured.p10_ms:.3f}, p90 {measured.p90_ms:.3f}; spread {100 * measured.spread:.1f} %)")
     if prediction is not None:
         error = prediction.latency_ms / measured.median_ms - 1
-        console.print(f"  predicted  {prediction.latency_ms:9.3f} ms  {100 * error:+.1f} % vs measured; "
-                      f"{len(prediction.units)} units, {prediction.measured_now} measured now",
-                      highlight=False)
-    console.print(f"  on {measured.device} ({measured.device_name}), "
-                  + (f"{measured.threads} thread{'s' * (measured.threads != 1)}, " if measured.device == "cpu" else "")
-                  + f"batch {measured.batch}, {measured.dtype}, {measured.memory_format}, "
-                  f"{measured.clock} clock, torch {measured.torch_version}", highlight=False)
+        _say(f"  predicted  {prediction.latency_ms:9.3f} ms  {100 * error:+.1f} % vs measured; "
+             f"{len(prediction.units)} units, {prediction.measured_now} measured now")
+    threads = f"{measured.threads} thread{'s' * (measured.threads != 1)}, " if measured.device == "cpu" else ""
+    _say(f"  on {measured.device} ({measured.device_name}), {threads}batch {measured.batch}, "
+         f"{measured.dtype}, {measured.memory_format}, {measured.clock} clock, torch {measured.torch_version}")
     if prediction is not None:
-        console.print(f"  table {prediction.table}", highlight=False)
+        _say(f"  table {prediction.table}")
 
 
 @latency_app.command()
@@ -132,8 +129,7 @@ def profile(
     clock: ClockOpt = "wall",
     as_json: JsonOpt = False,
 ) -> None:
-    """Fill the device's latency table: measure every unit of the given networks (the whole zoo
-    by default) that the table lacks."""
+    """Fill the device's latency table: measure the units it lacks, of every zoo network or the given ones."""
     from nasblocks._expand import expand
     from nasblocks._latency_table import predict_detail, table_for, units
     from nasblocks._spec import load, zoo_names
@@ -151,15 +147,18 @@ def profile(
             rows.append({"name": name, "units": len(units(graph)), "measured_now": prediction.measured_now,
                          "predicted_ms": prediction.latency_ms})
             if not as_json:
-                console.print(f"  {name:32s} {len(prediction.units):4d} units, {prediction.measured_now:4d} "
-                              f"measured now, predicted {prediction.latency_ms:9.3f} ms", highlight=False)
-    table = table_for(device)
+                _say(f"  {name:32s} {len(prediction.units):4d} units, {prediction.measured_now:4d} "
+                     f"measured now, predicted {prediction.latency_ms:9.3f} ms")
+    table = table_for(options["device"])
     if as_json:
         print(json.dumps({"table": str(table.path), "device": table.device, "entries": len(table.entries),
                           "measured_now": measured, "networks": rows}))
         return
-    console.print(f"{measured} units measured now; {len(table.entries)} entries in {table.path}",
-                  highlight=False)
+    _say(f"{measured} units measured now; {len(table.entries)} entries in {table.path}")
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _shape(shape: tuple[int, ...]) -> str:

@@ -1,0 +1,80 @@
+"""Networks the benchmarks run: the zoo (one name per distinct network) and random variants of it.
+
+Random variants change what a search changes: width, resolution and, for MobileNetV2, the rows of
+the paper's Table 2 (expansion t and repeats n per stage). A variant the spec rejects (a width
+that breaks a divisibility rule) is skipped, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+
+import torchvision
+
+import nasblocks
+from nasblocks.errors import NasblocksError
+
+# zoo specs whose width and resolution vars a variant may change
+VARIED = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v1", "shufflenet_v2_x1_0",
+          "resnet18", "resnet50", "squeezenet1_1", "googlenet", "shufflenet_v1_g3_x1_0")
+RESOLUTIONS = (96, 128, 160, 192, 224)
+
+
+def zoo() -> list[tuple[str, nasblocks.Spec]]:
+    """Every distinct zoo network once, under a torchvision name where it has one
+    (``resnet50`` rather than its alias ``resnet``)."""
+    torchvision_names = set(torchvision.models.list_models())
+    seen: dict[tuple[str, str], tuple[str, nasblocks.Spec]] = {}
+    for name in sorted(nasblocks.zoo_names(), key=lambda n: (n not in torchvision_names, n)):
+        spec = nasblocks.load(name)
+        identity = (spec.file, json.dumps(spec.vars, sort_keys=True, default=str))
+        seen.setdefault(identity, (name, spec))
+    return sorted(seen.values())
+
+
+def _mobilenet_v2_stages(rng: random.Random) -> list[list[int]]:
+    stages = nasblocks.load("mobilenet_v2").vars["stages"]
+    return [[rng.choice((1, 3, 4, 6)) if index else t, c, max(1, n + rng.choice((-1, 0, 1))), s]
+            for index, (t, c, n, s) in enumerate(stages)]
+
+
+def random_variants(count: int, seed: int = 0) -> Iterator[tuple[str, nasblocks.Spec]]:
+    """``count`` random variants: half of them MobileNetV2 with a new stages table, the rest
+    other zoo networks at another width and resolution."""
+    rng = random.Random(seed)
+    made = 0
+    while made < count:
+        base = "mobilenet_v2" if made % 2 == 0 else rng.choice(VARIED)
+        spec = nasblocks.load(base)
+        changes: dict[str, object] = {"resolution": rng.choice(RESOLUTIONS)}
+        if isinstance(spec.vars.get("width"), float):
+            changes["width"] = round(rng.uniform(0.35, 1.4) if base.startswith("mobilenet") else rng.uniform(0.5, 1.5), 2)
+        if base == "mobilenet_v2":
+            changes["stages"] = _mobilenet_v2_stages(rng)
+        try:
+            variant = spec.with_vars(**changes)
+            nasblocks.expand(variant)
+        except NasblocksError:
+            continue
+        label = base + "[" + ",".join(f"{k}={v}" for k, v in changes.items() if k != "stages") + \
+            (",stages=" + "/".join(f"{t}{n}" for t, _, n, _ in changes["stages"]) if "stages" in changes else "") + "]"  # type: ignore[union-attr]
+        made += 1
+        yield label, variant
+
+
+def fit_resolution(spec: nasblocks.Spec, max_macs: float | None) -> tuple[str, nasblocks.Spec]:
+    """The spec at its own input size, or at the largest of RESOLUTIONS that keeps it within
+    ``max_macs`` multiply-adds per image (a benchmark on two CPU cores cannot run VGG-19 at 224
+    fifty times); the suffix says which."""
+    if max_macs is None or nasblocks.expand(spec).macs <= max_macs:
+        return "", spec
+    for size in sorted(RESOLUTIONS, reverse=True):
+        try:
+            smaller = spec.with_input((spec.input[0], size, size))
+            if nasblocks.expand(smaller).macs <= max_macs:
+                return f"@{size}", smaller
+        except NasblocksError:
+            break
+    return "@skip", spec

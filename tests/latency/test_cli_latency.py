@@ -1,0 +1,72 @@
+"""`nasblocks latency` as a user runs it: measure, --predict, --json, profile, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasblocks import _latency_table as lt
+from nasblocks.cli import main
+
+QUICK = ["--threads", "1", "--warmup", "1", "--repeats", "3"]
+
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> tuple[str, str]:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "latency", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert (exited.value.code or 0) == code
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def test_a_spec_is_measured_with_what_it_ran_on(monkeypatch, capsys, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, str(tiny_path), *QUICK)
+    assert out.startswith(f"tiny ({tiny_path}), input 3×16×16")
+    assert "measured" in out and "median of 3" in out and "spread" in out
+    assert "1 thread, batch 1, fp32, contiguous, wall clock" in out and f"torch {torch.__version__}" in out
+
+
+def test_measure_is_also_a_named_command_and_json_is_machine_readable(monkeypatch, capsys, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, "measure", str(tiny_path), *QUICK, "--batch", "2", "--json")
+    report = json.loads(out)
+    assert report["name"] == "tiny" and report["input"] == [3, 16, 16] and "predicted" not in report
+    measured = report["measured"]
+    assert measured["median_ms"] > 0 and measured["repeats"] == 3 and measured["batch"] == 2
+    assert measured["threads"] == 1 and measured["device"] == "cpu" and measured["torch_version"] == torch.__version__
+
+
+def test_predict_puts_the_prediction_beside_the_measurement(monkeypatch, capsys, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, str(tiny_path), *QUICK, "--predict", "--json")
+    predicted = json.loads(out)["predicted"]
+    assert predicted["units"] == 8 and predicted["measured_now"] == 8 + 1 and predicted["latency_ms"] > 0
+    assert predicted["table"] == str(lt.table_path("cpu")) and "error" in predicted
+    out, _ = run(monkeypatch, capsys, str(tiny_path), *QUICK, "--predict")
+    assert "predicted" in out and "% vs measured; 8 units, 0 measured now" in out
+
+
+def test_profile_fills_the_table_for_the_given_specs(monkeypatch, capsys, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, "profile", str(tiny_path), "--threads", "1", "--json")
+    report = json.loads(out)
+    assert report["measured_now"] == 9 and report["entries"] == 9 and report["networks"][0]["units"] == 8
+    out, _ = run(monkeypatch, capsys, "profile", str(tiny_path), "--threads", "1")
+    assert "0 units measured now; 9 entries in" in out
+
+
+def test_cuda_without_a_gpu_is_one_line_and_exit_2(monkeypatch, capsys, tiny_path: Path) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out, err = run(monkeypatch, capsys, str(tiny_path), "--device", "cuda", "--batch", "64", code=2)
+    assert err == "error: CUDA is not available on this machine; use --device cpu\n" and out == ""
+    _, err = run(monkeypatch, capsys, "profile", "--device", "cuda", code=2)
+    assert err == "error: CUDA is not available on this machine; use --device cpu\n"
+
+
+def test_a_bad_option_is_one_line_and_exit_2(monkeypatch, capsys, tiny_path: Path) -> None:
+    _, err = run(monkeypatch, capsys, str(tiny_path), "--dtype", "fp64", code=2)
+    assert err == "error: --dtype: expected one of fp32, fp16, bf16, got 'fp64'\n"
+    _, err = run(monkeypatch, capsys, "no_such_network", code=2)
+    assert err.startswith("error: no spec file or zoo network named 'no_such_network'")

@@ -1,0 +1,258 @@
+"""The per-device table: units and their keys, the file on disk, lookups, on-demand measurement
+and the prediction formula. Figures in the table are planted where a test needs exact values;
+no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import nasblocks
+from nasblocks import _latency_table as lt
+from nasblocks._latency import Setting, device_key, setting
+from nasblocks.errors import LatencyError
+
+SUFFIX = "|b1|fp32|contiguous|t1"
+
+
+def test_units_fuse_conv_bn_act_and_keep_every_node_once(tiny: nasblocks.Graph) -> None:
+    groups = lt.units(tiny)
+    assert [[n.op for n in unit] for unit in groups] == [
+        ["conv", "bn", "act"], ["conv", "bn", "act"], ["conv", "bn", "act"], ["conv", "bn"], ["add"],
+        ["adaptive_avgpool"], ["flatten"], ["linear"]]
+    assert [n.name for unit in groups for n in unit] == [n.name for n in tiny]
+
+
+def test_a_conv_read_twice_is_not_fused_and_bn_act_is_a_unit(write_spec: Callable[..., Path]) -> None:
+    # the conv's output feeds the bn and the add: fusing would hide the second reader
+    path = write_spec("""
+input: [4, 8, 8]
+network:
+  - add:
+      - seq: [{conv: {out: 4, kernel: 1}}]
+      - seq: []
+  - conv: {out: 4, kernel: 1}
+    name: c
+  - inline: true
+    add:
+      - seq: [{bn: {}}, {act: {fn: relu}}]
+      - seq: []
+""")
+    graph = nasblocks.expand(nasblocks.load(str(path)))
+    assert [[n.op for n in unit] for unit in lt.units(graph)] == [["conv"], ["add"], ["conv"], ["bn", "act"], ["add"]]
+
+
+def test_mobilenet_v2_units_and_their_keys() -> None:
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2"))
+    keys = [lt.unit_key(graph, unit) for unit in lt.units(graph)]
+    assert keys[:4] == ["conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224",
+                        "conv(out=32,kernel=3x3,groups=32)+bn+relu6@32x112x112",
+                        "conv(out=16,kernel=1x1)+bn@32x112x112",
+                        "conv(out=96,kernel=1x1)+bn+relu6@16x112x112"]
+    assert "add@24x56x56,24x56x56" in keys
+    assert keys[-4:] == ["adaptive_avgpool@1280x7x7", "flatten@1280x1x1", "dropout@1280", "linear(out=1000)@1280"]
+    assert len(keys) == 66 and len(set(keys)) == 39  # repeated blocks share entries
+
+
+def test_arguments_that_change_no_kernel_are_left_out_of_keys(write_spec: Callable[..., Path]) -> None:
+    def key(bn: str) -> str:
+        path = write_spec(f"input: [4, 8, 8]\nnetwork:\n  - conv: {{out: 4, kernel: 3}}\n  - bn: {bn}\n  - dropout: {{p: 0.3}}\n")
+        graph = nasblocks.expand(nasblocks.load(str(path)))
+        return " ".join(lt.unit_key(graph, unit) for unit in lt.units(graph))
+
+    assert key("{eps: 0.001, momentum: 0.01}") == key("{}") == "conv(out=4,kernel=3x3)+bn@4x8x8 dropout@4x8x8"
+
+
+def test_setting_keys_name_batch_dtype_format_and_cpu_threads() -> None:
+    assert lt.setting_key(setting("cpu", threads=1)) == SUFFIX
+    assert lt.setting_key(setting("cpu", batch=8, threads=2, dtype="bf16", channels_last=True)) == \
+        "|b8|bf16|channels_last|t2"
+    assert lt.setting_key(setting("cpu", threads=1, clock="cpu")) == SUFFIX + "|cpu-clock"
+
+
+def test_a_unit_module_is_compiled_as_in_the_network(tiny: nasblocks.Graph) -> None:
+    groups = lt.units(tiny)
+    first = lt.unit_module(tiny, groups[0])
+    assert [type(m) for m in first.children()] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    assert first.m2.inplace  # in place in the network too: the bn's output has one reader
+    add = lt.unit_module(tiny, groups[4])
+    assert len([n for n in add.graph.nodes if n.op == "placeholder"]) == 2
+    x = torch.randn(1, 8, 8, 8)
+    assert torch.equal(add(x, x), 2 * x)
+    conv = first.m0
+    assert (conv.in_channels, conv.out_channels, conv.stride, conv.padding) == (3, 8, (2, 2), (1, 1))
+
+
+def test_the_table_lives_under_nasblocks_cache_named_by_the_device(tiny: nasblocks.Graph, cache: Path) -> None:
+    prediction = lt.predict_detail(tiny, "cpu", threads=1)
+    path = cache / "latency" / f"{device_key('cpu')}.json"
+    assert prediction.table == path and path.is_file()
+    data = json.loads(path.read_text())
+    assert data["format"] == lt.FORMAT and data["device"]["key"] == device_key("cpu")
+    assert data["device"]["torch"] == torch.__version__
+    keys = set(lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))) | {lt.CALL + SUFFIX}
+    assert set(data["entries"]) == keys
+    entry = data["entries"][linear_key(tiny)]
+    assert {"median_ms", "p10_ms", "min_ms", "repeats", "measured"} <= set(entry)
+
+
+def linear_key(graph: nasblocks.Graph) -> str:
+    return lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))[-1]
+
+
+def test_entry_keys_are_unit_and_setting_and_repeated_blocks_share_them() -> None:
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2"))
+    groups = lt.units(graph)
+    keys = lt.entry_keys(graph, groups, setting("cpu", threads=1))
+    assert keys == [lt.unit_key(graph, unit) + SUFFIX for unit in groups]
+    assert len(set(keys)) == 39
+    assert lt.entry_keys(graph, groups, Setting("cuda:0", threads=1))[0] == \
+        "conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224|b1|fp32|contiguous"  # no threads on CUDA
+
+
+def test_on_cpu_each_timed_call_follows_other_layers(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nasblocks import _latency
+
+    calls = []
+    real = _latency.LayerContext.__call__
+    monkeypatch.setattr(_latency.LayerContext, "__call__", lambda self: calls.append("context") or real(self))
+    real_module = lt.unit_module
+
+    def spied(graph, unit):
+        module = real_module(graph, unit)
+        module.register_forward_hook(lambda *_: calls.append("unit"))
+        return module
+
+    monkeypatch.setattr(lt, "unit_module", spied)
+    lt._measure_unit(tiny, lt.units(tiny)[4], setting("cpu", threads=1))
+    assert calls == ["context", "unit"] * (1 + 3)  # each warm-up call and each of the 3 repeats
+
+
+def test_the_default_cache_is_under_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("NASBLOCKS_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert lt.table_path("cpu") == tmp_path / ".cache" / "nasblocks" / "latency" / f"{device_key('cpu')}.json"
+
+
+def test_missing_units_are_measured_once_then_looked_up(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = lt.predict_detail(tiny, "cpu", threads=1)
+    assert first.measured_now == len(set(lt.unit_key(tiny, u) for u in lt.units(tiny))) + 1  # + the call
+    monkeypatch.setattr(lt, "_measure_unit", lambda *a: pytest.fail("a unit in the table was measured again"))
+    again = lt.predict_detail(tiny, "cpu", threads=1)
+    assert again.measured_now == 0 and again.latency_ms == first.latency_ms
+
+
+def test_a_new_process_reads_the_table_from_disk(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = lt.predict(tiny, "cpu", threads=1)
+    monkeypatch.setattr(lt, "_OPEN", {})  # as a fresh process
+    monkeypatch.setattr(lt, "_measure_unit", lambda *a: pytest.fail("measured although on disk"))
+    monkeypatch.setattr(lt, "_measure_call", lambda *a: pytest.fail("measured although on disk"))
+    assert lt.predict(tiny, "cpu", threads=1) == first
+
+
+def test_only_the_missing_entry_is_measured(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    lt.predict(tiny, "cpu", threads=1)
+    table = lt.table_for("cpu")
+    del table.entries[linear_key(tiny)]
+    measured = []
+    real = lt._measure_unit
+    monkeypatch.setattr(lt, "_measure_unit", lambda g, unit, run: measured.append(lt.unit_key(g, unit))
+                        or real(g, unit, run))
+    assert lt.predict_detail(tiny, "cpu", threads=1).measured_now == 1
+    assert measured == ["linear(out=4)@8"]
+    assert linear_key(tiny) in json.loads(table.path.read_text())["entries"]
+
+
+def test_another_setting_is_another_entry(tiny: nasblocks.Graph) -> None:
+    lt.predict(tiny, "cpu", threads=1)
+    assert lt.predict_detail(tiny, "cpu", threads=1, batch=2).measured_now > 0
+    assert any(key.endswith("|b2|fp32|contiguous|t1") for key in lt.table_for("cpu").entries)
+
+
+def plant(graph: nasblocks.Graph, values: list[float], call: float) -> None:
+    """Put known figures in the table: each unit's median in graph order (p10 and min: half and a
+    third of it)."""
+    table = lt.table_for("cpu")
+    keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=torch.get_num_threads()))
+    for key, ms in zip([lt.CALL + SUFFIX.replace("|t1", f"|t{torch.get_num_threads()}"), *keys], [call, *values]):
+        table.entries[key] = {"median_ms": ms, "p10_ms": ms / 2, "min_ms": ms / 3}
+
+
+def test_prediction_is_the_call_plus_each_unit_less_the_call(tiny: nasblocks.Graph) -> None:
+    torch.set_num_threads(1)
+    # flatten (index 6) is planted below the call: it counts zero, never a negative time
+    plant(tiny, [1.0 + i if i != 6 else 0.1 for i in range(8)], call=0.5)
+    detail = lt.predict_detail(tiny, "cpu", threads=1, measure_missing=False)
+    expected = 0.5 + sum(0.5 + i for i in range(8) if i != 6)
+    assert detail.latency_ms == pytest.approx(expected)
+    assert detail.measured_now == 0
+    assert [u.key for u in detail.units] == lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))
+    assert detail.units[6].ms == 0.0 and detail.units[0].scope == "0.0"
+
+
+def test_the_statistic_summed_is_chosen(tiny: nasblocks.Graph) -> None:
+    torch.set_num_threads(1)
+    plant(tiny, [6.0] * 8, call=3.0)
+    assert lt.predict(tiny, "cpu", threads=1, measure_missing=False) == pytest.approx(3.0 + 8 * 3.0)
+    assert lt.predict(tiny, "cpu", threads=1, stat="p10", measure_missing=False) == pytest.approx(1.5 + 8 * 1.5)
+    assert lt.predict(tiny, "cpu", threads=1, stat="min", measure_missing=False) == pytest.approx(1.0 + 8 * 1.0)
+
+
+def test_latency_ms_is_the_cost_apis_figure(tiny: nasblocks.Graph, tiny_path: Path) -> None:
+    torch.set_num_threads(1)
+    plant(tiny, [2.0] * 8, call=1.0)
+    assert lt.latency_ms(tiny, "cpu") == pytest.approx(1.0 + 8 * 1.0)
+    cost = nasblocks.cost(nasblocks.load(str(tiny_path)), latency="cpu")
+    assert cost.latency_ms == pytest.approx(9.0) and cost.macs == tiny.macs
+    assert nasblocks.cost(nasblocks.load(str(tiny_path))).latency_ms is None
+
+
+def test_without_measuring_a_missing_entry_is_an_error(tiny: nasblocks.Graph) -> None:
+    with pytest.raises(LatencyError, match=r"no entry '\(call\)\|b1\|fp32\|contiguous\|t1' in .*\.json; run "
+                                           r"`nasblocks latency profile` or allow measuring missing units"):
+        lt.predict(tiny, "cpu", threads=1, measure_missing=False)
+
+
+def test_an_unknown_statistic_is_an_error(tiny: nasblocks.Graph) -> None:
+    with pytest.raises(LatencyError, match="stat: expected one of median, p10, min, got 'mean'"):
+        lt.predict(tiny, "cpu", stat="mean")
+
+
+def test_two_processes_filling_one_table_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    first, second = lt.LatencyTable.open("cpu", path), lt.LatencyTable.open("cpu", path)
+    first.entries["a"] = {"median_ms": 1.0}
+    second.entries["b"] = {"median_ms": 2.0}
+    first.save()
+    second.save()
+    assert set(json.loads(path.read_text())["entries"]) == {"a", "b"}
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically, no temporary left
+    first.entries.clear()
+    first.reload()
+    assert set(first.entries) == {"a", "b"}
+
+
+def test_entries_another_process_added_are_found_before_measuring(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    lt.predict(tiny, "cpu", threads=1)
+    table = lt.table_for("cpu")
+    other = lt.LatencyTable.open("cpu", table.path)
+    other.entries["conv(out=99)@1x1x1" + SUFFIX] = {"median_ms": 1.0, "p10_ms": 1.0, "min_ms": 1.0}
+    other.save()
+    table._mtime = -1  # its file changed since this process read it
+    assert lt._lookup(table, "conv(out=99)@1x1x1" + SUFFIX) == {"median_ms": 1.0, "p10_ms": 1.0, "min_ms": 1.0}
+
+
+def test_a_damaged_table_says_what_to_do(tiny: nasblocks.Graph, cache: Path) -> None:
+    path = lt.table_path("cpu")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(LatencyError, match=r"not a readable latency table .*; delete it and it is measured again"):
+        lt.predict(tiny, "cpu", threads=1)
+    path.write_text(json.dumps({"format": lt.FORMAT, "device": {"key": "cuda-h100"}, "entries": {}}))
+    with pytest.raises(LatencyError, match=r"holds the table of 'cuda-h100', not of this device"):
+        lt.LatencyTable.open("cpu")
