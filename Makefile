@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch and torchvision are installed together so pip resolves a matching pair.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: search test install clean
+.PHONY: search test install services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,15 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed
 
+# the main job: a real search on the embedded default data (scikit-learn's digits)
 search: install
-	$(BIN)/nasblocks build specs/mobilenet_v2.yaml
+	$(BIN)/nasblocks search --budget 300MFLOPs
 
-test: install
+# services the tests need (PostgreSQL), from Debian's packages
+services:
+	scripts/install-services.sh
+
+test: install services
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -3,22 +3,29 @@
 "FLOPs" in a budget means multiply-adds, exactly as "MACs" does: the convention of the MobileNet
 and ShuffleNet papers (ShuffleNet, Table 1: "FLOPs, i.e. the number of floating-point
 multiplication-adds"), under which MobileNetV2 1.0 is a "300 MFLOPs" network (300.8 M
-multiply-adds at 224x224). So ``300MFLOPs`` and ``300MMACs`` are the same budget,
-300,000,000 multiply-adds, and no factor of two is ever applied.
+multiply-adds at 224x224). So ``300MFLOPs`` and ``300MMACs`` are the same budget, and no factor
+of two is ever applied.
+
+A count is as precise as it is written, the way the papers quote their networks, but never
+coarser than three significant digits: ``300MFLOPs`` admits every network that reads "300 M" —
+MobileNetV2's 300.8 M included, as DESIGN.md requires — so its limit is 300,999,999; so does
+``0.3GMACs`` (read as 0.300 G); ``300.0MFLOPs`` means at most 300,099,999 and ``300000000FLOPs``
+exactly 300,000,000. The slack is thus under 1 %. Latency bounds are exact.
 
 >>> b = parse_budget("300MFLOPs").merge(parse_budget("8 ms"))
 >>> b
-Budget(macs=300000000, params=None, latency_ms=8.0)
+Budget(macs=300999999, params=None, latency_ms=8.0)
 >>> print(b)
-≤ 300.0M MACs (multiply-adds), ≤ 8 ms
->>> b.violations(macs=330_000_000, latency_ms=6.0)  # 10 % over on MACs, 25 % under on time
-{'macs': 0.10000000000000009, 'latency_ms': -0.25}
+≤ 300,999,999 MACs (multiply-adds), ≤ 8 ms
+>>> b.violations(macs=300_774_272, latency_ms=10.0)  # MobileNetV2 fits; 25 % over on time
+{'macs': -0.0007499235905312762, 'latency_ms': 0.25}
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+from decimal import Decimal
 import re
 from dataclasses import dataclass, fields
 
@@ -84,19 +91,14 @@ class Budget:
     def __str__(self) -> str:
         parts = []
         if self.macs is not None:
-            parts.append(f"≤ {_human(self.macs)} MACs (multiply-adds)")
+            parts.append(f"≤ {self.macs:,} MACs (multiply-adds)")
         if self.params is not None:
-            parts.append(f"≤ {_human(self.params)} params")
+            parts.append(f"≤ {self.params:,} params")
         if self.latency_ms is not None:
             parts.append(f"≤ {self.latency_ms:g} ms")
         return ", ".join(parts) or "unbounded"
 
 
-def _human(count: int) -> str:
-    for prefix, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if count >= scale:
-            return f"{count / scale:.1f}{prefix}"
-    return str(count)
 
 
 def parse_budget(text: str) -> Budget:
@@ -123,7 +125,10 @@ def parse_budget(text: str) -> Budget:
     count = round(value)
     if count < 1:
         raise BudgetError(f"budget {text!r}: expected a count of at least 1, got {value:g}")
-    return Budget(**{field: count})
+    written = Decimal(scale).scaleb(int(Decimal(number).as_tuple().exponent))  # last written digit
+    three_digits = Decimal(10) ** (len(str(count)) - 3)
+    resolution = max(1, round(min(written, three_digits)))
+    return Budget(**{field: count + resolution - 1})
 
 
 def _unit(text: str, unit: str) -> tuple[str, float]:

@@ -20,9 +20,15 @@ from rich.console import Console
 from rich.table import Table
 
 from nasblocks.errors import NasblocksError, SpecError
+from nasblocks.cli_latency import latency_app
+from nasblocks.cli_search import search, space_app, study_app
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Compose, price, compile and search convolutional networks declared in YAML.")
+app.add_typer(latency_app, name="latency")
+app.command()(search)
+app.add_typer(study_app, name="study")
+app.add_typer(space_app, name="space")
 console = Console()
 
 

@@ -1,0 +1,178 @@
+"""Domains of a search space: the values one Optuna parameter may take, and a var's template
+(its base value with domains at some leaves). See ``_space`` for the file format.
+
+>>> Domain("width", low=0.35, high=1.4, step=0.05).contains(0.75)
+True
+>>> Domain("kernel", choices=(3, 5, 7)).describe()
+'{3, 5, 7}'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nasblocks._spec import fail
+from nasblocks._yaml import YList, YMap
+from nasblocks.errors import SpecError
+
+if TYPE_CHECKING:
+    import optuna
+
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as spec values: 1 == 1.0, but True is not 1 and 'relu' is not a number."""
+    if _number(a) and _number(b):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return type(a) is type(b) and a == b if isinstance(a, (bool, str)) or isinstance(b, (bool, str)) else a == b
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values one Optuna parameter may take: categorical choices or a numeric range."""
+
+    name: str
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return self.choices is None and all(isinstance(v, int) for v in (self.low, self.high, self.step or 1))
+
+    def sample(self, trial: optuna.Trial) -> Any:
+        if self.choices is not None:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1),  # type: ignore[arg-type]
+                                     log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)  # type: ignore[arg-type]
+
+    def contains(self, value: Any) -> bool:
+        if self.choices is not None:
+            return any(_same(value, c) for c in self.choices)
+        if not _number(value) or (self.integer and value != int(value)):
+            return False
+        low, high = self.low, self.high
+        if not low - 1e-9 <= value <= high + 1e-9:  # type: ignore[operator]
+            return False
+        if self.step is None:
+            return True
+        steps = (value - low) / self.step  # type: ignore[operator]
+        return abs(steps - round(steps)) < 1e-6
+
+    def grid(self) -> list[Any]:
+        """Every value, for the grid sampler (a continuous range has no grid)."""
+        if self.choices is not None:
+            return list(self.choices)
+        if self.integer:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))  # type: ignore[arg-type]
+        if self.step is None:
+            raise SpecError(f"the grid sampler needs a finite domain; parameter {self.name!r} is the "
+                            f"continuous range {self.describe()}: give it a step or choices")
+        count = int(round((self.high - self.low) / self.step))  # type: ignore[operator]
+        return [round(self.low + k * self.step, 10) for k in range(count + 1)]  # type: ignore[operator]
+
+    def lowest(self) -> Any:
+        """The smallest value of a range (choices have no order that costs respect)."""
+        return self.low if self.choices is None else None
+
+    def at_most(self, value: float) -> list[Any]:
+        """The domain's values up to ``value``, largest first (for fitting a width)."""
+        if self.choices is not None:
+            return sorted((c for c in self.choices if _number(c) and c <= value + 1e-9), reverse=True)
+        if self.step is not None or self.integer:
+            return [v for v in reversed(self.grid()) if v <= value + 1e-9]
+        # a continuous range: 1 % of the range is finer than any width rounding (make_divisible)
+        count = 100
+        return [value - (value - self.low) * k / count for k in range(count + 1)]  # type: ignore[operator]
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "{" + ", ".join(map(str, self.choices)) + "}"
+        text = f"{self.low:g}..{self.high:g}"
+        return text + (f" step {self.step:g}" if self.step else "") + (" log" if self.log else "")
+
+
+@dataclass(frozen=True)
+class Cases:
+    """A mapping var of which only the case selected by another var (``by``) is searched."""
+
+    by: str
+    cases: dict[Any, Any]
+
+
+def _domain(raw: YMap, name: str, path: str) -> Domain:
+    keys = set(raw)
+    if "choices" in keys:
+        if keys != {"choices"}:
+            raise fail("a choices domain has only 'choices'", raw, None, path)
+        choices = raw["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise fail(f"choices: expected a non-empty list, got {choices!r}", raw, "choices", path)
+        bad = [c for c in choices if not isinstance(c, _SCALARS)]
+        if bad:
+            raise fail(f"choices must be numbers, booleans or words (Optuna's categorical values), "
+                       f"got {bad[0]!r}", raw, "choices", path)
+        return Domain(name, choices=tuple(choices))
+    unknown = keys - {"low", "high", "step", "log"}
+    if unknown or not {"low", "high"} <= keys:
+        raise fail("a domain is {choices: [...]} or {low: a, high: b} with an optional step or log; "
+                   f"got keys {', '.join(map(str, raw))}", raw, None, path)
+    low, high, step, log = raw["low"], raw["high"], raw.get("step"), raw.get("log", False)
+    if not (_number(low) and _number(high) and low < high):
+        raise fail(f"expected numbers low < high, got low={low!r}, high={high!r}", raw, "low", path)
+    if step is not None and not (_number(step) and step > 0):
+        raise fail(f"step: expected a positive number, got {step!r}", raw, "step", path)
+    if not isinstance(log, bool) or (log and (step is not None or low <= 0)):
+        raise fail("log: true needs low > 0 and no step", raw, "log", path)
+    return Domain(name, low=low, high=high, step=step, log=log)
+
+
+def _is_domain(raw: Any) -> bool:
+    return isinstance(raw, YMap) and bool(set(raw) & {"choices", "low", "high"})
+
+
+def _template(raw: Any, name: str, path: str, columns: list[str] | None, row: bool = False) -> Any:
+    """A var's value with domains at some leaves; ``name`` is the Optuna name built so far."""
+    if _is_domain(raw):
+        return _domain(raw, name, path)
+    if isinstance(raw, YMap) and "by" in raw:
+        if set(raw) != {"by", "cases"} or not isinstance(raw["cases"], YMap):
+            raise fail("a var searched per case is {by: <var>, cases: {<value>: ...}}", raw, None, path)
+        return Cases(str(raw["by"]), {k: _template(v, f"{name}.{k}", f"{path}.cases.{k}", columns)
+                                      for k, v in raw["cases"].items()})
+    if isinstance(raw, YMap):
+        return {k: _template(v, f"{name}.{k}", f"{path}.{k}", columns) for k, v in raw.items()}
+    if isinstance(raw, YList):
+        rows = columns is not None and any(isinstance(v, YList) for v in raw)
+        out = []
+        for i, v in enumerate(raw):
+            label = f"{name}.{columns[i]}" if row and columns and i < len(columns) else f"{name}[{i}]"
+            out.append(_template(v, label, f"{path}[{i}]", columns, row=rows))
+        return out
+    return raw
+
+
+def _domains(template: Any) -> Iterator[Domain]:
+    if isinstance(template, Domain):
+        yield template
+    elif isinstance(template, Cases):
+        for case in template.cases.values():
+            yield from _domains(case)
+    elif isinstance(template, dict):
+        for value in template.values():
+            yield from _domains(value)
+    elif isinstance(template, list):
+        for value in template:
+            yield from _domains(value)

@@ -1,0 +1,483 @@
+"""The search: Optuna samples a space, nasblocks prices, fits, trains and records each candidate.
+
+A trial's life, in order:
+
+1. **sample** — ``Space.sample`` suggests every parameter (TPE, NSGA-II, random or grid);
+2. **price** — the bound spec is expanded to its graph and priced at the deployment input size
+   (MACs and params exactly; latency predicted from the per-device table when a budget or an
+   objective needs it before anything is built);
+3. **fit or reject** — a structure over budget is narrowed to the widest width that fits
+   (``fit_width``); if even the narrowest overshoots, the trial is pruned with its violations
+   recorded for the sampler's ``constraints_func`` and is never built or trained;
+4. **train** — the network is built with the data's classes at the proxy resolution and trained;
+   each epoch's accuracy goes to the pruner (single-objective studies; Optuna cannot prune
+   multi-objective ones);
+5. **record** — accuracy, MACs, params, latency (and whether it was measured or predicted) and
+   the seed become user attributes, the objectives are returned, and the network is written to
+   ``studies/<name>/trials/<n>.yaml``.
+
+Optuna's study, storage, samplers, pruners, constraint handling, Pareto front and plots are used
+as they are; nothing here reimplements them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nasblocks import _train
+from nasblocks._cost import Cost
+from nasblocks._expand import expand
+from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE, SearchConfig, validate
+from nasblocks._space import fit_width, load_space, spaces_dir
+from nasblocks._spec import Spec
+from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, check_name,
+                              open_storage, pareto_front, quiet_metric_names, quiet_optuna, save_plots, standalone, storage_url, study_dir,
+                              trials_table, write_spec)
+from nasblocks.errors import BudgetError, SpecError
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+    from nasblocks._data import Dataset
+
+def _finished() -> tuple[Any, ...]:
+    """The states of a trial that counts towards --trials: a rejected trial is pruned, so it counts."""
+    from optuna.trial import TrialState
+
+    return TrialState.COMPLETE, TrialState.PRUNED
+
+
+def _device(config: SearchConfig) -> torch.device:
+    import torch
+
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def _space_source(text: str) -> str:
+    """A shipped space by name stays a name; a file becomes an absolute path (for --resume)."""
+    path = Path(text)
+    if path.suffix and path.exists():
+        if path.resolve().parent == spaces_dir().resolve():
+            return path.stem
+        return str(path.resolve())
+    return text
+
+
+def _budget_label(texts: list[str]) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9.]", "", t) for t in texts) or "nobudget"
+
+
+@dataclass
+class Outcome:
+    """What a run left: the study, its folder, and whether Ctrl-C stopped it."""
+
+    study: optuna.Study
+    folder: Path
+    interrupted: bool
+    ran: int
+
+
+class Search:
+    """One search run: the space, the budget, the data and the Optuna study it feeds."""
+
+    def __init__(self, config: SearchConfig, name: str, root: Path, console: Console) -> None:
+        self.config = config
+        self.name = name
+        self.folder = study_dir(root, name)
+        self.console = console
+        self.budget, self.objectives = validate(config)
+        self.space = load_space(config.space)
+        self.device = _device(config)
+        self.resolution = config.resolution or self.space.proxy_resolution or DEFAULT_RESOLUTION
+        self.predict_latency = self.budget.latency_ms is not None or "latency" in self.objectives
+        self.latency_device = "cuda" if self.device.type == "cuda" else "cpu"
+        self.recipe = self._recipe()
+        self.data: Dataset | None = None
+        self.smallest: tuple[dict[str, Any], Cost] | None = None
+        self.study: optuna.Study  # set by prepare() once the study exists
+        self.progress: Progress | None = None  # the live display while trials run
+        self.task: Any = None
+
+    # --- pricing ----------------------------------------------------------------------------------
+
+    def price(self, spec: Spec) -> Cost:
+        """Cost of a spec at its deployment input, from its graph (latency predicted if needed)."""
+        graph = expand(spec)
+        latency = None
+        if self.predict_latency:
+            from nasblocks._latency_table import latency_ms
+
+            latency = latency_ms(graph, self.latency_device)
+        return Cost(params=graph.params, macs=graph.macs, latency_ms=latency)
+
+    def violations(self, cost: Cost) -> dict[str, float]:
+        return self.budget.violations(**{k: getattr(cost, k) for k in ("macs", "params", "latency_ms")
+                                         if getattr(self.budget, k) is not None})
+
+    def feasible(self, cost: Cost) -> bool:
+        return all(v <= 0 for v in self.violations(cost).values())
+
+    def check_budget(self) -> None:
+        """An impossible budget is an error now, naming the smallest cost the space reaches."""
+        params, cost = self.smallest = self.space.smallest(self.price)
+        if self.feasible(cost):
+            return
+        reached = f"{cost.macs:,} MACs (multiply-adds, {cost.macs / 1e6:.1f}M), {cost.params:,} params"
+        if cost.latency_ms is not None:
+            reached += f", {cost.latency_ms:.2f} ms predicted on {self.latency_device}"
+        shown = ", ".join(f"{k}={v}" for k, v in list(params.items())[:4])
+        more = f", … {len(params) - 4} more: nasblocks space show {self.space.name}" if len(params) > 4 else ""
+        raise BudgetError(f"budget {self.budget} is below the smallest network of space {self.space.name!r}: "
+                          f"the smallest cost it can reach is {reached} ({shown}{more})")
+
+    # --- data and training ------------------------------------------------------------------------
+
+    def _recipe(self) -> dict[str, Any]:
+        recipe = dict(self.space.recipe) if self.config.recipe == "seed" else dict(PROXY_RECIPE)
+        if self.config.recipe == "seed" and not recipe:
+            raise StudyError(f"--recipe seed: space {self.space.name!r} gives no recipe of its seed network")
+        for key in ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size"):
+            if getattr(self.config, key) is not None:
+                recipe[key] = getattr(self.config, key)
+        return recipe
+
+    def load_data(self) -> Dataset:
+        from nasblocks._data import load_dataset
+
+        self.data = load_dataset(self.config.data, resolution=self.resolution, device=self.device,
+                                 seed=self.config.seed, limit=self.config.limit)
+        return self.data
+
+    def proxy(self, spec: Spec) -> Spec:
+        """The network as trained: the data's classes, the space's proxy_vars, the proxy resolution."""
+        assert self.data is not None
+        extra = dict(self.space.proxy_vars)
+        if "num_classes" in spec.vars:
+            extra["num_classes"] = self.data.num_classes
+        spec = spec.with_vars(**extra) if extra else spec
+        return spec.with_input((self.data.in_channels, self.resolution, self.resolution))
+
+    def check_proxy(self) -> None:
+        assert self.smallest is not None
+        try:
+            expand(self.proxy(self.space.spec(self.smallest[0])))
+        except SpecError as err:
+            raise StudyError(f"--resolution {self.resolution}: space {self.space.name!r} cannot run at "
+                             f"{self.resolution}×{self.resolution} ({err}); use a larger --resolution") from None
+
+    # --- the objective ----------------------------------------------------------------------------
+
+    def objective(self, trial: optuna.Trial) -> float | list[float]:
+        import optuna
+
+        seed = self.config.seed + trial.number
+        trial.set_user_attr("seed", seed)
+        sampled = self.space.sample(trial)
+        fitted = fit_width(self.space, sampled, self.price, self.feasible, fit=self.config.fit)
+        if fitted.cost is None:  # the sampled point is outside what the base spec can build
+            trial.set_user_attr("rejected", f"does not build: {fitted.error}")
+            raise optuna.TrialPruned(fitted.error)
+        cost = fitted.cost
+        spec = self.space.spec(fitted.params)
+        violations = self.violations(cost)
+        for key, value in violations.items():  # positive: over budget (Optuna's convention)
+            set_constraint(trial, key, value)
+        attrs = {"macs": cost.macs, "params": cost.params, "flops_2x": 2 * cost.macs,
+                 "constraints": list(violations.values())}
+        if self.space.fit:
+            attrs.update(width=fitted.params[self.space.fit], width_sampled=fitted.sampled)
+        if cost.latency_ms is not None:
+            attrs.update(latency_ms=cost.latency_ms, latency_source="predicted")
+        attrs["spec"] = str(self._export(trial.number, spec, fitted.params, cost))
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if not fitted.feasible:
+            reason = f"over budget even at its narrowest ({self._cost_text(cost)}); not trained"
+            trial.set_user_attr("rejected", reason)
+            raise optuna.TrialPruned(reason)
+        try:
+            proxy = self.proxy(spec)
+            expand(proxy)
+        except SpecError as err:
+            trial.set_user_attr("rejected", f"cannot run at the proxy resolution: {err}")
+            raise optuna.TrialPruned(str(err)) from None
+        import torch
+
+        from nasblocks._compile import compile_graph
+
+        torch.manual_seed(seed)
+        model = compile_graph(expand(proxy))
+
+        def report(epoch: int, accuracy: float) -> None:
+            trial.set_user_attr("accuracy", accuracy)
+            trial.set_user_attr("epochs_run", epoch)
+            self.progress_epoch(trial.number, epoch, accuracy)
+            if len(self.objectives) == 1:
+                trial.report(accuracy, epoch)
+                # after the last epoch the result is complete: nothing left to save by pruning
+                if epoch < self.config.epochs and trial.should_prune():
+                    trial.set_user_attr("pruned", f"after epoch {epoch} at accuracy {accuracy:.3f}")
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch} at accuracy {accuracy:.3f}")
+
+        assert self.data is not None
+        result = _train.train(model, self.data, epochs=self.config.epochs, seed=seed, report=report,
+                              **self.recipe)
+        trial.set_user_attr("accuracy", result.accuracy)
+        trial.set_user_attr("train_seconds", round(result.seconds, 2))
+        if cost.latency_ms is None:
+            latency = self._measure(spec)
+            trial.set_user_attr("latency_ms", latency)
+            trial.set_user_attr("latency_source", "measured")
+        values = {"accuracy": result.accuracy, "macs": cost.macs, "params": cost.params,
+                  "latency": trial.user_attrs["latency_ms"]}
+        chosen = [float(values[name]) for name in self.objectives]
+        return chosen[0] if len(chosen) == 1 else chosen
+
+    def _measure(self, spec: Spec) -> float:
+        """Latency of the deployment network (batch 1, its input size) on the search's device."""
+        from nasblocks._compile import compile_graph
+        from nasblocks._latency import measure
+
+        module = compile_graph(expand(spec)).eval()
+        return measure(module, spec.input, device=self.latency_device, warmup=2, repeats=7).median_ms
+
+    def _cost_text(self, cost: Cost) -> str:
+        text = f"{cost.macs / 1e6:,.1f}M MACs, {cost.params / 1e6:.2f}M params"
+        return text + (f", {cost.latency_ms:.2f} ms" if cost.latency_ms is not None else "")
+
+    def _export(self, number: int, spec: Spec, params: dict[str, Any], cost: Cost) -> Path:
+        path = self.folder / "trials" / f"{number}.yaml"
+        vars_ = {**self.space.overrides, **self.space.vars_for(params)}
+        header = [f"trial {number} of study {self.name}: space {self.space.name} ({self.space.file}), "
+                  f"base spec {Path(self.space.base.file).name}",
+                  f"{cost.macs:,} MACs (multiply-adds), {cost.params:,} params at input "
+                  f"{'x'.join(map(str, spec.input))}; budget {self.budget}",
+                  f"build it: nasblocks build {path}"]
+        write_spec(path, standalone(spec, f"{self.name}_trial{number}", vars_), header)
+        return path
+
+    # --- progress -----------------------------------------------------------------------------------
+
+    def progress_epoch(self, number: int, epoch: int, accuracy: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, status=f"{self._best_text()} · trial {number} epoch "
+                                                   f"{epoch}/{self.config.epochs}: {accuracy:.3f}")
+
+    def _best_text(self) -> str:
+        try:
+            best = best_trial(self.study)
+        except StudyError:
+            return "best —"
+        return f"best {best.user_attrs['accuracy']:.3f} (trial {best.number})"
+
+    def on_trial_end(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        a = trial.user_attrs
+        width = f", width {a['width']:g}" + (f" (fitted from {a['width_sampled']:g})"
+                                               if a.get("width_sampled") != a.get("width") else "") \
+            if "width" in a else ""
+        cost = f"{a.get('macs', 0) / 1e6:,.1f}M MACs, {a.get('params', 0) / 1e6:.2f}M params{width}"
+        state = trial.state.name.lower()
+        if "rejected" in a:
+            line = f"trial {trial.number}: rejected — {a['rejected']}"
+        elif "pruned" in a:
+            line = f"trial {trial.number}: pruned {a['pruned']} — {cost}"
+        elif state == "complete":
+            latency = f", {a['latency_ms']:.2f} ms {a['latency_source']}" if "latency_ms" in a else ""
+            line = (f"trial {trial.number}: accuracy {a['accuracy']:.3f}{latency} — {cost}, "
+                    f"{a.get('train_seconds', 0):.0f} s")
+        else:
+            line = f"trial {trial.number}: {state}"
+        self.console.print(line, markup=False, highlight=False)
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, status=self._best_text())
+
+
+def set_constraint(trial: optuna.Trial, key: str, value: float) -> None:
+    """Record a budget violation where the sampler reads it (``Trial.set_constraint``, Optuna 5;
+    before it, the ``constraints`` user attribute read by ``constraints_func``)."""
+    if hasattr(trial, "set_constraint"):
+        trial.set_constraint(key, value)
+
+
+def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    seed = config.seed + offset  # a resumed study does not replay its first random draws
+    bounded = any(getattr(search.budget, k) is not None for k in ("macs", "params", "latency_ms"))
+    # Optuna 5 reads constraints set on the trial itself; older versions ask a constraints_func
+    constraints = None
+    if bounded and not hasattr(optuna.trial.Trial, "set_constraint"):
+        constraints = lambda t: t.user_attrs.get("constraints", [])  # noqa: E731
+    kind = config.sampler or ("tpe" if objectives == 1 else "nsga2")
+    if kind == "tpe":
+        # Optuna's default of 10 random start-up trials is most of a 12-trial search
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, config.trials // 3)),
+                                          constraints_func=constraints)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints,
+                                             population_size=min(50, max(4, config.trials // 4)))
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.GridSampler({d.name: d.grid() for d in search.space.domains}, seed=seed)
+
+
+def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
+    if config.pruner == "median":
+        # no verdict on the first epoch: a few steps of proxy training barely rank anything
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def _fresh_name(root: Path, base: str) -> str:
+    name, k = base, 1
+    while (study_dir(root, name) / "study.db").exists():
+        k += 1
+        name = f"{base}-{k}"
+    return name
+
+
+def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Path,
+            console: Console) -> tuple[Search, optuna.Study, int]:
+    """The Search and the Optuna study it feeds (created, or loaded with --resume), and how many
+    trials are left to run."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from nasblocks._study import load_study
+
+    if study is not None:
+        check_name(study)
+    if resume and study is None:
+        raise StudyError("--resume needs --study NAME: the study to continue")
+    storage_given = given.get("storage")
+    existing = None
+    if resume:
+        existing = load_study(root, study, storage_given)  # type: ignore[arg-type]
+    elif study is not None and storage_given is not None:  # another worker may have created it
+        try:
+            existing = load_study(root, study, storage_given)
+        except StudyError:
+            existing = None
+    elif study is not None and (study_dir(root, study) / "study.db").exists():
+        raise StudyError(f"study {study!r} already exists in {study_dir(root, study)}; continue it "
+                         f"with --resume, or choose another --study name")
+    if existing is not None:
+        stored = dict(existing.user_attrs.get(CONFIG_ATTR, {}))
+        for key, value in given.items():
+            if key == "space" and value is not None:
+                value = _space_source(value)
+            if value is not None and key not in SearchConfig.RESUMABLE and stored.get(key) != value:
+                raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created with "
+                                 f"{stored.get(key)!r}; a resumed study keeps its settings (only "
+                                 f"--trials and --device may change)")
+        config = SearchConfig.from_dict({**stored, **{k: v for k, v in given.items() if v is not None}})
+        name = str(study)
+    else:
+        config = SearchConfig.from_dict({k: v for k, v in given.items() if v is not None})
+        if given.get("space") is not None:
+            config.space = _space_source(given["space"])
+        name = study or _fresh_name(root, f"{load_space(config.space).name}-{_budget_label(config.budget)}")
+    search = Search(config, name, root, console)
+    search.check_budget()
+    search.load_data()
+    search.check_proxy()
+    search.folder.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(storage_url(root, name, config.storage))
+    directions = [DIRECTIONS[o] for o in search.objectives]
+    offset = 0
+    if existing is not None:
+        if config.storage is None:  # SQLite has one writer: a RUNNING trial was interrupted
+            for trial in existing.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        offset = len(existing.trials)
+    optuna_study = optuna.create_study(
+        study_name=name, storage=storage, directions=directions, load_if_exists=existing is not None,
+        sampler=_sampler(config, search, len(directions), offset), pruner=_pruner(config))
+    quiet_metric_names(optuna_study, search.objectives)
+    optuna_study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    search.study = optuna_study
+    done = len(optuna_study.get_trials(deepcopy=False, states=_finished()))
+    return search, optuna_study, max(0, config.trials - done)
+
+
+def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool = False,
+               root: Path = Path("studies"), console: Console | None = None) -> Outcome:
+    """Run (or resume) a search until the study holds ``trials`` finished trials or Ctrl-C.
+
+    ``given`` holds the SearchConfig fields the user set (None: default or stored value).
+    Ctrl-C stops after marking the running trial failed; every finished trial stays in storage.
+    """
+    import optuna
+
+    console = console or Console()
+    quiet_optuna()
+    search, optuna_study, remaining = prepare(given, study=study, resume=resume, root=root, console=console)
+    config = search.config
+    assert search.smallest is not None
+    console.print(f"search {search.name}: space {search.space.name} ({search.space.file}), "
+                  f"budget {search.budget}, objectives {', '.join(search.objectives)}; "
+                  f"{config.data} at {search.resolution}×{search.resolution}, {config.epochs} epochs on "
+                  f"{search.device.type}; {remaining} trial(s) to run, studies in {search.folder}",
+                  markup=False, highlight=False)
+    interrupted = False
+    started = time.perf_counter()
+    before = len(optuna_study.trials)
+    if remaining:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+                      transient=False) as progress:
+            search.progress = progress
+            budget = str(search.budget).replace(" (multiply-adds)", "")
+            search.task = progress.add_task(f"{search.name} {budget}", total=config.trials,
+                                            completed=config.trials - remaining, status=search._best_text())
+            try:
+                # workers sharing a study each stop when it holds `trials` finished trials
+                enough = optuna.study.MaxTrialsCallback(config.trials, states=_finished())
+                optuna_study.optimize(search.objective, n_trials=remaining, gc_after_trial=True,
+                                      callbacks=[search.on_trial_end, enough])
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                search.progress = None
+    ran = len(optuna_study.trials) - before
+    finish(search, optuna_study, console, interrupted, time.perf_counter() - started)
+    return Outcome(optuna_study, search.folder, interrupted, ran)
+
+
+def finish(search: Search, study: optuna.Study, console: Console, interrupted: bool, seconds: float) -> None:
+    """The final table, best.yaml and the plots; after Ctrl-C too."""
+    import shutil
+
+    if interrupted:
+        console.print(f"stopped: every finished trial is kept in {search.folder}; continue with "
+                      f"nasblocks search --study {search.name} --resume", highlight=False)
+    front = pareto_front(study)
+    if front:
+        console.print(trials_table(front, f"{search.name}: Pareto front, accuracy against "
+                                          f"{'MACs' if len(search.objectives) == 1 else ', '.join(search.objectives[1:])}"))
+        best = best_trial(study)
+        shutil.copyfile(best.user_attrs["spec"], search.folder / "best.yaml")
+        console.print(f"best: trial {best.number}, accuracy {best.user_attrs['accuracy']:.3f} → "
+                      f"{search.folder / 'best.yaml'}", highlight=False)
+    try:
+        plots = save_plots(study, search.folder)
+    except StudyError as err:
+        console.print(f"no plots: {err}", highlight=False)
+        plots = []
+    if plots:
+        console.print(f"plots: {', '.join(str(p) for p in plots)}", highlight=False)
+    console.print(f"{len(study.trials)} trials in {search.folder} ({seconds:.0f} s this run)", highlight=False)

@@ -1,0 +1,469 @@
+"""Search spaces: a base spec plus domains for some of its vars.
+
+A space file (``search_spaces/*.yaml``) has these top-level keys (anything else is an error)::
+
+    name: mobilenet_v2
+    description: ...
+    base: mobilenet_v2.yaml      # the spec it varies: next to this file, then in specs/, or a zoo name
+    fit: width                   # the var scaled down until a sampled structure fits the budget
+    columns: {stages: [t, c, n, s]}   # names of a table's columns, for readable parameter names
+    proxy_resolution: 32         # the resolution proxy training uses unless --resolution is given
+    proxy_vars: {aux_logits: false}   # vars set only for proxy training (not in the trial's spec)
+    recipe: {lr: 0.045, ...}     # the seed network's optimiser settings (``--recipe seed``)
+    vars:                        # each var is the base's value with some leaves made domains
+      width: {low: 0.35, high: 1.4, step: 0.05}
+      kernels: [{choices: [3, 5, 7]}, ...]
+      bneck: {by: arch, cases: {large: [...], small: [...]}}
+
+A domain is ``{choices: [...]}`` (categorical) or ``{low: a, high: b}`` with an optional ``step``
+or ``log: true`` (integer when a, b and step are integers). Any other leaf is a fixed value.
+``{by: v, cases: {...}}`` searches only the case that var ``v`` selects (the other cases keep
+the base spec's values): MobileNetV3's Large and Small tables are one space without sampling
+the rows of the table that is not used.
+
+Each domain is one Optuna parameter named by its place in the var: ``width``, ``kernels[2]``,
+``stages[1].t``. An *assignment* maps those names to values; binding it to the base spec gives
+one network (``Space.spec``), priced from its graph before anything is built.
+
+>>> space = load_space("mobilenet_v2")
+>>> spec = space.spec(space.default_params())
+>>> expand(spec).macs
+300774272
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasblocks._cost import Cost
+from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template
+from nasblocks._expand import expand
+from nasblocks._graph import Graph, Node
+from nasblocks._spec import Spec, fail, load, specs_dir, suggest, zoo_names
+from nasblocks._yaml import YMap, display_path, read_yaml
+from nasblocks.errors import SpecError
+
+if TYPE_CHECKING:
+    import optuna
+
+SPACE_KEYS = ("name", "description", "base", "fit", "columns", "proxy_resolution", "proxy_vars", "recipe",
+              "vars")
+RECIPE_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size")
+
+
+def spaces_dir() -> Path:
+    """The directory of the shipped search spaces."""
+    return Path(str(importlib.resources.files("nasblocks.search_spaces")))
+
+
+# --- the space ------------------------------------------------------------------------------------
+
+Pick = Callable[[Domain], Any]
+
+
+@dataclass(frozen=True)
+class Space:
+    """A loaded search space: the base spec and, per searched var, its template of domains."""
+
+    name: str
+    file: str
+    base: Spec = field(repr=False)
+    templates: dict[str, Any] = field(repr=False)
+    fit: str | None = None
+    proxy_resolution: int | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)  # the base's vars the space fixes
+    proxy_vars: dict[str, Any] = field(default_factory=dict)  # set only while proxy training
+
+    @property
+    def domains(self) -> list[Domain]:
+        return [d for t in self.templates.values() for d in _domains(t)]
+
+    def domain(self, name: str) -> Domain:
+        for d in self.domains:
+            if d.name == name:
+                return d
+        raise SpecError(f"space {self.name!r} has no parameter {name!r}"
+                        f"{suggest(name, [d.name for d in self.domains])}")
+
+    # sampling and binding: one walk, three ways of picking a domain's value
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest every parameter the trial's structure uses; returns the assignment."""
+        return self._assign(lambda d: d.sample(trial))
+
+    def default_params(self) -> dict[str, Any]:
+        """The assignment that reproduces the base spec (where its values lie in the domains)."""
+        return self.match(self.base).params  # type: ignore[return-value]
+
+    def _assign(self, pick: Pick) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+
+        def record(d: Domain) -> Any:
+            params[d.name] = value = pick(d)
+            return value
+
+        self._bind(record)
+        return params
+
+    def vars_for(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The base spec's var values for an assignment."""
+        missing = [d.name for d in self.domains if d.name not in params]
+
+        def lookup(d: Domain) -> Any:
+            if d.name not in params:
+                raise SpecError(f"assignment for space {self.name!r} lacks parameter {d.name!r}"
+                                f" (missing: {', '.join(missing)})")
+            return params[d.name]
+
+        return self._bind(lookup)
+
+    def _bind(self, pick: Pick) -> dict[str, Any]:
+        bound: dict[str, Any] = {}
+        for var, template in self.templates.items():
+            bound[var] = self._walk(template, pick, bound, self.base.vars.get(var))
+        return bound
+
+    def _walk(self, template: Any, pick: Pick, bound: Mapping[str, Any], base: Any) -> Any:
+        if isinstance(template, Domain):
+            return pick(template)
+        if isinstance(template, Cases):
+            chosen = bound.get(template.by, self.base.vars.get(template.by))
+            return {key: self._walk(case, pick, bound, (base or {}).get(key)) if _same(key, chosen)
+                    else (base or {}).get(key) for key, case in template.cases.items()}
+        if isinstance(template, dict):
+            return {k: self._walk(v, pick, bound, (base or {}).get(k) if isinstance(base, Mapping) else None)
+                    for k, v in template.items()}
+        if isinstance(template, list):
+            return [self._walk(v, pick, bound, base[i] if isinstance(base, list) and i < len(base) else None)
+                    for i, v in enumerate(template)]
+        return template
+
+    def spec(self, params: Mapping[str, Any], **extra: Any) -> Spec:
+        """The base spec bound to an assignment (and to ``extra`` vars, e.g. a fitted width)."""
+        return self.base.with_vars(**{**self.vars_for(params), **extra})
+
+    # membership
+
+    def match(self, spec: Spec) -> Match:
+        """The assignment whose vars equal ``spec``'s, or where they leave the space."""
+        params: dict[str, Any] = {}
+        problems: list[str] = []
+        for var, template in self.templates.items():
+            value = spec.vars.get(var, self.base.vars.get(var))
+            self._match(template, value, var, params, problems, spec.vars)
+        return Match(params if not problems else None, problems)
+
+    def _match(self, template: Any, value: Any, path: str, params: dict[str, Any], problems: list[str],
+               env: Mapping[str, Any]) -> None:
+        if isinstance(template, Domain):
+            if template.contains(value):
+                params[template.name] = value
+            else:
+                problems.append(f"{path} = {value!r} is outside the domain {template.describe()}")
+        elif isinstance(template, Cases):
+            chosen = env.get(template.by, self.base.vars.get(template.by))
+            for key, case in template.cases.items():
+                if _same(key, chosen):
+                    inner = value.get(key) if isinstance(value, Mapping) else None
+                    self._match(case, inner, f"{path}.{key}", params, problems, env)
+        elif isinstance(template, dict):
+            if not isinstance(value, Mapping):
+                problems.append(f"{path} = {value!r}; the space expects a mapping")
+                return
+            for k, inner in template.items():
+                self._match(inner, value.get(k), f"{path}.{k}", params, problems, env)
+        elif isinstance(template, list):
+            if not isinstance(value, list) or len(value) != len(template):
+                count = len(value) if isinstance(value, list) else "not a list"
+                problems.append(f"{path} has {count} entries; the space has {len(template)}")
+                return
+            for i, (inner, v) in enumerate(zip(template, value)):
+                self._match(inner, v, f"{path}[{i}]", params, problems, env)
+        elif not _same(template, value):
+            problems.append(f"{path} = {value!r}, but the space fixes it at {template!r}")
+
+    # costs
+
+    def smallest(self, price: Callable[[Spec], Cost]) -> tuple[dict[str, Any], Cost]:
+        """The cheapest assignment the space reaches, and its cost.
+
+        Ranges take their low end (cost grows with width, depth, kernel and expansion); each
+        categorical parameter is then set, one after the other, to its cheapest choice — one pass
+        of coordinate descent, exact when choices change the cost independently. Points that do
+        not build (a ShuffleNet group count without that width) are stepped over.
+        """
+        failure = ""
+
+        def key(p: Mapping[str, Any]) -> tuple[float, float, float]:
+            nonlocal failure
+            try:
+                cost = price(self.spec(p))
+            except SpecError as err:
+                failure = str(err)
+                return math.inf, math.inf, math.inf
+            return cost.macs, cost.params, cost.latency_ms or 0.0
+
+        # every domain gets a value, the cases not selected included, so that switching a case
+        # (MobileNetV3's large to small) finds its table's parameters already set
+        params = {d.name: d.lowest() if d.choices is None else d.choices[0] for d in self.domains}
+        best = key(params)
+        for d in self.domains:
+            if d.choices is None:
+                continue
+            for choice in d.choices:
+                trial = {**params, d.name: choice}
+                found = key(trial)
+                if found < best:
+                    params, best = trial, found
+        if best[0] == math.inf:
+            raise SpecError(f"space {self.name!r}: no point tried builds; the last error: {failure}")
+        used = self._assign(lambda d: params[d.name])  # only the parameters the point uses
+        return used, price(self.spec(used))
+
+
+@dataclass(frozen=True)
+class Match:
+    """The result of matching a spec's vars against a space: an assignment, or the problems."""
+
+    params: dict[str, Any] | None
+    problems: list[str]
+
+
+def load_space(source: str | Path) -> Space:
+    """Load a search space from a path, or by name from the shipped ``search_spaces/``."""
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        shipped = {p.stem: p for p in spaces_dir().glob("*.yaml")}
+        if str(source) not in shipped:
+            raise SpecError(f"no search space file or shipped space named {str(source)!r}; shipped: "
+                            f"{', '.join(sorted(shipped))}{suggest(source, shipped)}")
+        path = shipped[str(source)]
+    document = read_yaml(path)
+    if not isinstance(document, YMap):
+        raise SpecError("a search space must be a YAML mapping with 'base' and 'vars'",
+                        file=display_path(path), line=1)
+    for key in document:
+        if key not in SPACE_KEYS:
+            raise fail(f"unknown key {key!r}; allowed: {', '.join(SPACE_KEYS)}{suggest(key, SPACE_KEYS)}",
+                       document, key, str(key))
+    if "base" not in document:
+        raise fail("a search space needs 'base': the spec it varies", document, None, "base")
+    base, overrides = _load_base(document, path)
+    raw_vars = document.get("vars")
+    if not isinstance(raw_vars, YMap) or not raw_vars:
+        raise fail("expected 'vars': a mapping from the base spec's vars to their domains", document,
+                   "vars" if "vars" in document else None, "vars")
+    columns = document.get("columns") or YMap()
+    if not isinstance(columns, YMap) or any(not isinstance(v, list) for v in columns.values()):
+        raise fail("expected {var: [column names]}", document, "columns", "columns")
+    templates: dict[str, Any] = {}
+    for var, raw in raw_vars.items():
+        if var not in base.vars:
+            raise fail(f"unknown var {var!r} of base spec {base.name!r} ({display_path(Path(base.file))}); "
+                       f"its vars are {', '.join(base.vars)}{suggest(var, base.vars)}", raw_vars, var,
+                       f"vars.{var}")
+        templates[str(var)] = _template(raw, str(var), f"vars.{var}", columns.get(var))
+        by = templates[str(var)].by if isinstance(templates[str(var)], Cases) else None
+        if by is not None and by in raw_vars and by not in templates:
+            raise fail(f"var {var!r} is searched by {by!r}, which must come before it", raw_vars, var,
+                       f"vars.{var}")
+    space = Space(str(document.get("name") or path.stem), display_path(path), base, templates,
+                  _fit(document, templates), _resolution(document), _recipe(document),
+                  str(document.get("description") or "").strip(), overrides,
+                  _proxy_vars(document, base))
+    names = [d.name for d in space.domains]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise fail(f"two domains share the parameter name {twice[0]!r}", document, "vars", "vars")
+    fixed = {var: space._walk(t, lambda d: None, {}, base.vars.get(var))
+             for var, t in templates.items() if not any(True for _ in _domains(t))}
+    if fixed:  # vars written as plain values are part of the base: bind them once
+        space = Space(space.name, space.file, base.with_vars(**fixed),
+                      {k: v for k, v in templates.items() if k not in fixed}, space.fit,
+                      space.proxy_resolution, space.recipe, space.description, {**overrides, **fixed},
+                      space.proxy_vars)
+    return space
+
+
+def _load_base(document: YMap, path: Path) -> tuple[Spec, dict[str, Any]]:
+    """The base spec, and the vars its zoo name sets (``base: resnet50`` sets depth)."""
+    entry = document["base"]
+    if not isinstance(entry, str):
+        raise fail(f"expected a spec file or zoo name, got {entry!r}", document, "base", "base")
+    for folder in (path.parent, specs_dir()):
+        if (folder / entry).is_file() and (folder / entry).resolve() != path.resolve():
+            return load(folder / entry), {}
+    try:
+        return load(entry), dict(zoo_names().get(entry, (None, {}))[1])
+    except SpecError as err:
+        if err.file:  # an error inside the base spec keeps its own place
+            raise
+        raise fail(err.message, document, "base", "base") from None
+
+
+def _fit(document: YMap, templates: Mapping[str, Any]) -> str | None:
+    fit = document.get("fit")
+    if fit is None:
+        return None
+    if not isinstance(templates.get(fit), Domain) or (templates[fit].choices is not None
+                                                      and not all(_number(c) for c in templates[fit].choices)):
+        raise fail(f"expected a searched numeric var (a width) of this space, got {fit!r}",
+                   document, "fit", "fit")
+    return str(fit)
+
+
+def _resolution(document: YMap) -> int | None:
+    value = document.get("proxy_resolution")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise fail(f"expected a positive integer, got {value!r}", document,
+                   "proxy_resolution", "proxy_resolution")
+    return value
+
+
+def _proxy_vars(document: YMap, base: Spec) -> dict[str, Any]:
+    values = document.get("proxy_vars") or YMap()
+    if not isinstance(values, YMap):
+        raise fail("expected a mapping of the base spec's vars", document, "proxy_vars", "proxy_vars")
+    for key in values:
+        if key not in base.vars:
+            raise fail(f"unknown var {key!r} of base spec {base.name!r}{suggest(key, base.vars)}", values,
+                       key, f"proxy_vars.{key}")
+    return dict(values)
+
+
+def _recipe(document: YMap) -> dict[str, Any]:
+    recipe = document.get("recipe") or YMap()
+    if not isinstance(recipe, YMap):
+        raise fail("expected a mapping of training settings", document, "recipe", "recipe")
+    for key in recipe:
+        if key not in RECIPE_KEYS:
+            raise fail(f"unknown recipe setting {key!r}; allowed: {', '.join(RECIPE_KEYS)}"
+                       f"{suggest(key, RECIPE_KEYS)}", recipe, key, f"recipe.{key}")
+    return dict(recipe)
+
+
+# --- fitting a budget -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fitted:
+    """A sampled structure at the width that fits (``fitted`` is None when none does).
+
+    ``error`` says why the sampled structure does not build at all (then ``cost`` is None)."""
+
+    params: dict[str, Any]
+    cost: Cost | None
+    fitted: Any
+    sampled: Any
+    feasible: bool
+    error: str | None = None
+
+
+def fit_width(space: Space, params: Mapping[str, Any], price: Callable[[Spec], Cost],
+              feasible: Callable[[Cost], bool], *, fit: bool = True) -> Fitted:
+    """Scale the space's fit var down to the largest value that keeps the cost feasible.
+
+    Cost is read off the graph in milliseconds and grows with width (up to channel rounding), so
+    a binary search over the width domain below the sampled value finds the widest network within
+    budget in a few pricings; no value is trusted without being priced, and a width at which the
+    structure does not build counts as not fitting. With no fit var (or ``fit`` false) the
+    structure is only checked. ``Fitted.feasible`` false means even the narrowest width
+    overshoots: such a structure is rejected, never trained; its cost is then the narrowest one's.
+    """
+    params = dict(params)
+    sampled = params.get(space.fit) if space.fit else None
+
+    def cost_at(width: Any) -> Cost | None:
+        try:
+            return price(space.spec({**params, space.fit: width} if space.fit else params))
+        except SpecError:
+            return None
+
+    def fits(cost: Cost | None) -> bool:
+        return cost is not None and feasible(cost)
+
+    error = None
+    try:
+        cost: Cost | None = price(space.spec(params))
+    except SpecError as err:  # a narrower width may still build (ShuffleNet v1's missing columns)
+        cost, error = None, str(err)
+    if cost is not None and (feasible(cost) or not fit or space.fit is None):
+        return Fitted(params, cost, sampled, sampled, feasible(cost))
+    if cost is None and (not fit or space.fit is None):
+        return Fitted(params, None, None, sampled, False, error)
+    candidates = space.domain(space.fit).at_most(sampled)[1:]  # the sampled value itself failed
+    narrowest = cost_at(candidates[-1]) if candidates else None
+    if not fits(narrowest):
+        if narrowest is None and cost is None:
+            return Fitted(params, None, None, sampled, False, error)
+        return Fitted({**params, space.fit: candidates[-1]} if narrowest else params, narrowest or cost,
+                      None, sampled, False)
+    lo, hi = 0, len(candidates) - 1  # candidates[hi] fits; find the smallest index that fits
+    found: dict[int, Cost] = {hi: narrowest}  # type: ignore[dict-item]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        mid_cost = cost_at(candidates[mid])
+        if fits(mid_cost):
+            hi, found[mid] = mid, mid_cost  # type: ignore[assignment]
+        else:
+            lo = mid + 1
+    return Fitted({**params, space.fit: candidates[hi]}, found[hi], candidates[hi], sampled, True)
+
+
+# --- proving membership ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Whether a spec is a point of a space: the assignment, and the first difference if any."""
+
+    ok: bool
+    params: dict[str, Any] | None
+    message: str
+
+
+def _signature(node: Node) -> tuple[Any, ...]:
+    return node.op, node.args, node.target, node.inputs, node.out_shape
+
+
+def compare_graphs(expected: Graph, actual: Graph) -> str | None:
+    """None when two graphs are the same node for node; else where they first differ."""
+    if expected.input_shape != actual.input_shape:
+        return f"inputs differ: {expected.input_shape} against {actual.input_shape}"
+    for index, (a, b) in enumerate(zip(expected, actual)):
+        if _signature(a) != _signature(b):
+            return (f"node {index} differs:\n  spec:  {a.describe()}\n  space: {b.describe()}")
+    if len(expected) != len(actual):
+        longer, which = (expected, "spec") if len(expected) > len(actual) else (actual, "space")
+        extra = list(longer)[min(len(expected), len(actual))]
+        return (f"the spec has {len(expected)} ops, the space's assignment {len(actual)}; the {which} "
+                f"goes on with {extra.describe()}")
+    if expected.output != actual.output or expected.aux_outputs != actual.aux_outputs:
+        return f"outputs differ: {expected.output} against {actual.output}"
+    return None
+
+
+def check(space: Space, spec: Spec) -> CheckResult:
+    """Prove that ``spec`` is an assignment of ``space`` by expanding both and comparing the
+    graphs node by node (op, arguments, module name, inputs, output shape)."""
+    match = space.match(spec)
+    if match.params is None:
+        return CheckResult(False, None, f"{spec.name} is not in space {space.name}: "
+                           + "; ".join(match.problems))
+    candidate = space.spec(match.params)
+    if candidate.input != spec.input:
+        candidate = candidate.with_input(spec.input)
+    expected, actual = expand(spec), expand(candidate)
+    difference = compare_graphs(expected, actual)
+    shown = ", ".join(f"{k}={v}" for k, v in match.params.items())
+    if difference is not None:
+        return CheckResult(False, match.params, f"{spec.name} is not in space {space.name}: with "
+                           f"{shown}, {difference}")
+    return CheckResult(True, match.params, f"{spec.name} is in space {space.name}: {shown} "
+                       f"(same graph, {len(expected)} ops, {expected.params:,} params, "
+                       f"{expected.macs:,} MACs)")

@@ -1,0 +1,267 @@
+"""A study on disk: where it lives, its trials as standalone specs, its Pareto front, its plots.
+
+    studies/<name>/
+        study.db             Optuna's SQLite storage (or a --storage URL elsewhere)
+        trials/<n>.yaml      every trial's network, a spec that `nasblocks build` compiles
+        best.yaml            the best trial's spec, rewritten at the end of each run
+        history.html         optuna.visualization.plot_optimization_history
+        pareto_front.html    optuna.visualization.plot_pareto_front (accuracy against cost)
+
+What a trial recorded is in its user attributes (``accuracy``, ``macs``, ``params``,
+``latency_ms`` with ``latency_source`` "measured" or "predicted", ``seed``, ``width`` and
+``width_sampled``, ``spec``); the search's settings are the study's ``nasblocks`` attribute.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from rich.table import Table
+
+from nasblocks._spec import Spec, specs_dir
+from nasblocks.errors import NasblocksError
+
+if TYPE_CHECKING:
+    import optuna
+
+CONFIG_ATTR = "nasblocks"
+DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize", "latency": "minimize"}
+
+
+# A worker writes a heartbeat every 30 s while it runs a trial; a RUNNING trial whose last
+# heartbeat is older than 90 s belongs to a dead worker: it is failed and retried once more.
+HEARTBEAT = (30, 90)
+
+
+class StudyError(NasblocksError):
+    """A study cannot be found, created, resumed or exported as asked."""
+
+
+def study_dir(root: Path, name: str) -> Path:
+    return root / name
+
+
+def storage_url(root: Path, name: str, storage: str | None) -> str:
+    """``--storage`` as given, or SQLite at studies/<name>/study.db."""
+    return storage or f"sqlite:///{(study_dir(root, name) / 'study.db').resolve()}"
+
+
+def check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+        raise StudyError(f"--study {name!r}: expected letters, digits, '_', '.' or '-' (it names a folder)")
+    return name
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Optuna's RDB storage; a server URL gets heartbeats, so a dead worker's trial is failed and
+    retried by the next worker instead of staying RUNNING forever."""
+    import warnings
+
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    if url.startswith("sqlite:"):
+        return RDBStorage(url)
+    interval, grace = HEARTBEAT
+    try:
+        with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=interval, grace_period=grace,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    except (ImportError, ModuleNotFoundError) as err:
+        raise StudyError(f"--storage {url.split('://')[0]}://...: the database driver is not "
+                         f"installed ({err.name}); pip install 'psycopg[binary]' for PostgreSQL") from None
+    except Exception as err:  # sqlalchemy's OperationalError and friends: a server we cannot reach
+        if isinstance(err, optuna.exceptions.OptunaError) or type(err).__module__.startswith("sqlalchemy"):
+            raise StudyError(f"--storage: cannot open {_redact(url)}: {str(err).splitlines()[0]}") from None
+        raise
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def quiet_optuna() -> None:
+    """nasblocks prints its own progress and errors; Optuna's log would repeat them (and print a
+    traceback for the trial that Ctrl-C interrupts). Errors that are bugs still propagate."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def load_study(root: Path, name: str, storage: str | None = None) -> optuna.Study:
+    """An existing study, or a StudyError naming where it looked."""
+    import optuna
+
+    quiet_optuna()
+
+    check_name(name)
+    url = storage_url(root, name, storage)
+    if storage is None and not (study_dir(root, name) / "study.db").is_file():
+        known = sorted(p.name for p in root.glob("*/study.db")) if root.is_dir() else []
+        hint = f"; studies in {root}: {', '.join(p.split('/')[0] for p in known)}" if known else ""
+        raise StudyError(f"no study {name!r}: {study_dir(root, name) / 'study.db'} does not exist{hint}")
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(url))
+    except KeyError:
+        raise StudyError(f"no study {name!r} in {_redact(url)}") from None
+
+
+# --- trials as specs ------------------------------------------------------------------------------
+
+def plain(value: Any) -> Any:
+    """YMap/YList (and tuples) as plain dicts and lists, which yaml.safe_dump writes."""
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def standalone(spec: Spec, name: str, vars_: dict[str, Any]) -> dict[str, Any]:
+    """The spec's document with ``vars`` set, renamed, without aliases, and with imports that
+    resolve from wherever the file is written: shipped libraries by name (the loader finds them
+    in specs/), any other by absolute path."""
+    document = plain(spec.document)
+    document["name"] = name
+    if "description" in document:
+        document["description"] = " ".join(str(document["description"]).split())
+    document.pop("aliases", None)
+    document["vars"] = {**document.get("vars", {}), **plain(vars_)}
+    here = Path(spec.file).parent
+    imports = []
+    for entry in document.get("imports", []):
+        shipped = (specs_dir() / entry).is_file() and not (here / entry).is_file()
+        imports.append(entry if shipped or (here / entry).resolve() == (specs_dir() / entry).resolve()
+                       else str((here / entry).resolve()))
+    if imports:
+        document["imports"] = imports
+    ordered = {k: document[k] for k in ("name", "description", "reference", "imports", "vars", "input",
+                                        "blocks", "network") if k in document}
+    return ordered
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Rows of scalars on one line (``[6, 24, 2, 2]``), so a table var still reads like the paper."""
+
+
+def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(v, (dict, list)) for v in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+_SpecDumper.add_representer(list, _list)
+
+
+def write_spec(path: Path, document: dict[str, Any], header: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"# {line}\n" for line in header)
+    text += yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(text)
+
+
+# --- reading results ------------------------------------------------------------------------------
+
+def quiet_metric_names(study: optuna.Study, names: list[str]) -> None:
+    """Name the objectives (shown by Optuna's plots) without its 'experimental' warning."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
+
+
+def objectives(study: optuna.Study) -> list[str]:
+    return list(study.user_attrs.get(CONFIG_ATTR, {}).get("objectives", ["accuracy"]))
+
+
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that trained to the end (the only ones with an accuracy to rank)."""
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+
+
+def front_study(study: optuna.Study) -> optuna.Study:
+    """The study itself when it has several objectives; else an in-memory copy of its finished
+    trials with two, accuracy (max) against MACs (min), so a single-objective search still has
+    a Pareto front to show and plot."""
+    import optuna
+
+    if len(study.directions) > 1:
+        return study
+    shadow = optuna.create_study(directions=["maximize", "minimize"], study_name=study.study_name)
+    quiet_metric_names(shadow, ["accuracy", "macs"])
+    shadow.add_trials([optuna.trial.create_trial(
+        values=[t.user_attrs["accuracy"], t.user_attrs["macs"]], params=t.params,
+        distributions=t.distributions, user_attrs={**t.user_attrs, "number": t.number})
+        for t in finished(study)])
+    return shadow
+
+
+def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The non-dominated finished trials (by accuracy, then cost), best accuracy first."""
+    numbers = {t.user_attrs.get("number", t.number) for t in front_study(study).best_trials}
+    trials = [t for t in finished(study) if t.number in numbers]
+    return sorted(trials, key=lambda t: (-t.user_attrs["accuracy"], t.user_attrs["macs"]))
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The most accurate finished trial (ties: fewer MACs), among feasible ones."""
+    trials = finished(study)
+    if not trials:
+        raise StudyError(f"study {study.study_name!r} has no finished trial yet")
+    return min(trials, key=lambda t: (-t.user_attrs["accuracy"], t.user_attrs["macs"], t.number))
+
+
+def _fmt_count(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return "—"
+    return f"{value / 1e6:,.1f}M" if value >= 1e6 else f"{value / 1e3:,.1f}K"
+
+
+def trial_row(trial: optuna.trial.FrozenTrial) -> list[str]:
+    a = trial.user_attrs
+    latency = a.get("latency_ms")
+    shown_latency = f"{latency:.2f} ({a.get('latency_source', '?')[0]})" if latency is not None else "—"
+    width = a.get("width")
+    width_text = "" if width is None else f"{width:g}" + (
+        f"←{a['width_sampled']:g}" if a.get("width_sampled") not in (None, width) else "")
+    accuracy = a.get("accuracy")
+    return [str(trial.number), f"{accuracy:.3f}" if accuracy is not None else "—", _fmt_count(a.get("macs")),
+            _fmt_count(a.get("params")), shown_latency, width_text, "/".join(Path(a.get("spec", "")).parts[-2:])]
+
+
+def trials_table(trials: list[optuna.trial.FrozenTrial], title: str) -> Table:
+    table = Table(title=title)
+    for column, justify in (("trial", "right"), ("accuracy", "right"), ("MACs", "right"),
+                            ("params", "right"), ("latency ms", "right"), ("width", "right"),
+                            ("spec", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for trial in trials:
+        table.add_row(*trial_row(trial))
+    table.caption = "MACs: multiply-adds; latency: (m)easured or (p)redicted; width: fitted←sampled"
+    return table
+
+
+def save_plots(study: optuna.Study, folder: Path) -> list[Path]:
+    """Optuna's history and Pareto-front plots as HTML files (plotly; no browser needed)."""
+    from optuna.visualization import is_available, plot_optimization_history, plot_pareto_front
+
+    if not is_available():
+        raise StudyError("plots need plotly: pip install plotly")
+    saved = []
+    names = objectives(study)
+    if finished(study):
+        history = plot_optimization_history(
+            study, target=(lambda t: t.values[0]) if len(names) > 1 else None, target_name=names[0])
+        saved.append(folder / "history.html")
+        history.write_html(saved[-1], include_plotlyjs="directory")
+        saved.append(folder / "pareto_front.html")
+        plot_pareto_front(front_study(study)).write_html(saved[-1], include_plotlyjs="directory")
+    return saved

@@ -1,0 +1,237 @@
+"""``nasblocks search``, ``nasblocks study`` and ``nasblocks space``.
+
+    nasblocks search --budget 300MFLOPs                      # default space and data
+    nasblocks search --space search_spaces/mobilenet_v3.yaml --budget 60MFLOPs --latency 8ms \\
+        --objectives accuracy,latency --trials 200 --study mbv3-small --data cifar10:/data/cifar
+    nasblocks search --study mbv3-small --resume
+    nasblocks study show mbv3-small                          # the Pareto front
+    nasblocks study export mbv3-small --best -o best.yaml    # a standalone spec
+    nasblocks space check search_spaces/mobilenet_v2.yaml specs/mobilenet_v2.yaml
+
+Options left out of ``search`` take the defaults below (or, with ``--resume``, the values the
+study was created with).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nasblocks._search_config import DEFAULT_RESOLUTION, PRUNERS, SAMPLERS, SearchConfig
+
+console = Console()
+_D = SearchConfig()
+DirOpt = Annotated[Path, typer.Option("--dir", help="Folder holding the studies.")]
+_PANEL_DATA = "Proxy training"
+_PANEL_STUDY = "Study"
+
+
+def _opt(*names: str, help: str, panel: str | None = None) -> Any:
+    # rich reads [..] as markup in help texts: escape the "[default: ...]" notes
+    return typer.Option(*names, help=help.replace("[", "\\["), rich_help_panel=panel, show_default=False)
+
+
+def search(
+    space: Annotated[Optional[str], _opt("--space", help=f"Search space: a YAML file or a shipped space's name [default: {_D.space}].")] = None,
+    budget: Annotated[Optional[list[str]], _opt("--budget", "-b", help="Hard budget, repeatable: 300MFLOPs (= multiply-adds), 0.3GMACs, 3.5M params, 8ms [default: 300MFLOPs unless --latency is given].")] = None,
+    latency: Annotated[Optional[str], _opt("--latency", help="Latency budget, e.g. 8ms, predicted from the device's latency table before anything is built.")] = None,
+    objectives: Annotated[Optional[str], _opt("--objectives", help="Comma-separated: accuracy plus any of macs, params, latency [default: accuracy]. Several objectives make a Pareto front (NSGA-II).")] = None,
+    trials: Annotated[Optional[int], _opt("--trials", "-n", help=f"Trials the study should hold when done; a resumed study runs the missing ones [default: {_D.trials}].")] = None,
+    study: Annotated[Optional[str], _opt("--study", help="Study name, its folder under --dir [default: <space>-<budget>, made unique].", panel=_PANEL_STUDY)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the stopped study named by --study with its stored settings.", rich_help_panel=_PANEL_STUDY)] = False,
+    storage: Annotated[Optional[str], _opt("--storage", help="Optuna RDB storage URL (postgresql://user:pw@host/db) shared by several workers [default: sqlite under --dir/<study>/study.db].", panel=_PANEL_STUDY)] = None,
+    sampler: Annotated[Optional[str], _opt("--sampler", help=f"One of {', '.join(SAMPLERS)} [default: tpe for one objective, nsga2 for several].", panel=_PANEL_STUDY)] = None,
+    pruner: Annotated[Optional[str], _opt("--pruner", help=f"One of {', '.join(PRUNERS)}, over each epoch's accuracy (one-objective studies) [default: {_D.pruner}].", panel=_PANEL_STUDY)] = None,
+    fit: Annotated[Optional[bool], typer.Option("--fit/--no-fit", help="Narrow an over-budget structure to the widest width that fits, instead of rejecting it \\[default: fit].", show_default=False, rich_help_panel=_PANEL_STUDY)] = None,
+    seed: Annotated[Optional[int], _opt("--seed", help=f"Seed of the sampler; trial n trains with seed + n [default: {_D.seed}].", panel=_PANEL_STUDY)] = None,
+    data: Annotated[Optional[str], _opt("--data", help=f"digits (scikit-learn's, no download), cifar10:<path> or folder:<path> [default: {_D.data}].", panel=_PANEL_DATA)] = None,
+    resolution: Annotated[Optional[int], _opt("--resolution", "-r", help=f"Proxy training resolution; costs stay at the spec's input size [default: the space's proxy_resolution, else {DEFAULT_RESOLUTION}].", panel=_PANEL_DATA)] = None,
+    epochs: Annotated[Optional[int], _opt("--epochs", "-e", help=f"Proxy training epochs per trial [default: {_D.epochs}].", panel=_PANEL_DATA)] = None,
+    limit: Annotated[Optional[int], _opt("--limit", help="Use at most this many examples (train and validation) [default: all].", panel=_PANEL_DATA)] = None,
+    device: Annotated[Optional[str], _opt("--device", help="auto, cpu, cuda or cuda:N: data, training (mixed precision on GPU) and latency [default: auto].", panel=_PANEL_DATA)] = None,
+    recipe: Annotated[Optional[str], _opt("--recipe", help=f"proxy (SGD lr 0.05, momentum 0.9, batch 64, cosine: for a few epochs) or seed (the space's seed network's optimiser settings) [default: {_D.recipe}].", panel=_PANEL_DATA)] = None,
+    optimizer: Annotated[Optional[str], _opt("--optimizer", help="sgd or adamw (overrides the recipe).", panel=_PANEL_DATA)] = None,
+    lr: Annotated[Optional[float], _opt("--lr", help="Learning rate (overrides the recipe).", panel=_PANEL_DATA)] = None,
+    momentum: Annotated[Optional[float], _opt("--momentum", help="SGD momentum (overrides the recipe).", panel=_PANEL_DATA)] = None,
+    weight_decay: Annotated[Optional[float], _opt("--weight-decay", help="Weight decay (overrides the recipe).", panel=_PANEL_DATA)] = None,
+    label_smoothing: Annotated[Optional[float], _opt("--label-smoothing", help="Label smoothing (overrides the recipe).", panel=_PANEL_DATA)] = None,
+    batch_size: Annotated[Optional[int], _opt("--batch-size", help="Batch size (overrides the recipe).", panel=_PANEL_DATA)] = None,
+    root: DirOpt = Path("studies"),
+) -> None:
+    """Search a space under hard budgets with Optuna, proxy-training each candidate that fits.
+
+    With no option: MobileNetV2-like space, 300 MFLOPs (multiply-adds) budget, 12 TPE trials of
+    3 epochs on scikit-learn's digits at 32×32 with median pruning — a few minutes on two CPU
+    cores. Each trial's network is written to <dir>/<study>/trials/<n>.yaml; the study, plots
+    and best.yaml sit beside it. Ctrl-C stops cleanly: finished trials are kept; --resume goes on.
+    """
+    from nasblocks._search import run_search
+
+    budgets = [*(budget or []), *([latency] if latency else [])] or None
+    given = {"space": space, "budget": budgets,
+             "objectives": objectives.split(",") if objectives else None, "trials": trials,
+             "data": data, "resolution": resolution, "epochs": epochs, "seed": seed, "sampler": sampler,
+             "pruner": pruner, "fit": fit, "device": device, "recipe": recipe, "optimizer": optimizer,
+             "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+             "label_smoothing": label_smoothing, "batch_size": batch_size, "limit": limit,
+             "storage": storage}
+    outcome = run_search(given, study=study, resume=resume, root=root, console=console)
+    if outcome.interrupted:
+        sys.exit(130)
+
+
+# --- nasblocks study ------------------------------------------------------------------------------
+
+study_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                        help="Look into finished or running studies and export their networks.")
+StudyArg = Annotated[str, typer.Argument(help="The study's name (its folder under --dir).")]
+StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="RDB storage URL, when not the study's SQLite file.")]
+
+
+@study_app.command("show")
+def study_show(name: StudyArg, root: DirOpt = Path("studies"), storage: StorageOpt = None,
+               all_trials: Annotated[bool, typer.Option("--all", help="Every trial, not only the Pareto front.")] = False) -> None:
+    """A table of the study's Pareto front (accuracy against its cost objectives, or against
+    MACs for a one-objective study), best accuracy first."""
+    from nasblocks._study import load_study, pareto_front, trials_table
+
+    study = load_study(root, name, storage)
+    trials = study.trials if all_trials else pareto_front(study)
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        key = "rejected" if "rejected" in trial.user_attrs else trial.state.name.lower()
+        states[key] = states.get(key, 0) + 1
+    config = study.user_attrs.get("nasblocks", {})
+    console.print(f"study {name}: space {config.get('space')}, budget {', '.join(config.get('budget') or [])}, "
+                  f"objectives {', '.join(config.get('objectives') or [])}; "
+                  + ", ".join(f"{n} {s}" for s, n in sorted(states.items())), highlight=False)
+    console.print(trials_table(trials, f"{name}: {'all trials' if all_trials else 'Pareto front'}"))
+
+
+@study_app.command("export")
+def study_export(
+    name: StudyArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the spec.")],
+    best: Annotated[bool, typer.Option("--best", help="The most accurate finished trial (the default).")] = False,
+    trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="A chosen trial, e.g. a point of the Pareto front from `study show`.")] = None,
+    root: DirOpt = Path("studies"),
+    storage: StorageOpt = None,
+) -> None:
+    """Write a trial's network as a standalone spec that `nasblocks build` compiles."""
+    from nasblocks._study import StudyError, best_trial, load_study, study_dir
+
+    if best and trial is not None:
+        raise StudyError("give --best or --trial N, not both")
+    study = load_study(root, name, storage)
+    if trial is None:
+        chosen = best_trial(study)
+    else:
+        found = [t for t in study.trials if t.number == trial]
+        if not found:
+            raise StudyError(f"study {name!r} has no trial {trial}; it has trials 0 to {len(study.trials) - 1}")
+        chosen = found[0]
+    source = study_dir(root, name) / "trials" / f"{chosen.number}.yaml"  # wherever the search ran
+    if not source.is_file():
+        raise StudyError(f"trial {chosen.number} of {name!r} has no spec file {source} (it failed before "
+                         "pricing, or the file was removed)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, output)
+    accuracy = chosen.user_attrs.get("accuracy")
+    state = "" if chosen.state.name == "COMPLETE" else f" ({chosen.state.name.lower()}: "\
+        f"{chosen.user_attrs.get('rejected') or chosen.user_attrs.get('pruned') or 'not finished'})"
+    console.print(f"trial {chosen.number}{state}: accuracy "
+                  f"{'—' if accuracy is None else f'{accuracy:.3f}'}, {chosen.user_attrs.get('macs', 0):,} MACs "
+                  f"→ {output}", highlight=False)
+
+
+@study_app.command("list")
+def study_list(root: DirOpt = Path("studies")) -> None:
+    """The studies under --dir, with their trial counts and best accuracy."""
+    from nasblocks._study import StudyError, best_trial, load_study
+
+    table = Table(title=f"studies in {root}")
+    for column in ("study", "trials", "best accuracy", "space", "budget"):
+        table.add_column(column)
+    for db in sorted(root.glob("*/study.db")) if root.is_dir() else []:
+        study = load_study(root, db.parent.name)
+        try:
+            best = f"{best_trial(study).user_attrs['accuracy']:.3f}"
+        except StudyError:
+            best = "—"
+        config = study.user_attrs.get("nasblocks", {})
+        table.add_row(db.parent.name, str(len(study.trials)), best, str(config.get("space")),
+                      ", ".join(config.get("budget") or []))
+    console.print(table)
+
+
+# --- nasblocks space ------------------------------------------------------------------------------
+
+space_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                        help="Search spaces: list them, show their parameters, check which networks they hold.")
+SpaceArg = Annotated[str, typer.Argument(help="A search space file or a shipped space's name.")]
+
+
+@space_app.command("check")
+def space_check(space: SpaceArg,
+                specs: Annotated[list[str], typer.Argument(help="Spec files or zoo names to look for in the space.")]) -> None:
+    """Prove that networks are points of a space: find the assignment from their vars, expand
+    both graphs and compare them node by node. Exit status 1 when one is not in the space."""
+    from nasblocks._space import check, load_space
+    from nasblocks._spec import load
+
+    loaded = load_space(space)
+    missing = 0
+    for source in specs:
+        result = check(loaded, load(source))
+        console.print(("✓ " if result.ok else "✗ ") + result.message, markup=False, highlight=False,
+                      soft_wrap=True)
+        missing += not result.ok
+    if missing:
+        raise typer.Exit(1)
+
+
+@space_app.command("show")
+def space_show(space: SpaceArg) -> None:
+    """The space's base spec, its parameters with their domains, and its smallest network."""
+    from nasblocks._cost import Cost
+    from nasblocks._expand import expand
+    from nasblocks._space import load_space
+
+    loaded = load_space(space)
+    console.print(f"space {loaded.name} ({loaded.file}): base {loaded.base.name} ({loaded.base.file})"
+                  + (f", fitted by {loaded.fit}" if loaded.fit else ""), highlight=False)
+    table = Table()
+    table.add_column("parameter")
+    table.add_column("domain")
+    for domain in loaded.domains:
+        table.add_row(domain.name, domain.describe())
+    console.print(table)
+
+    def price(spec: Any) -> Cost:
+        graph = expand(spec)
+        return Cost(graph.params, graph.macs)
+
+    _, smallest = loaded.smallest(price)
+    console.print(f"smallest network: {smallest.macs:,} MACs (multiply-adds), {smallest.params:,} params",
+                  highlight=False)
+
+
+@space_app.command("list")
+def space_list() -> None:
+    """The shipped search spaces and their base specs."""
+    from nasblocks._space import load_space, spaces_dir
+
+    table = Table(title="search spaces")
+    for column in ("space", "base", "parameters", "description"):
+        table.add_column(column)
+    for path in sorted(spaces_dir().glob("*.yaml")):
+        loaded = load_space(path)
+        table.add_row(loaded.name, loaded.base.name, str(len(loaded.domains)),
+                      loaded.description.split(":")[0])
+    console.print(table)

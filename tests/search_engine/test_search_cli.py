@@ -1,0 +1,113 @@
+"""`nasblocks search`, `study` and `space` as a user runs them: output, files, exit statuses and
+one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nasblocks
+from nasblocks.cli import main
+
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str,
+        status: int = 0) -> tuple[str, str]:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    assert (exited.value.code or 0) == status, out + err
+    return out, err
+
+
+def quick_args(quick: dict[str, Any], root: Path) -> list[str]:
+    return ["--space", quick["space"], "--budget", "1MFLOPs", "--trials", "2", "--epochs", "1",
+            "--resolution", "16", "--limit", "240", "--batch-size", "64", "--device", "cpu", "--dir", str(root)]
+
+
+def test_search_show_and_export(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                tmp_path: Path, quick: dict[str, Any]) -> None:
+    root = tmp_path / "studies"
+    out, _ = run(monkeypatch, capsys, "search", *quick_args(quick, root), "--study", "t")
+    assert "search t: space tiny" in out and "budget ≤ 1,009,999 MACs (multiply-adds)" in out
+    assert "trial 0: accuracy" in out and "trial 1:" in out
+    assert "t: Pareto front, accuracy against MACs" in out and "best: trial" in out
+    assert (root / "t" / "pareto_front.html").is_file()
+
+    out, _ = run(monkeypatch, capsys, "study", "show", "t", "--dir", str(root))
+    assert out.startswith("study t: space") and "2 complete" in out and "Pareto front" in out
+
+    target = tmp_path / "best.yaml"
+    out, _ = run(monkeypatch, capsys, "study", "export", "t", "--best", "-o", str(target), "--dir", str(root))
+    assert f"→ {target}" in out.replace("\n", "")
+    out, _ = run(monkeypatch, capsys, "build", str(target), "--json")
+    built = json.loads(out)
+    study_out, _ = run(monkeypatch, capsys, "study", "export", "t", "--trial", "1", "-o", str(tmp_path / "one.yaml"),
+                       "--dir", str(root))
+    assert "trial 1" in study_out
+    from nasblocks._study import best_trial, load_study
+
+    best = best_trial(load_study(root, "t"))
+    assert (built["params"], built["macs"]) == (best.user_attrs["params"], best.user_attrs["macs"])
+
+
+def test_resume_through_the_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                tmp_path: Path, quick: dict[str, Any]) -> None:
+    root = tmp_path / "studies"
+    run(monkeypatch, capsys, "search", *quick_args(quick, root), "--study", "r")
+    out, _ = run(monkeypatch, capsys, "search", "--study", "r", "--resume", "--trials", "3", "--dir", str(root))
+    assert "1 trial(s) to run" in out and "trial 2:" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "0.1MFLOPs"], "error: budget ≤ 100,999 MACs (multiply-adds) is below the smallest network of "
+                                "space 'tiny': the smallest cost it can reach is 129,664 MACs"),
+    (["--budget", "1 MFLOPz"], "error: budget '1 MFLOPz': expected a number followed by a unit"),
+    (["--data", "cifar10:/nonexistent/cifar"], "error: cifar10 path '/nonexistent/cifar' does not exist"),
+    (["--objectives", "accuracy,speed"], "error: --objectives: unknown objective 'speed'"),
+    (["--sampler", "cmaes"], "error: --sampler: expected one of tpe, nsga2, random, grid, got 'cmaes'"),
+])
+def test_bad_input_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path, quick: dict[str, Any], args: list[str], message: str) -> None:
+    _, err = run(monkeypatch, capsys, "search", *quick_args(quick, tmp_path), *args, status=2)
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("*/study.db"))
+
+
+def test_unknown_space_var_is_one_line_with_file_and_line(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    space = tmp_path / "bad.yaml"
+    space.write_text("base: mobilenet_v2\nvars:\n  widht: {low: 0.5, high: 1.0}\n")
+    _, err = run(monkeypatch, capsys, "search", "--space", str(space), "--dir", str(tmp_path), status=2)
+    assert err.startswith("error: ") and ":3: vars.widht: unknown var 'widht' of base spec 'mobilenet_v2'" in err
+    assert err.rstrip().endswith("did you mean width?") and err.count("\n") == 1
+
+
+def test_resume_of_a_missing_study(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                   tmp_path: Path) -> None:
+    _, err = run(monkeypatch, capsys, "search", "--study", "nope", "--resume", "--dir", str(tmp_path), status=2)
+    assert err == f"error: no study 'nope': {tmp_path / 'nope' / 'study.db'} does not exist\n"
+
+
+def test_space_check_proves_membership_and_says_where_graphs_differ(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, "space", "check", "search_spaces/mobilenet_v2.yaml", "specs/mobilenet_v2.yaml",
+                 "mobilenet_v2_075")
+    lines = out.splitlines()
+    assert lines[0].startswith("✓ mobilenet_v2 is in space mobilenet_v2: width=1.0, stages[1].t=6")
+    assert lines[0].endswith("(same graph, 153 ops, 3,504,872 params, 300,774,272 MACs)")
+    assert lines[1].startswith("✓ mobilenet_v2_075 is in space mobilenet_v2: width=0.75")
+    out, _ = run(monkeypatch, capsys, "space", "check", "mobilenet_v2", "resnet18", status=1)
+    assert out.startswith("✗ resnet18 is not in space mobilenet_v2: ")
+
+
+def test_space_show_and_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = run(monkeypatch, capsys, "space", "show", "mobilenet_v2")
+    assert "stages[1].t" in out and "0.35..1.4 step 0.05" in out and "smallest network:" in out
+    out, _ = run(monkeypatch, capsys, "space", "list")
+    assert "mobilenet_v2" in out
+    assert nasblocks.cost("mobilenet_v2").macs == 300_774_272

@@ -1,0 +1,175 @@
+"""Searches of a few seconds on digits: what each trial records, what is written, that budget
+violations are never trained, resume, Ctrl-C, pruning, several objectives and latency budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from rich.console import Console
+
+import nasblocks
+from nasblocks import _train
+from nasblocks._search import run_search
+from nasblocks._study import StudyError
+from nasblocks._train import TrainResult
+from nasblocks.errors import BudgetError
+
+
+def search(root: Path, given: dict[str, Any], **options: Any) -> Any:
+    return run_search(given, root=root, console=Console(width=120, record=True), **options)
+
+
+def spy_on_train(monkeypatch: pytest.MonkeyPatch, then: Any = None) -> list[Any]:
+    """Record every call of the training loop (and run it, or ``then`` instead)."""
+    calls: list[Any] = []
+    real = _train.train
+
+    def spy(model: Any, data: Any, **kwargs: Any) -> TrainResult:
+        calls.append(model)
+        return (then or real)(model, data, **kwargs)
+
+    monkeypatch.setattr(_train, "train", spy)
+    return calls
+
+
+def test_a_search_records_every_trial_and_writes_its_files(tmp_path: Path, quick: dict[str, Any]) -> None:
+    outcome = search(tmp_path / "studies", quick, study="tiny")
+    study, folder = outcome.study, tmp_path / "studies" / "tiny"
+    assert outcome.folder == folder and not outcome.interrupted and len(study.trials) == 3
+    for trial in study.trials:
+        a = trial.user_attrs
+        assert trial.state == TrialState.COMPLETE
+        assert 0 <= a["accuracy"] <= 1 and trial.value == a["accuracy"]
+        assert 0 < a["macs"] <= 1_000_000 and a["params"] > 0 and a["constraints"][0] <= 0
+        assert a["latency_ms"] > 0 and a["latency_source"] == "measured"
+        assert a["seed"] == trial.number and a["width"] <= a["width_sampled"]
+        assert Path(a["spec"]) == folder / "trials" / f"{trial.number}.yaml"
+    for name in ("study.db", "best.yaml", "history.html", "pareto_front.html", "trials/2.yaml"):
+        assert (folder / name).is_file(), name
+    assert study.user_attrs["nasblocks"]["budget"] == ["1MFLOPs"]
+
+
+def test_every_trial_spec_builds_with_the_cost_the_trial_recorded(tmp_path: Path, quick: dict[str, Any]) -> None:
+    study = search(tmp_path, quick, study="tiny").study
+    for trial in study.trials:
+        spec = nasblocks.load(trial.user_attrs["spec"])
+        cost = nasblocks.cost(spec)
+        assert (cost.params, cost.macs) == (trial.user_attrs["params"], trial.user_attrs["macs"])
+        assert spec.name == f"tiny_trial{trial.number}" and spec.vars["depth"] == trial.params["depth"]
+        assert nasblocks.build(spec) is not None
+
+
+def test_budget_violations_are_never_trained(tmp_path: Path, quick: dict[str, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = spy_on_train(monkeypatch)
+    study = search(tmp_path, {**quick, "fit": False, "budget": ["0.4MFLOPs"], "trials": 8}).study
+    rejected = [t for t in study.trials if "rejected" in t.user_attrs]
+    trained = [t for t in study.trials if "rejected" not in t.user_attrs]
+    assert rejected and trained
+    for trial in rejected:
+        assert trial.state == TrialState.PRUNED and "accuracy" not in trial.user_attrs
+        assert trial.user_attrs["macs"] > 400_000 and trial.user_attrs["constraints"][0] > 0
+        assert trial.user_attrs["rejected"].startswith("over budget even at its narrowest")
+    assert all(t.user_attrs["macs"] <= 400_000 for t in trained)
+    assert len(calls) == len(trained)
+
+
+def test_fitting_trains_a_narrower_network_instead_of_rejecting(tmp_path: Path, quick: dict[str, Any]) -> None:
+    study = search(tmp_path, {**quick, "budget": ["0.4MFLOPs"], "trials": 4, "sampler": "random"}).study
+    narrowed = [t for t in study.trials if t.user_attrs["width"] < t.user_attrs["width_sampled"]]
+    assert narrowed and all(t.state == TrialState.COMPLETE for t in narrowed)
+    assert all(t.user_attrs["macs"] <= 400_000 for t in narrowed)
+
+
+def test_resume_continues_the_count_with_the_stored_settings(tmp_path: Path, quick: dict[str, Any]) -> None:
+    search(tmp_path, {**quick, "trials": 2}, study="s")
+    with pytest.raises(StudyError, match="study 's' already exists .* continue it with --resume"):
+        search(tmp_path, {**quick, "trials": 2}, study="s")
+    with pytest.raises(StudyError, match=r"--budget: study 's' was created with \['1MFLOPs'\]; a resumed study "
+                                         "keeps its settings"):
+        search(tmp_path, {"budget": ["2MFLOPs"]}, study="s", resume=True)
+    outcome = search(tmp_path, {"trials": 4}, study="s", resume=True)
+    assert [t.number for t in outcome.study.trials] == [0, 1, 2, 3] and outcome.ran == 2
+    assert outcome.study.user_attrs["nasblocks"]["trials"] == 4
+    assert (tmp_path / "s" / "trials" / "3.yaml").is_file()
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(tmp_path: Path, quick: dict[str, Any],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt_second(model: Any, data: Any, **kwargs: Any) -> TrainResult:
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return _train_real(model, data, **kwargs)
+
+    _train_real = _train.train
+    calls = spy_on_train(monkeypatch, interrupt_second)
+    outcome = search(tmp_path, quick, study="c")
+    assert outcome.interrupted
+    assert [t.state for t in outcome.study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    monkeypatch.setattr(_train, "train", _train_real)
+    resumed = search(tmp_path, {}, study="c", resume=True)
+    states = [t.state for t in resumed.study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+
+
+def test_the_pruner_stops_a_trial_behind_the_median(tmp_path: Path, quick: dict[str, Any],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fake training loop: four good trials, then one whose accuracy lags from epoch 2 on
+    def fake(model: Any, data: Any, *, epochs: int, seed: int, report: Any, **_: Any) -> TrainResult:
+        accuracy = 0.1 if seed == 4 else 0.9
+        for epoch in range(1, epochs + 1):
+            report(epoch, accuracy)
+        return TrainResult(accuracy, epochs, 0.0, seed, "cpu")
+
+    spy_on_train(monkeypatch, fake)
+    study = search(tmp_path, {**quick, "trials": 5, "epochs": 3}).study
+    assert [t.state for t in study.trials][:4] == [TrialState.COMPLETE] * 4
+    last = study.trials[4]
+    assert last.state == TrialState.PRUNED and last.user_attrs["pruned"] == "after epoch 2 at accuracy 0.100"
+
+
+def test_several_objectives_make_a_pareto_front_with_nsga2(tmp_path: Path, quick: dict[str, Any]) -> None:
+    from nasblocks._study import pareto_front
+
+    outcome = search(tmp_path, {**quick, "objectives": ["accuracy", "macs"], "sampler": None, "trials": 4})
+    study = outcome.study
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
+    assert all(t.values == [t.user_attrs["accuracy"], t.user_attrs["macs"]] for t in study.trials)
+    front = pareto_front(study)
+    assert front and {t.number for t in front} == {t.number for t in study.best_trials}
+
+
+def test_a_latency_budget_is_checked_on_the_predicted_latency(tmp_path: Path, quick: dict[str, Any]) -> None:
+    study = search(tmp_path, {**quick, "budget": ["1MFLOPs", "1000ms"], "objectives": ["accuracy", "latency"],
+                              "trials": 2}).study
+    for trial in study.trials:
+        assert trial.user_attrs["latency_source"] == "predicted" and trial.user_attrs["latency_ms"] > 0
+        assert trial.values[1] == trial.user_attrs["latency_ms"] and len(trial.user_attrs["constraints"]) == 2
+
+
+def test_an_impossible_budget_names_the_smallest_reachable_cost(tmp_path: Path, quick: dict[str, Any]) -> None:
+    with pytest.raises(BudgetError) as err:
+        search(tmp_path, {**quick, "budget": ["0.1MFLOPs"]})
+    assert str(err.value).startswith("budget ≤ 100,999 MACs (multiply-adds) is below the smallest network of "
+                                     "space 'tiny': the smallest cost it can reach is 129,664 MACs")
+    assert str(err.value).endswith("(width=0.5, depth=1, kernel=3)")
+    assert not (tmp_path / "tiny-0.1MFLOPs").exists()
+
+
+def test_the_default_space_searches_mobilenet_v2_variants(tmp_path: Path) -> None:
+    outcome = search(tmp_path, {"trials": 1, "epochs": 1, "resolution": 8, "limit": 200, "device": "cpu"})
+    assert outcome.folder.name == "mobilenet_v2-300MFLOPs"
+    trial = outcome.study.trials[0]
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["macs"] <= 300_000_000
+    assert nasblocks.load(trial.user_attrs["spec"]).input == (3, 224, 224)
+
+
+def test_a_default_name_never_reuses_a_study(tmp_path: Path, quick: dict[str, Any]) -> None:
+    first = search(tmp_path, {**quick, "trials": 1})
+    again = search(tmp_path, {**quick, "trials": 1})
+    assert (first.folder.name, again.folder.name) == ("tiny-1MFLOPs", "tiny-1MFLOPs-2")

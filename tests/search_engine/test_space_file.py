@@ -1,0 +1,183 @@
+"""Search space files: loading with file:line errors, sampling names, binding, fitting a budget,
+the smallest point, and `check` proving membership by comparing expanded graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+import nasblocks
+from nasblocks._cost import Cost
+from nasblocks._space import check, fit_width, load_space, spaces_dir
+from nasblocks._spec import specs_dir
+from nasblocks.errors import SpecError
+
+
+def price(spec: nasblocks.Spec) -> Cost:
+    graph = nasblocks.expand(spec)
+    return Cost(graph.params, graph.macs)
+
+
+def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_mobilenet_v2_space_names_its_parameters_by_table_column() -> None:
+    space = load_space("mobilenet_v2")
+    names = [d.name for d in space.domains]
+    assert names[:3] == ["width", "stages[1].t", "stages[1].n"]
+    assert "kernels[6]" in names and "stages[0].t" not in names  # the first row is fixed
+    assert space.fit == "width" and space.base.name == "mobilenet_v2"
+
+
+def test_sampling_binds_the_base_spec() -> None:
+    space = load_space("mobilenet_v2")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    trial = study.ask()
+    params = space.sample(trial)
+    assert params == trial.params
+    spec = space.spec(params)
+    assert spec.vars["width"] == params["width"]
+    assert spec.vars["stages"][2] == [params["stages[2].t"], 32, params["stages[2].n"], 2]
+    assert spec.vars["kernels"][4] == params["kernels[4]"]
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v2_050", "mobilenet_v2_075", "mobilenet_v2_140"])
+def test_space_check_finds_the_zoo_network_and_the_same_graph(name: str) -> None:
+    result = check(load_space("mobilenet_v2"), nasblocks.load(name))
+    assert result.ok, result.message
+    assert result.params is not None and result.params["width"] == nasblocks.load(name).vars["width"]
+    assert f"{name} is in space mobilenet_v2" in result.message and "same graph, 153 ops" in result.message
+
+
+def test_space_check_names_the_var_outside_a_domain() -> None:
+    result = check(load_space("mobilenet_v2"), nasblocks.load("mobilenet_v2", kernels=[3, 3, 9, 3, 3, 3, 3]))
+    assert not result.ok
+    assert result.message == "mobilenet_v2 is not in space mobilenet_v2: kernels[2] = 9 is outside the domain {3, 5, 7}"
+
+
+def test_space_check_reports_the_first_differing_node(tmp_path: Path) -> None:
+    # the same vars, but a network whose stem uses ReLU instead of ReLU6: not a point of the space
+    text = (specs_dir() / "mobilenet_v2.yaml").read_text()
+    changed = text.replace('stride: 2, act: relu6}', 'stride: 2, act: relu}', 1)
+    assert changed != text
+    spec = nasblocks.load(write(tmp_path, changed, "mobilenet_relu.yaml"))
+    result = check(load_space("mobilenet_v2"), spec)
+    assert not result.ok
+    lines = result.message.splitlines()
+    assert lines[0].endswith("node 2 differs:")
+    assert lines[1].strip().startswith("spec:  %features_0_2 : 32×112×112 = act[fn=relu](%features_0_1)")
+    assert "  # " in lines[1]  # where the node came from
+    assert lines[2].strip().startswith("space: %features_0_2 : 32×112×112 = act[fn=relu6](%features_0_1)")
+
+
+def test_fit_narrows_to_the_widest_width_within_budget() -> None:
+    space = load_space("mobilenet_v2")
+    params = {**space.default_params(), "width": 1.4}
+    fitted = fit_width(space, params, price, lambda c: c.macs <= 300_000_000)
+    assert fitted.feasible and fitted.sampled == 1.4 and fitted.fitted == 0.95
+    assert fitted.cost == price(space.spec(fitted.params)) and fitted.cost.macs <= 300_000_000
+    wider = price(space.spec({**params, "width": 1.0}))
+    assert wider.macs > 300_000_000  # MobileNetV2 1.0 is 300,774,272 MACs: just over
+
+
+def test_fit_rejects_what_overshoots_even_at_the_narrowest_width() -> None:
+    space = load_space("mobilenet_v2")
+    fitted = fit_width(space, {**space.default_params(), "width": 1.0}, price, lambda c: c.macs <= 20_000_000)
+    assert not fitted.feasible and fitted.fitted is None
+    assert fitted.params["width"] == 0.35 and fitted.cost.macs > 20_000_000
+
+
+def test_without_fitting_an_overshoot_is_only_reported() -> None:
+    space = load_space("mobilenet_v2")
+    fitted = fit_width(space, space.default_params(), price, lambda c: c.macs <= 300_000_000, fit=False)
+    assert not fitted.feasible and fitted.params["width"] == 1.0 and fitted.cost.macs == 300_774_272
+
+
+def test_smallest_point_takes_the_low_end_of_every_domain() -> None:
+    params, cost = load_space("mobilenet_v2").smallest(price)
+    assert params["width"] == 0.35 and params["stages[3].n"] == 1 and params["kernels[0]"] == 3
+    assert params["stages[1].t"] == 3
+    assert cost.macs < nasblocks.cost("mobilenet_v2_050").macs
+
+
+def test_unknown_var_is_an_error_at_its_line_with_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "base: mobilenet_v2\nvars:\n  width: {low: 0.5, high: 1.0}\n  kernel: [3]\n")
+    with pytest.raises(SpecError) as err:
+        load_space(path)
+    assert str(err.value).startswith(f"{err.value.file}:4: vars.kernel: unknown var 'kernel' of base spec "
+                                     "'mobilenet_v2'")
+    assert str(err.value).endswith("did you mean kernels?")
+
+
+@pytest.mark.parametrize("domain, message", [
+    ("{low: 2, high: 1}", "vars.width: expected numbers low < high, got low=2, high=1"),
+    ("{choices: []}", "vars.width: choices: expected a non-empty list, got []"),
+    ("{low: 0.5, high: 1.0, stride: 2}", "vars.width: a domain is {choices: [...]} or {low: a, high: b} with an "
+                                         "optional step or log; got keys low, high, stride"),
+    ("{choices: [[1, 2]]}", "vars.width: choices must be numbers, booleans or words (Optuna's categorical "
+                            "values), got [1, 2]"),
+])
+def test_malformed_domains_are_errors_with_their_place(tmp_path: Path, domain: str, message: str) -> None:
+    path = write(tmp_path, f"base: mobilenet_v2\nvars:\n  width: {domain}\n")
+    with pytest.raises(SpecError) as err:
+        load_space(path)
+    assert str(err.value) == f"{err.value.file}:3: {message}"
+
+
+def test_unknown_key_and_unknown_space(tmp_path: Path) -> None:
+    path = write(tmp_path, "base: mobilenet_v2\nfitt: width\nvars: {width: {low: 0.5, high: 1.0}}\n")
+    with pytest.raises(SpecError, match=r":2: fitt: unknown key 'fitt'; .*did you mean fit\?"):
+        load_space(path)
+    with pytest.raises(SpecError, match=r"no search space file or shipped space named 'mobilenet_v9'.*"
+                                        r"did you mean mobilenet_v3, mobilenet_v2, mobilenet_v1\?"):
+        load_space("mobilenet_v9")
+
+
+def test_cases_search_only_the_selected_table(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+base: mobilenet_v3
+vars:
+  arch: {choices: [large, small]}
+  bneck:
+    by: arch
+    cases:
+      large: [[3, 16, 16, {choices: [false, true]}, RE, 1]]
+      small: [[3, 16, 16, {choices: [true, false]}, RE, 2]]
+""")
+    space = load_space(path)
+    assert [d.name for d in space.domains] == ["arch", "bneck.large[0][3]", "bneck.small[0][3]"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = space.sample(trial)
+    arch = params["arch"]
+    other = "small" if arch == "large" else "large"
+    assert f"bneck.{arch}[0][3]" in params and f"bneck.{other}[0][3]" not in params
+    bound = space.vars_for(params)["bneck"]
+    assert bound[other] == space.base.vars["bneck"][other]  # the unused table keeps the base's rows
+    assert bound[arch] == [[3, 16, 16, params[f"bneck.{arch}[0][3]"], "RE", 1 if arch == "large" else 2]]
+
+
+@pytest.mark.parametrize("name", sorted(nasblocks.zoo_names()))
+def test_every_zoo_network_is_a_point_of_a_shipped_space(name: str) -> None:
+    spec = nasblocks.load(name)
+    spaces = [load_space(p) for p in sorted(spaces_dir().glob("*.yaml"))]
+    results = [check(s, spec) for s in spaces if Path(s.base.file).resolve() == Path(spec.file).resolve()]
+    assert any(r.ok for r in results), [r.message for r in results] or f"no space has {spec.file} as base"
+
+
+@pytest.mark.parametrize("path", sorted(spaces_dir().glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_space_samples_networks_that_price(path: Path) -> None:
+    space = load_space(path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    params, smallest = space.smallest(price)
+    assert smallest.macs > 0 and space.description
+    built = 0
+    for _ in range(3):
+        fitted = fit_width(space, space.sample(study.ask()), price, lambda c: True)
+        built += fitted.cost is not None
+    assert built or space.name == "shufflenet_v1"  # half its (groups, scale) pairs have no widths
