@@ -33,7 +33,6 @@ one network (``Space.spec``), priced from its graph before anything is built.
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from nasblocks._cost import Cost
 from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template
 from nasblocks._expand import expand
 from nasblocks._graph import Graph, Node
-from nasblocks._spec import Spec, fail, load, specs_dir, suggest, zoo_names
+from nasblocks._spec import Spec, fail, load, shipped_dir, specs_dir, suggest, zoo_names
 from nasblocks._yaml import YMap, display_path, read_yaml
 from nasblocks.errors import SpecError
 
@@ -58,7 +57,7 @@ RECIPE_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing",
 
 def spaces_dir() -> Path:
     """The directory of the shipped search spaces."""
-    return Path(str(importlib.resources.files("nasblocks.search_spaces")))
+    return shipped_dir("search_spaces")
 
 
 # --- the space ------------------------------------------------------------------------------------

@@ -35,9 +35,19 @@ BLOCK_KEYS = ("doc", "args", "let", "body")
 RESERVED = frozenset({"seq", "concat", "add", "mul", "foreach"})
 
 
+def shipped_dir(folder: str) -> Path:
+    """A data folder shipped inside the wheel as ``nasblocks.<folder>`` — or, in a source
+    checkout that was never installed (``python -m nasblocks`` from the repository), the
+    repository's own folder."""
+    try:
+        return Path(str(importlib.resources.files(f"nasblocks.{folder}")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / folder
+
+
 def specs_dir() -> Path:
-    """The directory holding the zoo and the block library (shipped inside the wheel)."""
-    return Path(str(importlib.resources.files("nasblocks.specs")))
+    """The directory holding the zoo and the block library."""
+    return shipped_dir("specs")
 
 
 def suggest(name: str, known: Any) -> str:
