@@ -5,9 +5,11 @@ torchvision's own module — MobileNetV2, measured side by side in one run.
 
 Prints: the time to load, expand and price the spec (cold: nothing cached; warm: the search's
 case, with parsed files and expanded blocks cached) against the time to build torchvision's module
-and count it with FlopCounterMode; then the forward latency of both modules on CPU at batch 1
-and 32, interleaved so that drift hits both alike. Targets (issue 3): pricing >= 100x faster than
-build-and-count with identical counts; forward within 2 % of torchvision's.
+and count it — with fvcore (conv + linear, REFERENCE.md's column A; `pip install fvcore`, a
+benchmark-only dependency) where it is installed, and with torch's FlopCounterMode; then the
+forward latency of both modules on CPU at batch 1 and 32, interleaved so that drift hits both
+alike. Targets (issue 3): pricing >= 100x faster than build-and-count with identical counts;
+forward within 2 % of torchvision's.
 """
 
 from __future__ import annotations
@@ -47,10 +49,22 @@ def price_warm() -> tuple[int, int]:
 
 
 def build_and_count() -> tuple[int, int]:
+    """torchvision's module, counted by torch's FlopCounterMode (FLOPs / 2 = multiply-adds)."""
     model = torchvision.models.mobilenet_v2().eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.randn(1, 3, 224, 224))
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
+
+
+def build_and_count_fvcore() -> tuple[int, int]:
+    """torchvision's module, counted by fvcore's conv and linear handles (column A)."""
+    from fvcore.nn import FlopCountAnalysis
+
+    model = torchvision.models.mobilenet_v2().eval()
+    analysis = FlopCountAnalysis(model, torch.randn(1, 3, 224, 224))
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    by_operator = analysis.by_operator()
+    return sum(p.numel() for p in model.parameters()), by_operator["conv"] + by_operator["linear"]
 
 
 def forward_ratio(batch: int, repeats: int) -> tuple[float, float]:
@@ -80,14 +94,25 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
           f"torch {torch.__version__}, torchvision {torchvision.__version__}, Python {platform.python_version()}")
 
-    assert price_cold() == build_and_count(), "counts differ"
-    print(f"counts: params {price_warm()[0]:,}, MACs {price_warm()[1]:,} — identical to build-and-count")
+    counters = {"FlopCounterMode": build_and_count}
+    try:
+        import fvcore  # noqa: F401
+
+        counters["fvcore"] = build_and_count_fvcore
+    except ImportError:
+        print("fvcore is not installed (pip install fvcore): comparing with FlopCounterMode only")
+    for name, count in counters.items():
+        assert price_cold() == count(), f"counts differ from {name}'s"
+    print(f"counts: params {price_warm()[0]:,}, MACs {price_warm()[1]:,} — identical to "
+          f"{' and '.join(counters)}")
     cold = median_seconds(price_cold, args.repeats)
     warm = median_seconds(price_warm, args.repeats * 10)
-    counted = median_seconds(build_and_count, max(5, args.repeats // 3))
-    print(f"load+expand+price, cold : {cold * 1e3:8.3f} ms   build-and-count / this = {counted / cold:6.1f}x")
-    print(f"load+expand+price, warm : {warm * 1e3:8.3f} ms   build-and-count / this = {counted / warm:6.1f}x")
-    print(f"build + FlopCounterMode : {counted * 1e3:8.3f} ms")
+    print(f"load+expand+price, cold: {cold * 1e3:8.3f} ms (files parsed, blocks expanded)")
+    print(f"load+expand+price, warm: {warm * 1e3:8.3f} ms (files and expanded blocks cached, as in a search)")
+    for name, count in counters.items():
+        counted = median_seconds(count, max(5, args.repeats // 3))
+        print(f"build + {name:<15}: {counted * 1e3:8.3f} ms = {counted / cold:6.1f}x cold, "
+              f"{counted / warm:6.1f}x warm")
     for batch in (1, 32):
         ours, theirs = forward_ratio(batch, args.repeats if batch == 1 else max(5, args.repeats // 3))
         print(f"forward batch {batch:>2}: compiled {ours * 1e3:8.2f} ms, torchvision {theirs * 1e3:8.2f} ms, "
