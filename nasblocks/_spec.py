@@ -65,9 +65,12 @@ def fail(message: str, where: YMap | YList | None, key: Any = None, path: str = 
 
 
 def resolve(value: Any, env: Mapping[str, Any], *, words: bool = False) -> Any:
-    """Evaluate a spec value; with ``words``, a bare word not defined in ``env`` is a string."""
+    """Evaluate a spec value; with ``words``, a bare word not defined in ``env`` is a string,
+    in a list too (``units: [v2, v2, v1]``)."""
     if words and isinstance(value, str) and bare_name(value) and value not in env:
         return value
+    if words and isinstance(value, list):
+        return [resolve(v, env, words=True) for v in value]
     return evaluate(value, env)
 
 

@@ -195,3 +195,19 @@ network:
     assert half.with_vars(resolution=64).input == (3, 64, 64)
     fixed = spec.with_input((3, 20, 20)).with_vars(width=0.5)
     assert fixed.input == (3, 20, 20) and fixed.vars["base"] == 16
+
+
+def test_bare_words_are_strings_in_var_lists_too(write_spec: Callable[..., Path]) -> None:
+    spec = nasblocks.load(write_spec("""vars:
+  acts: [relu, hardswish, "'relu6'"]
+  depth: 2
+  sizes: [depth * 8, 16]
+input: [3, 8, 8]
+network:
+  - foreach: acts
+    as: a
+    do:
+      - act: {fn: a}
+"""))
+    assert spec.vars["acts"] == ["relu", "hardswish", "relu6"] and spec.vars["sizes"] == [16, 16]
+    assert [n.args["fn"] for n in nasblocks.expand(spec)] == ["relu", "hardswish", "relu6"]

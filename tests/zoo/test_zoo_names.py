@@ -82,6 +82,7 @@ DEFAULTS = {
     "resnet": "resnet50",
     "resnetv2": "resnetv2_50",
     "seresnet_legacy": "legacy_seresnet50",
+    "shufflenet": "shufflenet_v2_x1_0",   # v1 or v2 units per stage; all v2 by default
     "shufflenet_v1": "shufflenet_v1_g3_x1_0",
     "shufflenet_v2": "shufflenet_v2_x1_0",
     "squeezenet": "squeezenet1_0",
