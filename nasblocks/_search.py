@@ -190,8 +190,8 @@ class Search:
         cost = fitted.cost
         spec = self.space.spec(fitted.params)
         violations = self.violations(cost)
-        for key, value in violations.items():  # positive: over budget (Optuna's convention)
-            set_constraint(trial, key, value)
+        for key, value in violations.items():  # positive: over budget; the samplers read them
+            trial.set_constraint(key, value)
         attrs = {"macs": cost.macs, "params": cost.params, "flops_2x": 2 * cost.macs,
                  "constraints": list(violations.values())}
         if self.space.fit:
@@ -302,30 +302,16 @@ class Search:
             self.progress.update(self.task, advance=1, status=self._best_text())
 
 
-def set_constraint(trial: optuna.Trial, key: str, value: float) -> None:
-    """Record a budget violation where the sampler reads it (``Trial.set_constraint``, Optuna 5;
-    before it, the ``constraints`` user attribute read by ``constraints_func``)."""
-    if hasattr(trial, "set_constraint"):
-        trial.set_constraint(key, value)
-
-
 def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int) -> optuna.samplers.BaseSampler:
     import optuna
 
     seed = config.seed + offset  # a resumed study does not replay its first random draws
-    bounded = any(getattr(search.budget, k) is not None for k in ("macs", "params", "latency_ms"))
-    # Optuna 5 reads constraints set on the trial itself; older versions ask a constraints_func
-    constraints = None
-    if bounded and not hasattr(optuna.trial.Trial, "set_constraint"):
-        constraints = lambda t: t.user_attrs.get("constraints", [])  # noqa: E731
     kind = config.sampler or ("tpe" if objectives == 1 else "nsga2")
     if kind == "tpe":
         # Optuna's default of 10 random start-up trials is most of a 12-trial search
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, config.trials // 3)),
-                                          constraints_func=constraints)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, config.trials // 3)))
     if kind == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints,
-                                             population_size=min(50, max(4, config.trials // 4)))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(4, config.trials // 4)))
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.GridSampler({d.name: d.grid() for d in search.space.domains}, seed=seed)
