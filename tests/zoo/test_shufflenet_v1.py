@@ -64,6 +64,21 @@ def test_shuffle_follows_the_depthwise_conv_with_megvii_permutation(groups):
         assert main[6].args["groups"] == groups        # the second 1×1 is a group conv
 
 
+@pytest.mark.parametrize("groups", [3, 8])
+def test_the_papers_shuffle_position_follows_the_first_group_conv(groups):
+    # Fig. 2: GConv → BN → ReLU → shuffle → DWConv; same weights' names, same costs
+    authors = nasblocks.expand(nasblocks.load("shufflenet_v1", groups=groups))
+    paper = nasblocks.expand(nasblocks.load("shufflenet_v1", groups=groups, shuffle_at="group_conv"))
+    assert (paper.params, paper.macs) == (authors.params, authors.macs)
+    assert [n.target for n in paper if n.target] == [n.target for n in authors if n.target]
+    for nodes in _units(paper).values():
+        ops = [n.op for n in nodes if n.op not in ("avgpool", "add", "concat") and not
+               (n.op == "relu" and n.target is None)]
+        assert ops[:5] == ["conv", "bn", "relu", "shuffle", "dwconv"]
+        shuffle = next(n for n in nodes if n.op == "shuffle")
+        assert shuffle.args == {"groups": groups, "inverse": False}
+
+
 def test_without_groups_there_is_no_shuffle():
     graph = nasblocks.expand(nasblocks.load("shufflenet_v1_g1_x1_0"))
     assert not [node for node in graph if node.op == "shuffle"]
