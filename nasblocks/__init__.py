@@ -10,6 +10,8 @@ searched with Optuna under FLOP and latency budgets.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nasblocks._cost import Cost, graph_cost
 from nasblocks._expand import expand
 from nasblocks._graph import Graph, Node
@@ -18,7 +20,7 @@ from nasblocks._spec import Spec, load, zoo_names
 from nasblocks.errors import NasblocksError, SpecError
 
 __all__ = ["Cost", "Graph", "NasblocksError", "Node", "Spec", "SpecError", "build", "cost",
-           "expand", "list_ops", "load", "zoo_names"]
+           "expand", "list_ops", "load", "search", "zoo_names"]
 __version__ = "0.1.0"
 
 
@@ -43,3 +45,20 @@ def cost(spec: Spec | str, latency: str | None = None) -> Cost:
     from nasblocks._latency_table import latency_ms
 
     return graph_cost(graph, latency_ms(graph, latency))
+
+
+def search(study: str | None = None, *, resume: bool = False, root: str = "studies", **options: Any) -> Any:
+    """Run (or resume) a search, as ``nasblocks search`` does; returns the optuna.Study.
+
+    ``options`` are the command's settings by name (``space``, ``budget`` as a list of strings,
+    ``objectives`` as a list, ``trials``, ``data``, ``epochs``, ``resolution``, ``sampler``, ...;
+    see ``nasblocks search --help``); the rest keep their defaults.
+
+        study = nasblocks.search(budget=["60MFLOPs"], space="mobilenet_v3", trials=30)
+        study.best_trial.user_attrs["spec"]      # the best network, as a standalone spec
+    """
+    from pathlib import Path
+
+    from nasblocks._search import run_search
+
+    return run_search(options, study=study, resume=resume, root=Path(root)).study

@@ -173,3 +173,13 @@ def test_a_default_name_never_reuses_a_study(tmp_path: Path, quick: dict[str, An
     first = search(tmp_path, {**quick, "trials": 1})
     again = search(tmp_path, {**quick, "trials": 1})
     assert (first.folder.name, again.folder.name) == ("tiny-1MFLOPs", "tiny-1MFLOPs-2")
+
+
+def test_the_python_api_runs_a_search(tmp_path: Path, quick: dict[str, Any]) -> None:
+    import nasblocks
+
+    study = nasblocks.search("api", root=str(tmp_path), **{**quick, "trials": 2})
+    assert study.study_name == "api" and len(study.trials) == 2
+    assert (tmp_path / "api" / "study.db").is_file()
+    priced = [t for t in study.trials if "spec" in t.user_attrs]
+    assert priced and all(Path(t.user_attrs["spec"]).is_file() for t in priced)
