@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nasblocks import _latency_table
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads() -> None:
@@ -25,3 +27,14 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def latency_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private latency table (NASBLOCKS_CACHE), none left open by another test, and unit
+    timing cut to a few calls: behaviour is tested, never a timing."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("NASBLOCKS_CACHE", str(root))
+    monkeypatch.setattr(_latency_table, "_OPEN", {})
+    monkeypatch.setattr(_latency_table, "UNIT_TIMING", {"warmup": 1, "repeats": 3, "min_block_ms": 0.05})
+    return root

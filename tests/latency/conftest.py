@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import nasblocks
-from nasblocks import _latency_table
 
 TINY = """
 name: tiny
@@ -24,14 +23,9 @@ network:
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own NASBLOCKS_CACHE, no table left open from another test, and unit
-    timing cut to a few calls (behaviour is tested here, never a timing)."""
-    root = tmp_path / "cache"
-    monkeypatch.setenv("NASBLOCKS_CACHE", str(root))
-    monkeypatch.setattr(_latency_table, "_OPEN", {})
-    monkeypatch.setattr(_latency_table, "UNIT_TIMING", {"warmup": 1, "repeats": 3, "min_block_ms": 0.05})
-    return root
+def cache(latency_cache: Path) -> Path:
+    """Every test here gets its own latency table (tests/conftest.py)."""
+    return latency_cache
 
 
 @pytest.fixture

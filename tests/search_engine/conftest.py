@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from nasblocks import _latency_table
-
 TINY_SPEC = """
 name: tiny
 imports: [blocks.yaml]
@@ -37,13 +35,9 @@ vars:
 
 
 @pytest.fixture(autouse=True)
-def latency_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private latency table, timed with a few calls (behaviour is tested, never a timing)."""
-    root = tmp_path / "cache"
-    monkeypatch.setenv("NASBLOCKS_CACHE", str(root))
-    monkeypatch.setattr(_latency_table, "_OPEN", {})
-    monkeypatch.setattr(_latency_table, "UNIT_TIMING", {"warmup": 1, "repeats": 3, "min_block_ms": 0.05})
-    return root
+def _private_latency_table(latency_cache: Path) -> Path:
+    """Every search here predicts latency from its own table (tests/conftest.py)."""
+    return latency_cache
 
 
 @pytest.fixture
