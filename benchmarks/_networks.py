@@ -7,6 +7,7 @@ that breaks a divisibility rule) is skipped, not an error.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from collections.abc import Iterator
@@ -20,6 +21,17 @@ from nasblocks.errors import NasblocksError
 VARIED = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v1", "shufflenet_v2_x1_0",
           "resnet18", "resnet50", "squeezenet1_1", "googlenet", "shufflenet_v1_g3_x1_0")
 RESOLUTIONS = (96, 128, 160, 192, 224)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name a timing setting (device, batch, threads, dtype, layout, clock),
+    shared by the benchmarks that time networks."""
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--dtype", default="fp32")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--clock", default="wall", help="wall, or cpu (thread CPU time; 1 thread)")
 
 
 def zoo() -> list[tuple[str, nasblocks.Spec]]:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-from _networks import fit_resolution, zoo  # noqa: E402
+from _networks import add_setting_arguments, fit_resolution, zoo  # noqa: E402
 
 import nasblocks  # noqa: E402
 from nasblocks._expr import evaluate  # noqa: E402
@@ -54,12 +54,7 @@ def reference(name: str, spec: nasblocks.Spec) -> torch.nn.Module | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--dtype", default="fp32")
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--clock", default="wall", help="wall, or cpu (thread CPU time; 1 thread)")
+    add_setting_arguments(parser)
     parser.add_argument("--stat", default="median", choices=("median", "min"),
                         help="each round's figure (min resists a busy machine best)")
     parser.add_argument("--rounds", type=int, default=5, help="alternations of the two modules")

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nasblocks  # noqa: E402
-from _networks import fit_resolution, random_variants, zoo  # noqa: E402
+from _networks import add_setting_arguments, fit_resolution, random_variants, zoo  # noqa: E402
 from nasblocks._compile import compile_graph  # noqa: E402
 from nasblocks._latency import measure, setting  # noqa: E402
 from nasblocks._latency_table import predict_detail  # noqa: E402
@@ -37,12 +37,7 @@ from nasblocks._latency_table import predict_detail  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--dtype", default="fp32")
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--clock", default="wall", help="wall, or cpu (thread CPU time; 1 thread)")
+    add_setting_arguments(parser)
     parser.add_argument("--stats", default="median,min",
                         help="statistics compared, each of prediction and measurement (median, p10, min); "
                              "min resists a busy machine best")
