@@ -22,7 +22,9 @@ Three steps, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -124,3 +126,27 @@ def assert_same_network(spec: Spec, reference: nn.Module, batch: int = 2) -> Non
     calibrate(reference, spec.input)
     model = build_with_weights(spec, reference, share=True).eval()
     assert_same_outputs(model, reference, torch.randn(batch, *spec.input))
+
+
+def assert_transform_input_equal(reference: nn.Module, build: Callable[..., nn.Module],
+                                 shape: tuple[int, ...]) -> None:
+    """GoogLeNet's and Inception v3's ``transform_input``: the spec built with it equals a copy of
+    ``reference`` that has it on, and differs from the spec without it (not a no-op).
+    ``build(weights, **vars)`` compiles the spec at ``shape`` with ``weights`` loaded."""
+    ref = copy.deepcopy(reference)
+    ref.transform_input = True
+    model, plain = build(ref, transform_input=True), build(ref)
+    x = torch.randn(2, *shape)
+    assert_same_outputs(model, ref, x)
+    with torch.no_grad():
+        assert (plain(x) - ref(x)).abs().max() > 1e-3
+
+
+def assert_new_classes_equal(reference: nn.Module, fresh: nn.Module, classifier: Callable[[str], bool],
+                             build: Callable[..., nn.Module], shape: tuple[int, ...]) -> None:
+    """``fresh`` (the reference's builder with num_classes=10) takes ``reference``'s calibrated
+    trunk — every key for which ``classifier`` is false — and the spec built with 10 classes
+    equals it."""
+    trunk = {k: v for k, v in reference.state_dict().items() if not classifier(k)}
+    fresh.load_state_dict(trunk, strict=False)
+    assert_same_outputs(build(fresh, num_classes=10), fresh.eval(), torch.randn(2, *shape))

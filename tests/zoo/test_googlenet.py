@@ -5,7 +5,8 @@ import copy
 import pytest
 import torch
 import torchvision
-from _reference import assert_same_outputs, assert_same_state, build_with_weights, calibrate
+from _reference import (assert_new_classes_equal, assert_same_outputs, assert_same_state,
+                        assert_transform_input_equal, build_with_weights, calibrate)
 
 import nasblocks
 from nasblocks import SpecError
@@ -55,20 +56,13 @@ def test_training_outputs_equal_torchvision(reference):
 
 
 def test_transform_input_equals_torchvision(reference):
-    ref = copy.deepcopy(reference)
-    ref.transform_input = True
-    model, plain = small_model(ref, transform_input=True), small_model(ref)
-    x = torch.randn(2, *SMALL)
-    assert_same_outputs(model, ref, x)
-    with torch.no_grad():
-        assert (plain(x) - ref(x)).abs().max() > 1e-3  # the re-normalisation is not a no-op
+    assert_transform_input_equal(reference, small_model, SMALL)
 
 
 def test_ten_classes(reference):
-    ref = torchvision.models.googlenet(init_weights=False, num_classes=10).eval()
-    trunk = {k: v for k, v in reference.state_dict().items() if ".fc" not in f".{k}"}
-    ref.load_state_dict(trunk, strict=False)  # calibrated trunk, fresh 10-way classifiers
-    assert_same_outputs(small_model(ref, num_classes=10), ref, torch.randn(2, *SMALL))
+    # the main and both auxiliary classifiers are fresh 10-way layers (fc, aux1.fc1, aux2.fc2, ...)
+    assert_new_classes_equal(reference, torchvision.models.googlenet(init_weights=False, num_classes=10),
+                             lambda key: ".fc" in f".{key}", small_model, SMALL)
 
 
 def test_no_aux_loads_the_reference_without_its_aux_keys(reference):
