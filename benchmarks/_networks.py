@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
+import statistics
 from collections.abc import Iterator
 
 import torchvision
@@ -90,3 +92,42 @@ def fit_resolution(spec: nasblocks.Spec, max_macs: float | None) -> tuple[str, n
         except NasblocksError:
             break
     return "@skip", spec
+
+
+def add_network_arguments(parser: argparse.ArgumentParser, random_default: int = 30) -> None:
+    """The options that choose the networks a predictor benchmark runs (:func:`networks`)."""
+    parser.add_argument("--random", type=int, default=random_default, help="random variants besides the zoo")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-gmacs", type=float, default=None,
+                        help="run larger zoo networks at a smaller input (per image)")
+    parser.add_argument("--only", nargs="*", help="zoo names to keep (default: all)")
+
+
+def networks(args: argparse.Namespace) -> list[tuple[str, nasblocks.Spec]]:
+    """The zoo (each at its own input, or smaller where it exceeds --max-gmacs), then --random
+    variants: what :func:`add_network_arguments` asked for."""
+    max_macs = args.max_gmacs * 1e9 if args.max_gmacs else None
+    chosen = []
+    for name, spec in zoo():
+        if args.only and name not in args.only:
+            continue
+        suffix, spec = fit_resolution(spec, max_macs)
+        if suffix != "@skip":
+            chosen.append((name + suffix, spec))
+    return chosen + list(random_variants(args.random, args.seed))
+
+
+def accuracy(predicted: list[float], measured: list[float]) -> dict[str, float]:
+    """How close predictions come: the share within ±10 % of measured, the RMSE in ms and in %
+    of measured, the mean and the worst relative error."""
+    errors = [p / m - 1 for p, m in zip(predicted, measured)]
+    return {"within_10pct": sum(abs(e) <= 0.10 for e in errors) / len(errors),
+            "rmse_ms": math.sqrt(statistics.fmean((p - m) ** 2 for p, m in zip(predicted, measured))),
+            "rmse_pct": 100 * math.sqrt(statistics.fmean(e * e for e in errors)),
+            "mean_pct": 100 * statistics.fmean(errors), "worst_pct": 100 * max(errors, key=abs)}
+
+
+def accuracy_line(figures: dict[str, float]) -> str:
+    return (f"within ±10 % {100 * figures['within_10pct']:.1f} %; RMSE {figures['rmse_ms']:.3f} ms "
+            f"({figures['rmse_pct']:.1f} %); mean error {figures['mean_pct']:+.1f} %; "
+            f"worst {figures['worst_pct']:+.1f} %")

@@ -130,6 +130,7 @@ class Measurement:
     memory_format: str
     input_shape: tuple[Shape, ...]
     clock: str = "wall"
+    host_ms: float | None = None   # CUDA units: the host's time to issue one call (median)
 
     @property
     def spread(self) -> float:
@@ -302,7 +303,68 @@ def _calls_per_block(call: Callable[[], Any], sync: Callable[[], Any], min_block
         calls *= 2
 
 
-def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence[Shape]) -> Measurement:
+@lru_cache(maxsize=None)
+def _sleep_cycles_per_ms(device: str) -> float:
+    """How many cycles of ``torch.cuda._sleep`` (a kernel that spins) make a millisecond."""
+    cycles = 1 << 22
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    with torch.cuda.device(torch.device(device)):
+        torch.cuda._sleep(cycles)  # the first launch loads the kernel
+        begin.record()
+        torch.cuda._sleep(cycles)
+        end.record()
+        torch.cuda.synchronize()
+    return cycles / max(begin.elapsed_time(end), 1e-3)
+
+
+def time_queued(call: Callable[[], Any], run: Setting, *, warmup: int = 3, repeats: int = 21,
+                max_calls: int = 16) -> tuple[list[float], list[float], int]:
+    """CUDA: per-call GPU times of ``repeats`` blocks of calls, per-call host times, and the calls
+    per block — the two sides of a call, each without the other.
+
+    Before each block a spinning kernel holds the GPU while the host queues the block's calls:
+    the host's time is its own (launches, Python, the dispatcher), never waiting for the GPU, and
+    CUDA events around the queued calls time the GPU's work alone, never waiting for the host.
+    Timed back to back instead, a call costs max(host, GPU), and a network of such figures is
+    over-predicted wherever its layers alternate between host-bound and GPU-bound: the network's
+    host runs ahead during its GPU-bound layers (see :mod:`nasblocks._latency_table`).
+    Call inside :func:`running`.
+    """
+    for _ in range(max(1, warmup)):
+        call()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    call()
+    torch.cuda.synchronize()
+    once_ms = (time.perf_counter() - start) * 1e3
+    calls = max(1, min(max_calls, math.ceil(1.0 / max(once_ms, 1e-3))))
+    sleep_ms = 0.5 + 2 * calls * once_ms  # meant to outlast the host's queueing of the calls
+    host: list[float] = []
+    gpu: list[float] = []
+    while len(gpu) < repeats:
+        torch.cuda._sleep(int(_sleep_cycles_per_ms(run.device) * sleep_ms))
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start = time.perf_counter()
+        begin.record()
+        for _ in range(calls):
+            call()
+        end.record()
+        queued_ms = (time.perf_counter() - start) * 1e3
+        if begin.query():  # the GPU woke before the host had queued every call: the GPU's
+            sleep_ms *= 2  # figure would count its waits for the host; sleep longer, again
+            torch.cuda.synchronize()
+            if sleep_ms > 10_000:
+                raise LatencyError(f"{run.device}: the GPU did not wait behind torch.cuda._sleep; "
+                                   "its units cannot be timed apart from the host")
+            continue
+        torch.cuda.synchronize()
+        host.append(queued_ms / calls)
+        gpu.append(begin.elapsed_time(end) / calls)
+    return gpu, host, calls
+
+
+def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence[Shape],
+              host_ms: float | None = None) -> Measurement:
     """A :class:`Measurement` from per-call times."""
     ordered = sorted(times)
     quartiles = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 3
@@ -312,7 +374,8 @@ def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence
         iqr_ms=quartiles[2] - quartiles[0], min_ms=ordered[0], repeats=len(ordered),
         calls_per_repeat=calls, device=_canonical(run.device), device_name=device_name(run.device),
         threads=run.threads, torch_version=torch.__version__, batch=run.batch, dtype=run.dtype,
-        memory_format=run.memory_format, input_shape=tuple(tuple(s) for s in shapes), clock=run.clock)
+        memory_format=run.memory_format, input_shape=tuple(tuple(s) for s in shapes), clock=run.clock,
+        host_ms=host_ms)
 
 
 def _canonical(device: str) -> str:
@@ -394,13 +457,17 @@ class LayerContext:
 
 
 def measure_in_context(module: nn.Module, inputs: list[torch.Tensor], run: Setting, *, warmup: int = 3,
-                       repeats: int = 21, min_block_ms: float = 2.0) -> Measurement:
+                       repeats: int = 21) -> Measurement:
     """A layer's latency as inside a network: on CPU each call timed after a
-    :class:`LayerContext`; on CUDA in blocks of calls (the GPU runs them back to back, and CUDA
-    events time the GPU, not the host code around it)."""
-    context = LayerContext(run, inputs[0]) if run.device_type == "cpu" else None
-    return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, min_block_ms=min_block_ms,
-                          before=context)
+    :class:`LayerContext`; on CUDA its GPU time and its host time apart (:func:`time_queued`;
+    the measurement's figures are the GPU's, ``host_ms`` the host's)."""
+    if run.device_type == "cuda":
+        module = prepare(module, run)
+        with running(run):
+            times, host, calls = time_queued(lambda: module(*inputs), run, warmup=warmup, repeats=repeats)
+        return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs], statistics.median(host))
+    context = LayerContext(run, inputs[0])
+    return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, before=context)
 
 
 def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: str = "cpu",

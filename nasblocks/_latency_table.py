@@ -21,13 +21,15 @@ measured on demand and added to it.
 On CPU a unit is timed call by call, each call after other layers have run
 (:class:`~nasblocks._latency.LayerContext`): timed in a hot loop of itself, a small op runs two
 to three times faster than inside a network, and a sum of such figures falls 15-40 % short of a
-mobile network's latency. On CUDA a unit is timed in blocks of calls with CUDA events.
+mobile network's latency. On CUDA a unit's two sides are timed apart: the GPU's work and the
+host's time to issue it (:func:`~nasblocks._latency.time_queued`).
 
 Each unit is timed through a call of its own small GraphModule, which costs a fixed few
 microseconds that the network pays only once; that call overhead is measured too (the
-``(call)`` entry, an identity GraphModule) and counted once:
+``(call)`` entry, an identity GraphModule) and counted once (:func:`combine`):
 
-    predicted = call + Σ max(unit − call, 0)
+    CPU:   predicted = call + Σ max(unit − call, 0)
+    CUDA:  predicted = max(Σ gpu, call + Σ max(host − call, 0))
 
 How close this comes to the measured network is measured, not assumed:
 ``benchmarks/latency_predictor.py`` and benchmarks/RESULTS.md.
@@ -55,12 +57,12 @@ from nasblocks._latency import (Measurement, Setting, device_key, device_name, m
 from nasblocks._ops import REGISTRY
 from nasblocks.errors import LatencyError
 
-FORMAT = 1
+FORMAT = 2  # 2: CUDA entries hold the host's time apart from the GPU's
 STATS = ("median", "p10", "min")
 # How a unit is timed for the table: briefly, since a network has dozens of units and a search
-# prices thousands of candidates. On CPU each call is timed after a LayerContext; on CUDA in
-# blocks of >= 2 ms, which keep the timer's resolution out of it.
-UNIT_TIMING = {"warmup": 3, "repeats": 21, "min_block_ms": 2.0}
+# prices thousands of candidates. On CPU each call is timed after a LayerContext; on CUDA the
+# GPU's and the host's sides of a call apart (time_queued).
+UNIT_TIMING = {"warmup": 3, "repeats": 21}
 # Arguments that change no inference kernel: batch-norm statistics' momentum is used only in
 # training, eps only changes a constant, dropout is the identity in eval mode. Leaving them out
 # of the keys lets MobileNetV3's bn(eps=0.001) share entries with torchvision's defaults.
@@ -251,6 +253,8 @@ class LatencyTable:
         except (OSError, ValueError) as err:
             raise LatencyError(f"{self.path}: not a readable latency table ({err}); delete it and "
                                f"it is measured again") from None
+        if isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] < FORMAT:
+            return {}  # figures of an older method: measured again, and the file replaced on save
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
             raise LatencyError(f"{self.path}: not a nasblocks latency table of format {FORMAT}; "
                                f"delete it and it is measured again")
@@ -271,6 +275,7 @@ class LatencyTable:
             "min_ms": measurement.min_ms, "p90_ms": measurement.p90_ms,
             "repeats": measurement.repeats, "calls_per_repeat": measurement.calls_per_repeat,
             "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **({"host_ms": measurement.host_ms} if measurement.host_ms is not None else {}),
         }
 
     def save(self) -> None:
@@ -302,16 +307,21 @@ def table_for(device: str, path: Path | None = None) -> LatencyTable:
 
 @dataclass(frozen=True)
 class UnitLatency:
-    """One unit's share of a prediction."""
+    """One unit's share of a prediction: on CPU its time less the call's; on CUDA its GPU time,
+    and ``host_ms`` the host's time to issue it, less the call's."""
 
     key: str
     scope: str          # the first node's scope: features.3.conv.1
     ms: float
+    host_ms: float | None = None
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A network's predicted latency, with the units it sums and what was measured for it."""
+    """A network's predicted latency, with the units it sums and what was measured for it.
+
+    On CUDA ``gpu_ms`` and ``host_ms`` are the two sums and ``latency_ms`` the larger.
+    """
 
     latency_ms: float
     call_ms: float
@@ -320,11 +330,38 @@ class Prediction:
     table: Path
     stat: str
     setting: Setting
+    gpu_ms: float | None = None
+    host_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        sides = {"gpu_ms": self.gpu_ms, "host_ms": self.host_ms} if self.gpu_ms is not None else {}
         return {"latency_ms": self.latency_ms, "call_ms": self.call_ms, "units": len(self.units),
                 "measured_now": self.measured_now, "table": str(self.table), "stat": self.stat,
-                "setting": dataclasses.asdict(self.setting)}
+                **sides, "setting": dataclasses.asdict(self.setting)}
+
+
+def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any]]], stat: str = "median"
+            ) -> tuple[float, float, list[UnitLatency], float | None, float | None]:
+    """A network's latency from its units' table entries ``(key, scope, entry)``: the latency,
+    the call overhead, the units' shares and, for entries timed on CUDA, the GPU's and the
+    host's sums.
+
+    On CPU a forward runs its units one after the other: ``call + Σ max(unit − call, 0)``.
+    On CUDA the host issues the units and the GPU runs them, each as fast as it can, with a
+    queue between: over repeated forwards the slower side sets the pace, so the latency is
+    ``max(Σ gpu, call + Σ max(host − call, 0))`` — the GPU-bound layers of a network hide the
+    host time of its host-bound ones. (Summing each unit's back-to-back time, max(host, gpu) per
+    unit, over-predicted GoogLeNet by 41 % at batch 64 on an H100: benchmarks/RESULTS.md.)
+    """
+    figure = f"{stat}_ms"
+    if "host_ms" not in call:
+        units_ = [UnitLatency(key, scope, max(entry[figure] - call[figure], 0.0)) for key, scope, entry in shares]
+        return call[figure] + sum(u.ms for u in units_), call[figure], units_, None, None
+    units_ = [UnitLatency(key, scope, entry[figure], max(entry["host_ms"] - call["host_ms"], 0.0))
+              for key, scope, entry in shares]
+    gpu = sum(u.ms for u in units_)
+    host = call["host_ms"] + sum(u.host_ms for u in units_)  # type: ignore[misc]
+    return max(gpu, host), call["host_ms"], units_, gpu, host
 
 
 def _unit_inputs(graph: Graph, unit: Sequence[Node], run: Setting) -> list[torch.Tensor]:
@@ -381,17 +418,15 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
         return found  # type: ignore[return-value]
 
     try:
-        call = entry(CALL + setting_key(run), lambda: _measure_call(graph, run))[f"{stat}_ms"]
+        call = entry(CALL + setting_key(run), lambda: _measure_call(graph, run))
         groups = units(graph)
-        shares = []
-        for index, key in enumerate(entry_keys(graph, groups, run)):
-            ms = entry(key, lambda u=groups[index]: _measure_unit(graph, u, run))[f"{stat}_ms"]
-            shares.append(UnitLatency(key, groups[index][0].scope, max(ms - call, 0.0)))
+        shares = [(key, group[0].scope, entry(key, lambda u=group: _measure_unit(graph, u, run)))
+                  for key, group in zip(entry_keys(graph, groups, run), groups)]
     finally:
         if pending:
             table.save()
-    total = call + sum(share.ms for share in shares)
-    return Prediction(total, call, tuple(shares), len(pending), table.path, stat, run)
+    total, call_ms, unit_shares, gpu, host = combine(call, shares, stat)
+    return Prediction(total, call_ms, tuple(unit_shares), len(pending), table.path, stat, run, gpu, host)
 
 
 def predict(graph: Graph, device: str = "cpu", **options: Any) -> float:

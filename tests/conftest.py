@@ -36,5 +36,5 @@ def latency_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "cache"
     monkeypatch.setenv("NASBLOCKS_CACHE", str(root))
     monkeypatch.setattr(_latency_table, "_OPEN", {})
-    monkeypatch.setattr(_latency_table, "UNIT_TIMING", {"warmup": 1, "repeats": 3, "min_block_ms": 0.05})
+    monkeypatch.setattr(_latency_table, "UNIT_TIMING", {"warmup": 1, "repeats": 3})
     return root

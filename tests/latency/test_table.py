@@ -256,3 +256,39 @@ def test_a_damaged_table_says_what_to_do(tiny: nasblocks.Graph, cache: Path) -> 
     path.write_text(json.dumps({"format": lt.FORMAT, "device": {"key": "cuda-h100"}, "entries": {}}))
     with pytest.raises(LatencyError, match=r"holds the table of 'cuda-h100', not of this device"):
         lt.LatencyTable.open("cpu")
+
+
+def test_a_table_of_an_older_method_is_measured_again_and_replaced(tiny: nasblocks.Graph, cache: Path) -> None:
+    path = lt.table_path("cpu")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"format": lt.FORMAT - 1, "device": {"key": device_key("cpu")},
+                                "entries": {"stale": {"median_ms": 9.0}}}))
+    assert lt.predict_detail(tiny, "cpu", threads=1).measured_now == 9  # the call and 8 units
+    data = json.loads(path.read_text())
+    assert data["format"] == lt.FORMAT and "stale" not in data["entries"] and len(data["entries"]) == 9
+
+
+def cuda_entry(gpu: float, host: float) -> dict[str, float]:
+    return {"median_ms": gpu, "p10_ms": gpu, "min_ms": gpu / 2, "host_ms": host}
+
+
+def test_on_cuda_the_slower_side_sets_the_pace() -> None:
+    call = cuda_entry(0.0, 0.01)
+    # GPU-bound units hide the host time of host-bound ones: 2.0 of GPU work against 0.07 of host
+    shares = [("big", "a", cuda_entry(1.9, 0.03)), ("small", "b", cuda_entry(0.1, 0.05))]
+    latency, call_ms, units_, gpu, host = lt.combine(call, shares)
+    assert (gpu, host, latency, call_ms) == (pytest.approx(2.0), pytest.approx(0.01 + 0.02 + 0.04),
+                                             pytest.approx(2.0), 0.01)
+    assert [(u.key, u.ms, u.host_ms) for u in units_] == [("big", 1.9, pytest.approx(0.02)),
+                                                         ("small", 0.1, pytest.approx(0.04))]
+    # many cheap launches: the host sets the pace, each unit's host time counted less the call's
+    shares = [(f"u{i}", "s", cuda_entry(0.001, 0.021)) for i in range(100)]
+    latency, *_, gpu, host = lt.combine(call, shares, "min")
+    assert gpu == pytest.approx(0.05) and latency == host == pytest.approx(0.01 + 100 * 0.011)
+
+
+def test_on_cpu_units_are_summed_less_the_call() -> None:
+    call = {"median_ms": 0.5, "min_ms": 0.2}
+    latency, call_ms, units_, gpu, host = lt.combine(call, [("a", "s", {"median_ms": 2.0, "min_ms": 1.0}),
+                                                           ("b", "s", {"median_ms": 0.1, "min_ms": 0.1})])
+    assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.0, 0.5, [1.5, 0.0], None, None)
