@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 search: install
 	$(BIN)/nasblocks search --budget 300MFLOPs
 
-# services the tests need (PostgreSQL), from Debian's packages
+# services and programs the tests need (PostgreSQL, Graphviz), from Debian's packages
 services:
 	scripts/install-services.sh
 

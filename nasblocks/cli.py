@@ -22,6 +22,7 @@ from rich.table import Table
 from nasblocks.errors import NasblocksError, SpecError
 from nasblocks.cli_latency import latency_app
 from nasblocks.cli_search import search, space_app, study_app
+from nasblocks.cli_viz import export, viz
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Compose, price, compile and search convolutional networks declared in YAML.")
@@ -29,6 +30,8 @@ app.add_typer(latency_app, name="latency")
 app.command()(search)
 app.add_typer(study_app, name="study")
 app.add_typer(space_app, name="space")
+app.command()(viz)
+app.command()(export)
 console = Console()
 
 
@@ -78,6 +81,8 @@ def build(
     input_size: InputOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     graph: Annotated[bool, typer.Option("--graph", help="Print the graph IR, one line per op.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Print one row per module down to --depth, as torchinfo does.")] = False,
+    depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="How deep --summary goes into the hierarchical names.")] = 3,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Save the compiled module (torch.save).")] = None,
 ) -> None:
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
@@ -100,6 +105,11 @@ def build(
         return
     if graph:
         console.print(str(ir), markup=False, highlight=False, soft_wrap=True)
+        return
+    if summary:
+        from nasblocks._summary import summary_table
+
+        console.print(summary_table(ir, depth, f"{loaded.name}  ({loaded.file})"))
         return
     table = Table(title=f"{loaded.name}  ({loaded.file}, input {_fmt_shape(ir.input_shape)})")
     table.add_column("block")

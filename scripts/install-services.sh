@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Install the services the tests need, from Debian's packages, where they are missing:
-# PostgreSQL's server (shared-study tests; started per test run by postgres-test-server.sh on
-# loopback). Needs root or sudo the first time; does nothing once the binaries are there.
+# Install what the tests need from Debian's packages, where it is missing:
+# - PostgreSQL's server (shared-study tests; started per test run by postgres-test-server.sh on
+#   loopback);
+# - Graphviz's `dot` (what `nasblocks viz` draws with; the picture tests render through it).
+# Needs root or sudo the first time; does nothing once the binaries are there.
 set -euo pipefail
-if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then
-    exit 0
+missing=()
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then
+    missing+=(postgresql)
 fi
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+(( ${#missing[@]} )) || exit 0
 sudo=""
 [[ $(id -u) == 0 ]] || sudo="sudo"
-echo "installing PostgreSQL (Debian package postgresql) for the shared-study tests"
+echo "installing ${missing[*]} (Debian packages) for the tests"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,77 @@
+"""Export a network to other runtimes: ONNX and torch.export's ``.pt2``.
+
+Both go through ``torch.export``: the compiled module is straight-line fx code, so
+:func:`torch.export.export` traces it without graph breaks, and the ExportedProgram is saved
+as it is (``pt2``) or handed to :func:`torch.onnx.export` — its torch.export-based exporter, the
+default since PyTorch 2.9; the TorchScript-based one is deprecated. That exporter needs
+onnxscript (and onnx), the optional extra ``nasblocks[export]``, which also brings onnxruntime to
+run the result.
+
+The module is exported in eval mode (auxiliary heads, dropout and batch-norm statistics as at
+inference) for one input of the spec's size, batch 1; ``dynamic_batch`` makes the batch
+dimension symbolic instead (traced with batch 2, since ``torch.export`` specialises a size of 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from nasblocks._ops import Shape
+from nasblocks._output import OutputError, check_writable, format_of
+
+if TYPE_CHECKING:
+    from torch.export import ExportedProgram
+
+FORMATS = ("onnx", "pt2")
+INSTALL_HINT = "pip install 'nasblocks[export]'"
+
+
+def _to_trace(module: nn.Module, input_shape: Shape, dynamic_batch: bool) -> tuple[tuple[torch.Tensor], Any]:
+    """An example input and the dynamic shapes to trace ``module`` with (put in eval mode)."""
+    module.eval()
+    example = (torch.randn(2 if dynamic_batch else 1, *input_shape),)
+    return example, ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+
+
+def exported_program(module: nn.Module, input_shape: Shape, *, dynamic_batch: bool = False) -> ExportedProgram:
+    """A compiled network, in eval mode, traced by :func:`torch.export.export` for images of
+    ``input_shape`` (C, H, W)."""
+    example, dynamic = _to_trace(module, input_shape, dynamic_batch)
+    return torch.export.export(module, example, dynamic_shapes=dynamic)
+
+
+def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = None, *,
+           dynamic_batch: bool = False) -> str:
+    """Write a compiled network (put in eval mode) to ``path`` as ``fmt`` — one of FORMATS, by
+    default the one ``path``'s suffix names — and return the format.
+
+    >>> graph = nasblocks.expand(nasblocks.load("mobilenet_v2"))
+    >>> export(compile_graph(graph), graph.input_shape, Path("mbv2.onnx"))
+    'onnx'
+    """
+    fmt = format_of(path, fmt, FORMATS)
+    if fmt == "onnx":
+        _require_onnx()
+    check_writable(path)
+    if fmt == "pt2":
+        torch.export.save(exported_program(module, input_shape, dynamic_batch=dynamic_batch), path)
+        return fmt
+    # given the module rather than an ExportedProgram, the exporter names the batch axis "batch"
+    example, dynamic = _to_trace(module, input_shape, dynamic_batch)
+    onnx_program = torch.onnx.export(module, example, dynamic_shapes=dynamic, dynamo=True, verbose=False)
+    onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, beside it above
+    return fmt
+
+
+def _require_onnx() -> None:
+    """Fail before any work when the exporter's packages are missing, naming the extra."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise OutputError(f"ONNX export needs the package {err.name or 'onnxscript'}: "
+                          f"{INSTALL_HINT}") from None

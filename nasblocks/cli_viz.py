@@ -1,0 +1,71 @@
+"""``nasblocks viz`` (a picture of the graph) and ``nasblocks export`` (ONNX, torch.export).
+
+    nasblocks viz specs/googlenet.yaml -o googlenet.svg              # whole graph, blocks as clusters
+    nasblocks viz specs/googlenet.yaml --depth 1 -o googlenet.png    # blocks collapsed to one box
+    nasblocks viz specs/mobilenet_v2.yaml --color macs -o mbv2.svg   # ops shaded by cost
+    nasblocks export specs/mobilenet_v2.yaml --format onnx -o mbv2.onnx
+    nasblocks export specs/mobilenet_v2.yaml -o mbv2.pt2 --dynamic-batch
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nasblocks.cli_latency import InputOpt, SetOpt, SpecArg
+
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write.")]
+
+
+def viz(
+    spec: SpecArg,
+    output: OutputOpt,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse the blocks below this depth of the hierarchical names into one box each (1: one box per top-level item) [default: every op].", show_default=False)] = None,
+    color: Annotated[Optional[str], typer.Option("--color", "-c", help="Shade the boxes by cost: macs (multiply-adds) or latency (predicted from the device's table).")] = None,
+    device: Annotated[str, typer.Option("--device", help="The device whose latency table --color latency reads: cpu, cuda or cuda:N.")] = "cpu",
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="svg, png, pdf or dot [default: the output's suffix].", show_default=False)] = None,
+    set_: SetOpt = None,
+    input_size: InputOpt = None,
+) -> None:
+    """Draw the graph IR with Graphviz's dot (networkx and matplotlib where dot is missing):
+    hierarchical names as nested clusters, each op with its arguments, output shape and cost,
+    edges labelled with tensor shapes."""
+    from nasblocks._expand import expand
+    from nasblocks._output import format_of
+    from nasblocks._viz import DOT_MISSING, FORMATS, draw, picture
+    from nasblocks.cli import load_spec
+
+    fmt = format_of(output, fmt, FORMATS)  # before any latency is measured
+    pic = picture(expand(load_spec(spec, set_, input_size)), depth, color, device)
+    if draw(pic, output, fmt) == "matplotlib":
+        print(f"note: {DOT_MISSING}", file=sys.stderr)
+    print(f"wrote {output}: {len(pic.boxes)} boxes, {len(pic.clusters)} clusters")
+
+
+def export(
+    spec: SpecArg,
+    output: OutputOpt,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="onnx or pt2 (torch.export) [default: the output's suffix].", show_default=False)] = None,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="A symbolic batch dimension instead of batch 1.")] = False,
+    set_: SetOpt = None,
+    input_size: InputOpt = None,
+) -> None:
+    """Export the compiled network, in eval mode, as ONNX or torch.export's .pt2 (ONNX needs
+    pip install 'nasblocks[export]')."""
+    from nasblocks._compile import compile_graph
+    from nasblocks._expand import expand
+    from nasblocks._export import FORMATS
+    from nasblocks._export import export as export_module
+    from nasblocks._ops import fmt_shape
+    from nasblocks._output import format_of
+    from nasblocks.cli import load_spec
+
+    fmt = format_of(output, fmt, FORMATS)  # before the module is built
+    graph = expand(load_spec(spec, set_, input_size))
+    written = export_module(compile_graph(graph), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
+    batch = "batch" if dynamic_batch else "1"
+    print(f"wrote {output}: {written}, input {batch}×{fmt_shape(graph.input_shape)}, "
+          f"{output.stat().st_size / 1e6:.1f} MB")

@@ -1,0 +1,149 @@
+"""Export: every zoo network through torch.export computes what the compiled module computes;
+ONNX files run in onnxruntime with the same outputs; ``nasblocks export`` as a user runs it.
+
+Times, on two cores: torch.export takes 0.3-2 s per network, so the zoo's 65 names take about a
+minute; 26 of them repeat another's structure (the same ops, wiring and argument forms, only
+sizes differ: widths, ShuffleNet v1's groups, aliases), and the export of a structure is checked
+once. ONNX conversion takes seconds more per network (3-7 s for a MobileNetV2), so ONNX is
+checked on ``op_forms.yaml``: every op of the registry and every form in which the zoo uses one,
+which a test here keeps true.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+import nasblocks
+from nasblocks._compile import compile_graph
+from nasblocks._export import export, exported_program
+from nasblocks._graph import _is_default
+from nasblocks._ops import REGISTRY
+from nasblocks.cli import main
+
+OP_FORMS = Path(__file__).with_name("op_forms.yaml")
+SIZES = (64, 224, 299)  # ShuffleNet v1 pools 7×7 at the end, Inception v3's aux head needs 299
+_EXPORTED: dict[tuple, float] = {}  # a structure → the max difference its export gave
+
+
+def smallest(name: str) -> nasblocks.Graph:
+    """The zoo network at the smallest of SIZES it allows."""
+    for size in SIZES:
+        try:
+            return nasblocks.expand(nasblocks.load(name, input=(3, size, size)))
+        except nasblocks.SpecError:
+            continue
+    raise AssertionError(f"{name} expands at none of {SIZES}")
+
+
+def form(node: nasblocks.Node) -> tuple[str, ...]:
+    """The op and the arguments it sets (with the value, for flags and names)."""
+    params = REGISTRY[node.op].params
+    return (node.op, *sorted(k if not isinstance(v, (bool, str)) else f"{k}={v}"
+                             for k, v in node.args.items() if not _is_default(params[k], v)))
+
+
+def run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    return output
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code or 0
+
+
+def structure(graph: nasblocks.Graph) -> tuple:
+    """What torch.export traces, sizes aside: each op, its inputs and the form of its arguments."""
+    return tuple((node.op, node.inputs, form(node)) for node in graph)
+
+
+@pytest.mark.parametrize("name", sorted(nasblocks.zoo_names()))
+def test_every_zoo_network_exports_with_torch_export(name: str) -> None:
+    graph = smallest(name)
+    key = structure(graph)
+    if key not in _EXPORTED:
+        module = compile_graph(graph)
+        program = exported_program(module, graph.input_shape)
+        x = torch.randn(1, *graph.input_shape)
+        with torch.no_grad():
+            expected = module(x)
+            _EXPORTED[key] = (program.module()(x) - expected).abs().max().item()
+        assert expected.std() > 0, "a constant output would compare equal to anything"
+    assert _EXPORTED[key] < 1e-4
+
+
+def test_op_forms_cover_the_registry_and_the_zoo() -> None:
+    graph = nasblocks.expand(nasblocks.load(str(OP_FORMS)))
+    covered = {form(node) for node in graph}
+    assert {f[0] for f in covered} == set(REGISTRY)
+    zoo = {form(node) for name in nasblocks.zoo_names() for node in smallest(name)}
+    assert zoo - covered == set(), "add these forms to op_forms.yaml"
+
+
+def test_onnx_runs_in_onnxruntime_with_the_same_outputs_at_any_batch(tmp_path: Path) -> None:
+    graph = nasblocks.expand(nasblocks.load(str(OP_FORMS)))
+    module = compile_graph(graph)
+    export(module, graph.input_shape, tmp_path / "net.onnx", dynamic_batch=True)
+    x = torch.randn(3, *graph.input_shape)
+    with torch.no_grad():
+        expected = module(x).numpy()
+    assert np.abs(run_onnx(tmp_path / "net.onnx", x) - expected).max() < 1e-4
+
+
+def test_pt2_loads_with_the_same_outputs_at_any_batch(tmp_path: Path) -> None:
+    graph = nasblocks.expand(nasblocks.load(str(OP_FORMS)))
+    module = compile_graph(graph)
+    export(module, graph.input_shape, tmp_path / "net.pt2", dynamic_batch=True)
+    loaded = torch.export.load(tmp_path / "net.pt2").module()
+    x = torch.randn(5, *graph.input_shape)
+    with torch.no_grad():
+        assert (loaded(x) - module(x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_cli_exports_batch_one_by_default(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / "out" / f"net.{fmt}"
+    assert cli(monkeypatch, "export", str(OP_FORMS), "--format", fmt, "-o", str(target)) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {target}: {fmt}, input 1×3×128×128")
+    x = torch.randn(1, 3, 128, 128)
+    if fmt == "onnx":
+        session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+        assert [i.shape for i in session.get_inputs()] == [[1, 3, 128, 128]]
+        assert run_onnx(target, x).shape == (1, 10)
+    else:
+        assert torch.export.load(target).module()(x).shape == (1, 10)
+
+
+def one_line_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert cli(monkeypatch, "export", "specs/mobilenet_v2.yaml", *args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_cli_refuses_an_unknown_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    err = one_line_error(monkeypatch, capsys, "--format", "tflite", "-o", str(tmp_path / "x.tflite"))
+    assert "--format 'tflite': expected one of onnx, pt2" in err
+
+
+def test_cli_refuses_an_unwritable_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    err = one_line_error(monkeypatch, capsys, "--format", "pt2", "-o", str(tmp_path / "file" / "x.pt2"))
+    assert f"{tmp_path / 'file' / 'x.pt2'}: cannot write there" in err
+
+
+def test_cli_names_the_extra_when_onnx_packages_are_missing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # what an uninstalled package imports as
+    err = one_line_error(monkeypatch, capsys, "--format", "onnx", "-o", str(tmp_path / "x.onnx"))
+    assert "pip install 'nasblocks[export]'" in err and "onnxscript" in err
+    assert not (tmp_path / "x.onnx").exists()

@@ -1,0 +1,55 @@
+"""``nasblocks build --summary``: torchinfo's table read off the IR, its rows and totals equal to
+the build table's blocks and to nasblocks.cost."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import nasblocks
+from nasblocks import cli
+from nasblocks._summary import summary_rows
+
+
+@pytest.mark.parametrize("name", ["googlenet", "mobilenet_v2", "shufflenet_v2"])
+def test_top_level_rows_are_the_build_tables_blocks(name: str) -> None:
+    graph = nasblocks.expand(nasblocks.load(name))
+    rows = [(row.name, row.shape, row.params, row.macs) for row in summary_rows(graph, depth=1)]
+    assert rows == graph.blocks(1)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_rows_at_a_depth_sum_their_ops_as_the_build_table_does(depth: int) -> None:
+    graph = nasblocks.expand(nasblocks.load("googlenet"))
+    rows = {row.name: row for row in summary_rows(graph, depth)  # modules, not nameless ops
+            if row.level == depth and row.name.count(".") == depth - 1}
+    blocks = {key: rest for key, *rest in graph.blocks(depth) if key.count(".") == depth - 1}
+    assert set(blocks) == set(rows)  # the names of that depth, modules and blocks alike
+    assert {name: [row.shape, row.params, row.macs] for name, row in rows.items()} == blocks
+    assert max(row.level for row in summary_rows(graph, depth)) == depth
+
+
+def test_every_op_is_one_leaf_row_when_deep_enough() -> None:
+    graph = nasblocks.expand(nasblocks.load("googlenet"))
+    leaves = [row for row in summary_rows(graph, depth=10) if not row.op.split(" ")[0].isdigit()]
+    assert len(leaves) == len(graph)
+    assert sum(row.params for row in leaves) == nasblocks.cost("googlenet").params
+    assert sum(row.macs for row in leaves) == nasblocks.cost("googlenet").macs
+    stem = [row for row in leaves if row.name == "conv1.conv"]
+    assert stem[0].op == "conv out=64 kernel=7×7 stride=2×2" and stem[0].label == "│  ├─ conv"
+    assert [row.op for row in leaves if row.name.startswith("aux1.")][-1] == "linear out=1000 (training only)"
+
+
+def test_cli_prints_the_tree_and_the_totals(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli.console, "width", 200)
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", "--summary", "--depth", "2"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code in (0, None)
+    out = capsys.readouterr().out
+    cost = nasblocks.cost("mobilenet_v2")
+    total = next(line for line in out.splitlines() if "total" in line)
+    assert f"{cost.params:,}" in total and f"{cost.macs:,}" in total and "153 ops" in total
+    assert "│  ├─ 3 " in out and "9 ops" in out  # features.3, an inverted residual, under features
+    assert "features.3.conv" not in out          # depth 2 stops above its layers

@@ -1,0 +1,190 @@
+"""``nasblocks viz`` checked as a person would: the SVG is parsed and its boxes, clusters and
+edges counted against the graph; collapsed blocks carry their blocks' costs; shading follows
+cost; without Graphviz's dot the matplotlib picture is still a valid PNG or SVG."""
+
+from __future__ import annotations
+
+import re
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
+from PIL import Image
+
+import nasblocks
+from nasblocks._graph import INPUT
+from nasblocks._latency_table import units
+from nasblocks._viz import picture
+from nasblocks.cli import main
+
+SVG = "{http://www.w3.org/2000/svg}"
+README = Path(__file__).parents[2] / "README.md"
+SMALL = """
+name: small
+imports: [blocks.yaml]
+input: [3, 16, 16]
+network:
+  - conv_bn_act: {out: 8, stride: 2}
+    name: stem
+  - inverted_residual: {out: 8, expand: 2}
+    name: block
+  - adaptive_avgpool: {}
+  - flatten: {}
+  - linear: {out: 4}
+    name: head
+"""
+
+
+def viz(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "viz", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code or 0, capsys.readouterr().err
+
+
+def svg_groups(path: Path, kind: str) -> dict[str, ET.Element]:
+    """The SVG's <g class=kind> elements (node, cluster, edge) by their <title>."""
+    root = ET.parse(path).getroot()
+    return {g.find(f"{SVG}title").text: g for g in root.iter(f"{SVG}g") if g.get("class") == kind}
+
+
+def texts(group: ET.Element) -> list[str]:
+    return [t.text for t in group.iter(f"{SVG}text")]
+
+
+def expected_clusters(places: list[str]) -> set[str]:
+    """Every dotted name holding two or more of the boxes at ``places``."""
+    under = Counter(".".join(place.split(".")[:end]) for place in places if place
+                    for end in range(1, place.count(".") + 2))
+    return {f"cluster_{name}" for name, count in under.items() if count >= 2}
+
+
+@pytest.fixture
+def small(write_spec: Callable[..., Path]) -> Path:
+    return write_spec(SMALL, "small.yaml")
+
+
+@pytest.mark.parametrize("spec", ["specs/googlenet.yaml", "small"])
+def test_every_op_is_a_box_and_every_block_a_cluster(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path, small: Path, spec: str) -> None:
+    source = str(small) if spec == "small" else spec
+    assert viz(monkeypatch, capsys, source, "-o", str(tmp_path / "net.svg"))[0] == 0
+    graph = nasblocks.expand(nasblocks.load(source))
+    nodes = svg_groups(tmp_path / "net.svg", "node")
+    assert set(nodes) == {node.name for node in graph} | {INPUT}
+    assert set(svg_groups(tmp_path / "net.svg", "cluster")) == expected_clusters([node.scope for node in graph])
+    edges = svg_groups(tmp_path / "net.svg", "edge")
+    assert set(edges) == {f"{a}->{b}" for a, b in graph.nx.edges}
+    for node in graph:  # the op, its output shape; each edge the shape it carries
+        assert node.op in texts(nodes[node.name])[0] and "×".join(map(str, node.out_shape)) in texts(nodes[node.name])
+        for source_name in node.inputs:
+            shape = "×".join(map(str, graph.shape_of(source_name)))
+            assert texts(edges[f"{source_name}->{node.name}"])[0].strip() == shape
+
+
+def test_arguments_that_differ_from_defaults_are_shown(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    viz(monkeypatch, capsys, "specs/googlenet.yaml", "-o", str(tmp_path / "g.svg"))
+    stem = texts(svg_groups(tmp_path / "g.svg", "node")["conv1_conv"])
+    assert stem == ["conv", "out=64 kernel=7×7 stride=2×2", "64×112×112", "118 M MACs · 9.41 k params"]
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_depth_collapses_blocks_into_boxes_with_their_costs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path, depth: int) -> None:
+    viz(monkeypatch, capsys, "specs/googlenet.yaml", "--depth", str(depth), "-o", str(tmp_path / "g.svg"))
+    graph = nasblocks.expand(nasblocks.load("googlenet"))
+    groups: dict[str, list[nasblocks.Node]] = {}
+    for node in graph:
+        groups.setdefault(".".join(node.scope.split(".")[:depth]) or node.name, []).append(node)
+    box_of = {key: key if len(nodes) > 1 else nodes[0].name for key, nodes in groups.items()}  # one op: itself
+    nodes = svg_groups(tmp_path / "g.svg", "node")
+    assert set(nodes) == set(box_of.values()) | {INPUT}
+    boxes = picture(graph, depth).boxes
+    rows = {box_of[key]: (params, macs) for key, _, params, macs in graph.blocks(depth)}  # build's table
+    assert {name: (boxes[name].params, boxes[name].macs) for name in rows} == rows
+    for key, members in groups.items():
+        assert len(members) == 1 or f"{len(members)} ops" in texts(nodes[key])
+    places = [key if len(members) > 1 else members[0].scope for key, members in groups.items()]
+    assert set(svg_groups(tmp_path / "g.svg", "cluster")) == expected_clusters(places)
+    assert depth == 2 or not expected_clusters(places)
+
+
+def fills(path: Path) -> dict[str, str]:
+    return {name: g.find(f"{SVG}g/{SVG}a/{SVG}path").get("fill") for name, g in svg_groups(path, "node").items()}
+
+
+def test_color_macs_shades_ops_by_multiply_adds(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    viz(monkeypatch, capsys, "specs/mobilenet_v2.yaml", "--color", "macs", "-o", str(tmp_path / "m.svg"))
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2"))
+    fill = fills(tmp_path / "m.svg")
+    costly = {node.name for node in graph if node.macs}
+    assert {name for name, colour in fill.items() if colour != "white"} == costly
+    ranked = sorted(costly, key=lambda name: graph[name].macs)
+    ramp = colormaps["YlOrRd"]
+    assert fill[ranked[0]] == to_hex(ramp(0.1)) and fill[ranked[-1]] == to_hex(ramp(0.95))
+    assert "shaded by multiply-adds" in ET.tostring(ET.parse(tmp_path / "m.svg").getroot(), encoding="unicode")
+
+
+def test_color_latency_shades_each_fused_unit_once(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path, small: Path, latency_cache: Path) -> None:
+    assert viz(monkeypatch, capsys, str(small), "--color", "latency", "-o", str(tmp_path / "s.svg"))[0] == 0
+    graph = nasblocks.expand(nasblocks.load(str(small)))
+    heads = {unit[0].name for unit in units(graph)}
+    shaded = {name for name, colour in fills(tmp_path / "s.svg").items() if colour != "white"}
+    assert shaded and shaded <= heads and not shaded & {unit[1].name for unit in units(graph) if len(unit) > 1}
+    assert list(latency_cache.rglob("*.json")), "the units were measured into the private table"
+
+
+def test_without_dot_it_says_so_and_draws_with_matplotlib(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path, small: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot there
+    code, err = viz(monkeypatch, capsys, str(small), "-o", str(tmp_path / "s.png"))
+    assert code == 0 and err.count("\n") == 1 and "apt-get install graphviz" in err
+    with Image.open(tmp_path / "s.png") as image:
+        image.verify()
+        assert image.format == "PNG" and image.size[0] > 200
+    viz(monkeypatch, capsys, str(small), "-o", str(tmp_path / "s.svg"))
+    words = " ".join(t.text or "" for t in ET.parse(tmp_path / "s.svg").getroot().iter(f"{SVG}text"))
+    graph = nasblocks.expand(nasblocks.load(str(small)))
+    for box in picture(graph).boxes.values():
+        assert box.lines[0] in words
+
+
+def test_dot_source_needs_no_program(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, small: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, err = viz(monkeypatch, capsys, str(small), "-o", str(tmp_path / "s.dot"))
+    source = (tmp_path / "s.dot").read_text()
+    assert code == 0 and err == "" and source.startswith("digraph network {")
+    assert re.findall(r"subgraph \"?(cluster_[\w.]+)", source) == ["cluster_stem", "cluster_block", "cluster_block.conv",
+                                                                   "cluster_block.conv.0", "cluster_block.conv.1"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "net.jpg"], "net.jpg: expected one of svg, png, pdf, dot"),
+    (["-o", "net.svg", "--color", "flops"], "--color 'flops': expected one of macs, latency"),
+    (["-o", "file/net.svg"], "file/net.svg: cannot write there"),
+])
+def test_bad_requests_get_one_line_and_status_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path, small: Path, args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("file").write_text("")
+    code, err = viz(monkeypatch, capsys, str(small), *args)
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_the_readme_picture_is_what_the_tool_draws(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = next(line for line in README.read_text().splitlines() if "nasblocks viz" in line and "docs/images/" in line)
+    args = line.split("#")[0].split()
+    args = args[args.index("viz") + 1:]
+    image = README.parent / args[args.index("-o") + 1]
+    assert f"]({image.relative_to(README.parent)})" in README.read_text()
+    assert image.stat().st_size < 300_000
+    args[args.index("-o") + 1] = str(tmp_path / "fresh.svg")
+    viz(monkeypatch, capsys, *args)
+    for kind in ("node", "cluster", "edge"):
+        assert set(svg_groups(image, kind)) == set(svg_groups(tmp_path / "fresh.svg", kind))
