@@ -30,6 +30,12 @@ Evaluator = Callable[[Env], Any]
 _IN = "__in__"
 MAX_LENGTH = 1000
 MAX_EXPONENT = 64
+# Bounds that keep a 1000-character expression from asking for gigabytes or hours: integers of
+# at most 4096 bits (``(9**64)**64`` already has 13,000), lists and strings of at most 10,000
+# items, trees at most 100 nodes deep.
+MAX_BITS = 4096
+MAX_ITEMS = 10_000
+MAX_DEPTH = 100
 
 
 class ExprError(ValueError):
@@ -73,11 +79,26 @@ def _mod(a: Any, b: Any) -> Any:
 def _power(a: Any, b: Any) -> Any:
     if abs(b) > MAX_EXPONENT:
         raise ExprError(f"exponent must be at most {MAX_EXPONENT} in magnitude, got {b}")
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and a.bit_length() * b > MAX_BITS:
+        raise ExprError(f"{_brief(a)} ** {b} is too large (more than {MAX_BITS} bits)")
     return a**b
 
 
+def _multiply(a: Any, b: Any) -> Any:
+    for items, times in ((a, b), (b, a)):
+        if isinstance(items, (str, list)) and isinstance(times, int) and len(items) * times > MAX_ITEMS:
+            raise ExprError(f"repeating {len(items)} items {times} times makes more than {MAX_ITEMS:,}")
+    return a * b
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, list)) and isinstance(b, (str, list)) and len(a) + len(b) > MAX_ITEMS:
+        raise ExprError(f"joining {len(a)} and {len(b)} items makes more than {MAX_ITEMS:,}")
+    return a + b
+
+
 BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: _divide,
+    ast.Add: _add, ast.Sub: operator.sub, ast.Mult: _multiply, ast.Div: _divide,
     ast.FloorDiv: _floordiv, ast.Mod: _mod, ast.Pow: _power,
 }
 UNARY: dict[type, Callable[[Any], Any]] = {
@@ -122,13 +143,30 @@ def _name(name: str) -> Evaluator:
     return lookup
 
 
+def _brief(value: Any) -> str:
+    """A value as messages show it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:36]}…"
+
+
+def _finite(value: Any) -> Any:
+    """A number a spec can use: not inf or nan, not an integer too large to compute with."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError(f"the result is not a finite number ({value})")
+    if isinstance(value, int) and value.bit_length() > MAX_BITS:
+        raise ExprError(f"the result is too large (more than {MAX_BITS} bits)")
+    return value
+
+
 def _binary(op: Callable[[Any, Any], Any], left: Evaluator, right: Evaluator) -> Evaluator:
     def apply(env: Env) -> Any:
         a, b = left(env), right(env)
         try:
-            return op(a, b)
+            return _finite(op(a, b))
         except TypeError:
-            raise ExprError(f"cannot combine {a!r} and {b!r}") from None
+            raise ExprError(f"cannot combine {_brief(a)} and {_brief(b)}") from None
+        except ArithmeticError as err:  # overflow, or 0 ** -1
+            raise ExprError(f"cannot compute with {_brief(a)} and {_brief(b)}: {err}") from None
     return apply
 
 
@@ -141,7 +179,7 @@ def _compare(ops: list[Callable[[Any, Any], bool]], operands: list[Evaluator]) -
                 if not op(left, right):
                     return False
             except TypeError:
-                raise ExprError(f"cannot compare {left!r} and {right!r}") from None
+                raise ExprError(f"cannot compare {_brief(left)} and {_brief(right)}") from None
             left = right
         return True
     return apply
@@ -154,8 +192,8 @@ def _call(name: str, args: list[Evaluator], kwargs: dict[str, Evaluator]) -> Eva
         values = [a(env) for a in args]
         named = {k: v(env) for k, v in kwargs.items()}
         try:
-            return fn(*values, **named)
-        except (TypeError, ValueError) as err:
+            return _finite(fn(*values, **named))
+        except (TypeError, ValueError, ArithmeticError) as err:
             raise ExprError(f"{name}(): {err}") from None
     return apply
 
@@ -163,7 +201,7 @@ def _call(name: str, args: list[Evaluator], kwargs: dict[str, Evaluator]) -> Eva
 def _build(node: ast.AST) -> Evaluator:
     """Turn one whitelisted AST node into a closure; anything else is an error."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
-        value = node.value
+        value = _finite(node.value)
         return lambda env: value
     if isinstance(node, ast.Name):
         return _name(node.id)
@@ -202,7 +240,7 @@ def _build(node: ast.AST) -> Evaluator:
             try:
                 return container[key]
             except (IndexError, KeyError, TypeError):
-                raise ExprError(f"cannot index {container!r} with {key!r}") from None
+                raise ExprError(f"cannot index {_brief(container)} with {_brief(key)}") from None
         return subscript
     raise ExprError(f"{type(node).__name__} is not allowed in an expression")
 
@@ -216,7 +254,20 @@ def compile_expr(text: str) -> Evaluator:
         tree = ast.parse(_rename_in(text).strip(), mode="eval")
     except SyntaxError as err:
         raise ExprError(f"cannot parse expression {text!r}: {err.msg}") from None
+    except (RecursionError, MemoryError):  # CPython's parser gives up on very deep nesting
+        raise ExprError(f"expression nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(tree.body) > MAX_DEPTH:  # evaluation recurses as deep as the tree
+        raise ExprError(f"expression nested more than {MAX_DEPTH} levels deep")
     return _build(tree.body)
+
+
+def _depth(root: ast.AST) -> int:
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def bare_name(text: str) -> str | None:

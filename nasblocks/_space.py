@@ -198,14 +198,14 @@ class Space:
         of coordinate descent, exact when choices change the cost independently. Points that do
         not build (a ShuffleNet group count without that width) are stepped over.
         """
-        failure = ""
+        failure = SpecError("")
 
         def key(p: Mapping[str, Any]) -> tuple[float, float, float]:
             nonlocal failure
             try:
                 cost = price(self.spec(p))
             except SpecError as err:
-                failure = str(err)
+                failure = err
                 return math.inf, math.inf, math.inf
             return cost.macs, cost.params, cost.latency_ms or 0.0
 
@@ -221,8 +221,9 @@ class Space:
                 found = key(trial)
                 if found < best:
                     params, best = trial, found
-        if best[0] == math.inf:
-            raise SpecError(f"space {self.name!r}: no point tried builds; the last error: {failure}")
+        if best[0] == math.inf:  # located where the last point tried fails
+            raise SpecError(f"{failure.message}; none of the points tried in space {self.name!r} "
+                            f"({self.file}) builds", file=failure.file, line=failure.line, path=failure.path)
         used = self._assign(lambda d: params[d.name])  # only the parameters the point uses
         return used, price(self.spec(used))
 

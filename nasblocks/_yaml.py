@@ -3,11 +3,15 @@
 Mappings and sequences are loaded as ``YMap``/``YList``, which carry the line of each key or
 item, so an error found much later (a shape mismatch at expand time) still names the line that
 caused it — the way torch.fx keeps each node's origin in ``node.meta``. Only the safe loader is
-used, duplicate keys are errors, and oversized or non-text files are refused before parsing.
+used (a tag that would construct a Python object is an error), duplicate keys are errors, and
+oversized or non-text files are refused before parsing. So are documents that only look small:
+aliases that repeat a value into millions of values (a "billion laughs"), nesting deeper than any
+spec needs, and numbers that are not finite (``.inf``, ``.nan``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,10 @@ import yaml
 from nasblocks.errors import SpecError
 
 MAX_BYTES = 1 << 20  # a spec is a page of text; a megabyte is already absurd
+# The shipped files hold at most ~800 values, nested at most 17 deep, aliases expanded.
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
+MAX_BITS = 4096  # an integer as large as the expression language computes with
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -73,8 +81,58 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YList:
     return result
 
 
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = loader.construct_yaml_float(node)
+    if not math.isfinite(value):
+        raise SpecError(f"expected a finite number, got {node.value}", file=loader.file,
+                        line=node.start_mark.line + 1)
+    return value
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    try:
+        value = loader.construct_yaml_int(node)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        value = None
+    if value is None or value.bit_length() > MAX_BITS:
+        raise SpecError(f"integer of {len(node.value):,} characters is too large (at most {MAX_BITS} bits)",
+                        file=loader.file, line=node.start_mark.line + 1)
+    return value
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _check_extent(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose values, aliases expanded, are too many or nested too deep, before
+    anything walks them. One pass over the composed nodes, children before parents, each node
+    once (an alias is the same node again), so a billion laughs costs what its text costs."""
+    values: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in values:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in values)
+            continue
+        values[id(node)] = 1 + sum(values[id(child)] for child in children)
+        depth[id(node)] = 1 + max((depth[id(child)] for child in children), default=0)
+        line = node.start_mark.line + 1
+        if values[id(node)] > MAX_VALUES:
+            raise SpecError(f"this value holds more than {MAX_VALUES:,} values once its aliases are "
+                            f"expanded ({values[id(node)]:,}); a spec is far smaller", file=file, line=line)
+        if depth[id(node)] > MAX_DEPTH:
+            raise SpecError(f"values nested more than {MAX_DEPTH} levels deep", file=file, line=line)
 
 
 def parse_yaml(text: str, file: str) -> Any:
@@ -82,7 +140,13 @@ def parse_yaml(text: str, file: str) -> Any:
     loader = _Loader(text)
     loader.file = file
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_extent(node, file)
+        return loader.construct_document(node)
+    except RecursionError:  # the pure-Python composer, where libyaml is missing, recurses
+        raise SpecError(f"values nested more than {MAX_DEPTH} levels deep", file=file) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = " ".join(p for p in (err.context, err.problem) if p)
