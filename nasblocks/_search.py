@@ -16,6 +16,14 @@ A trial's life, in order:
    the seed become user attributes, the objectives are returned, and the network is written to
    ``studies/<name>/trials/<n>.yaml``.
 
+A trial's faults end that trial, never the study, and leave their reason as a user attribute:
+a candidate that does not build is pruned (``rejected``), one whose loss turns nan or inf is
+pruned (``pruned``: its weights are checked after each epoch), one that runs out of memory (CPU
+or GPU; the memory is released before the next trial) or meets another nasblocks error fails
+(``failed``). SIGINT (Ctrl-C) and SIGTERM stop the search after marking the running trial
+failed. Several workers share a study through ``_storage`` and stop together at its trial count
+(``_workers``).
+
 Optuna's study, storage, samplers, pruners, constraint handling, Pareto front and plots are used
 as they are; nothing here reimplements them.
 """
@@ -23,10 +31,15 @@ as they are; nothing here reimplements them.
 from __future__ import annotations
 
 import re
+import signal
+import threading
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,22 +50,31 @@ from nasblocks._expand import expand
 from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE, SearchConfig, validate
 from nasblocks._space import fit_width, load_space, spaces_dir
 from nasblocks._spec import Spec
-from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, check_name,
-                              open_storage, pareto_front, quiet_metric_names, quiet_optuna, save_plots, standalone, storage_url, study_dir,
-                              trials_table, write_spec)
-from nasblocks.errors import BudgetError, SpecError
+from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, check_name, export_trial,
+                              pareto_front, quiet_metric_names, quiet_optuna, save_plots, storage_url, study_dir,
+                              trial_spec_file, trials_table)
+from nasblocks.errors import BudgetError, NasblocksError, SpecError
 
 if TYPE_CHECKING:
     import optuna
     import torch
 
     from nasblocks._data import Dataset
+    from nasblocks._workers import Quota
 
-def _finished() -> tuple[Any, ...]:
-    """The states of a trial that counts towards --trials: a rejected trial is pruned, so it counts."""
-    from optuna.trial import TrialState
 
-    return TrialState.COMPLETE, TrialState.PRUNED
+class _TrialFailed(Exception):
+    """A trial that cannot finish on this worker (out of memory, surplus): Optuna marks it
+    failed and the study goes on."""
+
+
+class _Abandoned(Exception):
+    """This worker's trial was failed by another one while this one was paused past the grace
+    period; its retry runs elsewhere."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the search runs so that it stops as Ctrl-C stops it."""
 
 
 def _device(config: SearchConfig) -> torch.device:
@@ -85,6 +107,7 @@ class Outcome:
     folder: Path
     interrupted: bool
     ran: int
+    status: int = 0  # what the process should exit with: 130 after SIGINT, 143 after SIGTERM
 
 
 class Search:
@@ -107,6 +130,9 @@ class Search:
         self.study: optuna.Study  # set by prepare() once the study exists
         self.progress: Progress | None = None  # the live display while trials run
         self.task: Any = None
+        self.quota: Quota  # set by run_search
+        self.abandoned: int | None = None  # the trial another worker took from this one
+        self.url = ""  # the storage's URL, set by prepare()
 
     # --- pricing ----------------------------------------------------------------------------------
 
@@ -178,7 +204,22 @@ class Search:
     # --- the objective ----------------------------------------------------------------------------
 
     def objective(self, trial: optuna.Trial) -> float | list[float]:
+        """Optuna's objective: one trial's life (see the module's docstring)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        if self.quota.surplus(self.study, trial):
+            trial.set_user_attr("surplus", True)
+            self._fail(trial, "surplus: the study's other trials are finished or running on other "
+                              "workers; not trained")
+        try:
+            return self._trial(trial)
+        except UpdateFinishedTrialError:  # failed by another worker: no heartbeat for the grace period
+            self.abandoned = trial.number
+            raise _Abandoned(f"trial {trial.number} was failed by another worker") from None
+
+    def _trial(self, trial: optuna.Trial) -> float | list[float]:
         import optuna
+        import torch
 
         seed = self.config.seed + trial.number
         trial.set_user_attr("seed", seed)
@@ -190,8 +231,10 @@ class Search:
         cost = fitted.cost
         spec = self.space.spec(fitted.params)
         violations = self.violations(cost)
-        for key, value in violations.items():  # positive: over budget; the samplers read them
-            trial.set_constraint(key, value)
+        with warnings.catch_warnings():  # a retried trial carries its original's (equal) constraints
+            warnings.filterwarnings("ignore", "The constraint value is ignored", UserWarning)
+            for key, value in violations.items():  # positive: over budget; the samplers read them
+                trial.set_constraint(key, value)
         attrs = {"macs": cost.macs, "params": cost.params, "flops_2x": 2 * cost.macs,
                  "constraints": list(violations.values())}
         if self.space.fit:
@@ -211,6 +254,31 @@ class Search:
         except SpecError as err:
             trial.set_user_attr("rejected", f"cannot run at the proxy resolution: {err}")
             raise optuna.TrialPruned(str(err)) from None
+        fault = None
+        try:
+            result = self._train_proxy(trial, proxy, seed)
+            latency = self._measure(spec) if cost.latency_ms is None else cost.latency_ms
+        except (MemoryError, torch.OutOfMemoryError) as err:
+            fault = f"out of memory on {self.device.type}: {str(err).splitlines()[0] if str(err) else 'MemoryError'}"
+        except NasblocksError as err:
+            fault = str(err)
+        if fault is not None:  # outside the except clause: its traceback, and the tensors, are gone
+            self._release()
+            self._fail(trial, fault)
+        trial.set_user_attr("accuracy", result.accuracy)
+        trial.set_user_attr("train_seconds", round(result.seconds, 2))
+        if cost.latency_ms is None:
+            trial.set_user_attr("latency_ms", latency)
+            trial.set_user_attr("latency_source", "measured")
+        values = {"accuracy": result.accuracy, "macs": cost.macs, "params": cost.params, "latency": latency}
+        chosen = [float(values[name]) for name in self.objectives]
+        return chosen[0] if len(chosen) == 1 else chosen
+
+    def _train_proxy(self, trial: optuna.Trial, proxy: Spec, seed: int) -> _train.TrainResult:
+        """Build the proxy network and train it, each epoch's accuracy going to the pruner. After
+        each epoch the weights are checked: a loss that turned nan or inf leaves them non-finite,
+        and the trial is pruned rather than ranked by the accuracy of a broken network."""
+        import optuna
         import torch
 
         from nasblocks._compile import compile_graph
@@ -219,6 +287,10 @@ class Search:
         model = compile_graph(expand(proxy))
 
         def report(epoch: int, accuracy: float) -> None:
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                reason = f"after epoch {epoch}: the loss turned nan or inf"
+                trial.set_user_attr("pruned", reason)
+                raise optuna.TrialPruned(reason)
             trial.set_user_attr("accuracy", accuracy)
             trial.set_user_attr("epochs_run", epoch)
             self.progress_epoch(trial.number, epoch, accuracy)
@@ -230,18 +302,23 @@ class Search:
                     raise optuna.TrialPruned(f"pruned after epoch {epoch} at accuracy {accuracy:.3f}")
 
         assert self.data is not None
-        result = _train.train(model, self.data, epochs=self.config.epochs, seed=seed, report=report,
-                              **self.recipe)
-        trial.set_user_attr("accuracy", result.accuracy)
-        trial.set_user_attr("train_seconds", round(result.seconds, 2))
-        if cost.latency_ms is None:
-            latency = self._measure(spec)
-            trial.set_user_attr("latency_ms", latency)
-            trial.set_user_attr("latency_source", "measured")
-        values = {"accuracy": result.accuracy, "macs": cost.macs, "params": cost.params,
-                  "latency": trial.user_attrs["latency_ms"]}
-        chosen = [float(values[name]) for name in self.objectives]
-        return chosen[0] if len(chosen) == 1 else chosen
+        return _train.train(model, self.data, epochs=self.config.epochs, seed=seed, report=report,
+                            **self.recipe)
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> NoReturn:
+        trial.set_user_attr("failed", reason)
+        raise _TrialFailed(reason)
+
+    def _release(self) -> None:
+        """Free a failed trial's memory before the next trial: its tensors now, and on a GPU the
+        blocks PyTorch's caching allocator would otherwise keep."""
+        import gc
+
+        import torch
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _measure(self, spec: Spec) -> float:
         """Latency of the deployment network (batch 1, its input size) on the search's device."""
@@ -256,15 +333,7 @@ class Search:
         return text + (f", {cost.latency_ms:.2f} ms" if cost.latency_ms is not None else "")
 
     def _export(self, number: int, spec: Spec, params: dict[str, Any], cost: Cost) -> Path:
-        path = self.folder / "trials" / f"{number}.yaml"
-        vars_ = {**self.space.overrides, **self.space.vars_for(params)}
-        header = [f"trial {number} of study {self.name}: space {self.space.name} ({self.space.file}), "
-                  f"base spec {Path(self.space.base.file).name}",
-                  f"{cost.macs:,} MACs (multiply-adds), {cost.params:,} params at input "
-                  f"{'x'.join(map(str, spec.input))}; budget {self.budget}",
-                  f"build it: nasblocks build {path}"]
-        write_spec(path, standalone(spec, f"{self.name}_trial{number}", vars_), header)
-        return path
+        return export_trial(self.folder, self.name, self.space, str(self.budget), number, spec, params, cost)
 
     # --- progress -----------------------------------------------------------------------------------
 
@@ -289,6 +358,8 @@ class Search:
         state = trial.state.name.lower()
         if "rejected" in a:
             line = f"trial {trial.number}: rejected — {a['rejected']}"
+        elif "failed" in a:
+            line = f"trial {trial.number}: failed — {a['failed']}"
         elif "pruned" in a:
             line = f"trial {trial.number}: pruned {a['pruned']} — {cost}"
         elif state == "complete":
@@ -302,14 +373,20 @@ class Search:
             self.progress.update(self.task, advance=1, status=self._best_text())
 
 
-def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int) -> optuna.samplers.BaseSampler:
+def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int,
+             shared: bool) -> optuna.samplers.BaseSampler:
+    """The sampler, seeded so that a resumed study does not replay its first random draws. Workers
+    sharing a study each draw their own (one seed would have them all propose the same
+    candidates), and TPE treats the trials running elsewhere as bad (its constant liar), so that
+    workers spread out instead of piling onto one region."""
     import optuna
 
-    seed = config.seed + offset  # a resumed study does not replay its first random draws
+    seed = None if shared else config.seed + offset
     kind = config.sampler or ("tpe" if objectives == 1 else "nsga2")
     if kind == "tpe":
         # Optuna's default of 10 random start-up trials is most of a 12-trial search
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, config.trials // 3)))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, config.trials // 3)),
+                                          constant_liar=shared)
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(4, config.trials // 4)))
     if kind == "random":
@@ -336,14 +413,16 @@ def _fresh_name(root: Path, base: str) -> str:
     return name
 
 
-def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Path,
-            console: Console) -> tuple[Search, optuna.Study, int]:
+def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Path, console: Console,
+            stack: ExitStack) -> tuple[Search, optuna.Study, int]:
     """The Search and the Optuna study it feeds (created, or loaded with --resume), and how many
-    trials are left to run."""
+    trials are left to run. A SQLite study stays locked to this process until ``stack`` closes."""
     import optuna
     from optuna.trial import TrialState
 
+    from nasblocks._storage import is_shared, is_sqlite, lock_sqlite, open_storage
     from nasblocks._study import load_study
+    from nasblocks._workers import COUNTED
 
     if study is not None:
         check_name(study)
@@ -382,66 +461,125 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     search.load_data()
     search.check_proxy()
     search.folder.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(storage_url(root, name, config.storage))
+    url = search.url = storage_url(root, name, config.storage)
+    if is_sqlite(url) and (lock := lock_sqlite(url, name)) is not None:
+        stack.enter_context(closing(lock))
+    storage = open_storage(url)
     directions = [DIRECTIONS[o] for o in search.objectives]
     offset = 0
     if existing is not None:
-        if config.storage is None:  # SQLite has one writer: a RUNNING trial was interrupted
+        if is_sqlite(url):  # this process holds the only writer's lock: a RUNNING trial was interrupted
             for trial in existing.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         offset = len(existing.trials)
     optuna_study = optuna.create_study(
-        study_name=name, storage=storage, directions=directions, load_if_exists=existing is not None,
-        sampler=_sampler(config, search, len(directions), offset), pruner=_pruner(config))
+        study_name=name, storage=storage, directions=directions,
+        load_if_exists=existing is not None or is_shared(url),  # a worker starting beside this one
+        sampler=_sampler(config, search, len(directions), offset, is_shared(url)), pruner=_pruner(config))
     quiet_metric_names(optuna_study, search.objectives)
-    optuna_study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    # the settings --resume reads; the storage URL (and any password in it) is not one of them
+    optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})
     search.study = optuna_study
-    done = len(optuna_study.get_trials(deepcopy=False, states=_finished()))
+    done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
     return search, optuna_study, max(0, config.trials - done)
 
 
 def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool = False,
                root: Path = Path("studies"), console: Console | None = None) -> Outcome:
-    """Run (or resume) a search until the study holds ``trials`` finished trials or Ctrl-C.
+    """Run (or resume) a search until the study holds ``trials`` finished trials, counted over
+    every worker that shares it, or until SIGINT (Ctrl-C) or SIGTERM.
 
     ``given`` holds the SearchConfig fields the user set (None: default or stored value).
-    Ctrl-C stops after marking the running trial failed; every finished trial stays in storage.
+    A signal stops the search after marking the running trial failed; every finished trial stays
+    in storage, and ``--resume`` runs exactly the missing ones.
     """
-    import optuna
+    from nasblocks._workers import Quota
 
     console = console or Console()
     quiet_optuna()
-    search, optuna_study, remaining = prepare(given, study=study, resume=resume, root=root, console=console)
-    config = search.config
-    assert search.smallest is not None
-    console.print(f"search {search.name}: space {search.space.name} ({search.space.file}), "
-                  f"budget {search.budget}, objectives {', '.join(search.objectives)}; "
-                  f"{config.data} at {search.resolution}×{search.resolution}, {config.epochs} epochs on "
-                  f"{search.device.type}; {remaining} trial(s) to run, studies in {search.folder}",
-                  markup=False, highlight=False)
-    interrupted = False
-    started = time.perf_counter()
-    before = len(optuna_study.trials)
-    if remaining:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
-                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
-                      transient=False) as progress:
-            search.progress = progress
-            budget = str(search.budget).replace(" (multiply-adds)", "")
-            search.task = progress.add_task(f"{search.name} {budget}", total=config.trials,
-                                            completed=config.trials - remaining, status=search._best_text())
-            try:
-                # workers sharing a study each stop when it holds `trials` finished trials
-                enough = optuna.study.MaxTrialsCallback(config.trials, states=_finished())
-                optuna_study.optimize(search.objective, n_trials=remaining, gc_after_trial=True,
-                                      callbacks=[search.on_trial_end, enough])
-            except KeyboardInterrupt:
-                interrupted = True
-            finally:
-                search.progress = None
-    ran = len(optuna_study.trials) - before
-    finish(search, optuna_study, console, interrupted, time.perf_counter() - started)
-    return Outcome(optuna_study, search.folder, interrupted, ran)
+    with ExitStack() as stack:
+        search, optuna_study, remaining = prepare(given, study=study, resume=resume, root=root,
+                                                  console=console, stack=stack)
+        config = search.config
+        search.quota = Quota(config.trials, console)
+        console.print(f"search {search.name}: space {search.space.name} ({search.space.file}), "
+                      f"budget {search.budget}, objectives {', '.join(search.objectives)}; "
+                      f"{config.data} at {search.resolution}×{search.resolution}, {config.epochs} epochs on "
+                      f"{search.device.type}; {remaining} trial(s) to run, studies in {search.folder}",
+                      markup=False, highlight=False)
+        status = 0
+        started = time.perf_counter()
+        before = len(optuna_study.trials)
+        if remaining:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+                          TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+                          transient=False) as progress, _sigterm_as_interrupt():
+                search.progress = progress
+                budget = str(search.budget).replace(" (multiply-adds)", "")
+                search.task = progress.add_task(f"{search.name} {budget}", total=config.trials,
+                                                completed=config.trials - remaining, status=search._best_text())
+                try:
+                    _optimize(search, optuna_study)
+                except _Terminated:
+                    status = 128 + signal.SIGTERM
+                except KeyboardInterrupt:
+                    status = 128 + signal.SIGINT
+                finally:
+                    search.progress = None
+        ran = len(optuna_study.trials) - before
+        finish(search, optuna_study, console, bool(status), time.perf_counter() - started)
+    if search.quota.gave_up:
+        raise StudyError(f"stopped: {search.quota.gave_up}; the study keeps every finished trial")
+    return Outcome(optuna_study, search.folder, bool(status), ran, status)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler stopping the job, ``kill``) stops the search as Ctrl-C does, instead
+    of killing it with a trial left RUNNING. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _optimize(search: Search, study: optuna.Study) -> None:
+    """Optuna's loop, until the quota says the study is complete. A trial that another worker
+    failed while this one was paused (SIGSTOP, a frozen machine) cannot be told: it is let go,
+    its retry runs elsewhere, and the loop goes on. Losing the storage ends the run with one
+    line: what was finished is in the storage, and the same command rejoins."""
+    import sqlalchemy.exc
+
+    from nasblocks._storage import heartbeat, redact, scrub
+
+    if not search.quota.work_left(study):
+        return
+    while True:
+        search.abandoned = None
+        try:
+            study.optimize(search.objective, gc_after_trial=True, catch=(_TrialFailed,),
+                           callbacks=[search.on_trial_end, search.quota])
+            return
+        except ValueError:  # Optuna's "Cannot tell a FAIL trial", after _Abandoned
+            if search.abandoned is None:
+                raise
+        except sqlalchemy.exc.SQLAlchemyError as err:
+            url = search.url
+            raise StudyError(f"lost the study's storage {redact(url)}: {scrub(str(err).splitlines()[0], url)}; "
+                             f"its finished trials are kept there: run the same command again to rejoin") from None
+        search.console.print(f"trial {search.abandoned}: failed by another worker while this one was paused "
+                             f"(no heartbeat for {heartbeat()[1]} s); it is retried there, and this worker goes on",
+                             highlight=False)
+        if not search.quota.work_left(study):
+            return
 
 
 def finish(search: Search, study: optuna.Study, console: Console, interrupted: bool, seconds: float) -> None:
@@ -456,7 +594,7 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
         console.print(trials_table(front, f"{search.name}: Pareto front, accuracy against "
                                           f"{'MACs' if len(search.objectives) == 1 else ', '.join(search.objectives[1:])}"))
         best = best_trial(study)
-        shutil.copyfile(best.user_attrs["spec"], search.folder / "best.yaml")
+        shutil.copyfile(trial_spec_file(study, best, search.folder), search.folder / "best.yaml")
         console.print(f"best: trial {best.number}, accuracy {best.user_attrs['accuracy']:.3f} → "
                       f"{search.folder / 'best.yaml'}", highlight=False)
     try:

@@ -72,11 +72,17 @@ def _positive(name: str, value: Any, kind: type = int) -> None:
         raise StudyError(f"--{name.replace('_', '-')}: expected a positive {kind.__name__}, got {value!r}")
 
 
+def parse_budgets(texts: list[str]) -> Budget:
+    """The budget several ``--budget`` texts make together."""
+    budget = Budget()
+    for text in texts:
+        budget = budget.merge(parse_budget(text))
+    return budget
+
+
 def validate(config: SearchConfig) -> tuple[Budget, list[str]]:
     """The config's budget and objectives, or a one-line error for what is wrong."""
-    budget = Budget()
-    for text in config.budget:
-        budget = budget.merge(parse_budget(text))
+    budget = parse_budgets(config.budget)
     names = []
     for raw in config.objectives:
         name = OBJECTIVE_NAMES.get(raw.strip().lower())

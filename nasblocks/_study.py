@@ -1,8 +1,9 @@
 """A study on disk: where it lives, its trials as standalone specs, its Pareto front, its plots.
 
     studies/<name>/
-        study.db             Optuna's SQLite storage (or a --storage URL elsewhere)
-        trials/<n>.yaml      every trial's network, a spec that `nasblocks build` compiles
+        study.db             Optuna's SQLite storage (or a --storage URL elsewhere: _storage)
+        trials/<n>.yaml      every trial's network, a spec that `nasblocks build` compiles (a
+                             trial that a worker ran under another --dir is written on demand)
         best.yaml            the best trial's spec, rewritten at the end of each run
         history.html         optuna.visualization.plot_optimization_history
         pareto_front.html    optuna.visualization.plot_pareto_front (accuracy against cost)
@@ -21,19 +22,17 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from rich.table import Table
 
+from nasblocks._cost import Cost
 from nasblocks._spec import Spec, specs_dir
 from nasblocks.errors import NasblocksError
 
 if TYPE_CHECKING:
     import optuna
 
+    from nasblocks._space import Space
+
 CONFIG_ATTR = "nasblocks"
 DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize", "latency": "minimize"}
-
-
-# A worker writes a heartbeat every 30 s while it runs a trial; a RUNNING trial whose last
-# heartbeat is older than 90 s belongs to a dead worker: it is failed and retried once more.
-HEARTBEAT = (30, 90)
 
 
 class StudyError(NasblocksError):
@@ -53,35 +52,6 @@ def check_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
         raise StudyError(f"--study {name!r}: expected letters, digits, '_', '.' or '-' (it names a folder)")
     return name
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Optuna's RDB storage; a server URL gets heartbeats, so a dead worker's trial is failed and
-    retried by the next worker instead of staying RUNNING forever."""
-    import warnings
-
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
-    if url.startswith("sqlite:"):
-        return RDBStorage(url)
-    interval, grace = HEARTBEAT
-    try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.8
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, heartbeat_interval=interval, grace_period=grace,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
-    except (ImportError, ModuleNotFoundError) as err:
-        raise StudyError(f"--storage {url.split('://')[0]}://...: the database driver is not "
-                         f"installed ({err.name}); pip install 'psycopg[binary]' for PostgreSQL") from None
-    except Exception as err:  # sqlalchemy's OperationalError and friends: a server we cannot reach
-        if isinstance(err, optuna.exceptions.OptunaError) or type(err).__module__.startswith("sqlalchemy"):
-            raise StudyError(f"--storage: cannot open {_redact(url)}: {str(err).splitlines()[0]}") from None
-        raise
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def quiet_optuna() -> None:
@@ -104,10 +74,12 @@ def load_study(root: Path, name: str, storage: str | None = None) -> optuna.Stud
         known = sorted(p.name for p in root.glob("*/study.db")) if root.is_dir() else []
         hint = f"; studies in {root}: {', '.join(p.split('/')[0] for p in known)}" if known else ""
         raise StudyError(f"no study {name!r}: {study_dir(root, name) / 'study.db'} does not exist{hint}")
+    from nasblocks._storage import open_storage, redact
+
     try:
         return optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError:
-        raise StudyError(f"no study {name!r} in {_redact(url)}") from None
+        raise StudyError(f"no study {name!r} in {redact(url)}") from None
 
 
 # --- trials as specs ------------------------------------------------------------------------------
@@ -161,6 +133,43 @@ def write_spec(path: Path, document: dict[str, Any], header: list[str]) -> None:
     text = "".join(f"# {line}\n" for line in header)
     text += yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
     path.write_text(text)
+
+
+def export_trial(folder: Path, study: str, space: Space, budget: str, number: int, spec: Spec,
+                 params: dict[str, Any], cost: Cost) -> Path:
+    """Write trial ``number``'s network as a standalone spec, ``folder/trials/<number>.yaml``."""
+    path = folder / "trials" / f"{number}.yaml"
+    vars_ = {**space.overrides, **space.vars_for(params)}
+    header = [f"trial {number} of study {study}: space {space.name} ({space.file}), "
+              f"base spec {Path(space.base.file).name}",
+              f"{cost.macs:,} MACs (multiply-adds), {cost.params:,} params at input "
+              f"{'x'.join(map(str, spec.input))}; budget {budget}",
+              f"build it: nasblocks build {path}"]
+    write_spec(path, standalone(spec, f"{study}_trial{number}", vars_), header)
+    return path
+
+
+def trial_spec_file(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path) -> Path:
+    """The trial's spec under ``folder``: the file it wrote there, or, when a worker on another
+    machine (another --dir) ran it, the same spec written again from its parameters."""
+    from nasblocks._expand import expand
+    from nasblocks._search_config import parse_budgets
+    from nasblocks._space import load_space
+
+    path = folder / "trials" / f"{trial.number}.yaml"
+    if path.is_file():
+        return path
+    if "macs" not in trial.user_attrs:
+        why = trial.user_attrs.get("rejected") or trial.user_attrs.get("failed") or trial.state.name.lower()
+        raise StudyError(f"trial {trial.number} of {study.study_name!r} has no network: it ended before it "
+                         f"was priced ({why})")
+    config = study.user_attrs.get(CONFIG_ATTR, {})
+    space = load_space(config["space"])
+    params = {**trial.params, **({space.fit: trial.user_attrs["width"]} if space.fit else {})}
+    spec = space.spec(params)
+    graph = expand(spec)
+    return export_trial(folder, study.study_name, space, str(parse_budgets(config.get("budget", []))),
+                        trial.number, spec, params, Cost(params=graph.params, macs=graph.macs))
 
 
 # --- reading results ------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def search(
     trials: Annotated[Optional[int], _opt("--trials", "-n", help=f"Trials the study should hold when done; a resumed study runs the missing ones [default: {_D.trials}].")] = None,
     study: Annotated[Optional[str], _opt("--study", help="Study name, its folder under --dir [default: <space>-<budget>, made unique].", panel=_PANEL_STUDY)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the stopped study named by --study with its stored settings.", rich_help_panel=_PANEL_STUDY)] = False,
-    storage: Annotated[Optional[str], _opt("--storage", help="Optuna RDB storage URL (postgresql://user:pw@host/db) shared by several workers [default: sqlite under --dir/<study>/study.db].", panel=_PANEL_STUDY)] = None,
+    storage: Annotated[Optional[str], _opt("--storage", help="Where the study lives: postgresql://user@host/db shared by workers on any machines, journal:PATH shared by processes on one machine [default: sqlite under --dir/<study>/study.db, one process at a time].", panel=_PANEL_STUDY)] = None,
     sampler: Annotated[Optional[str], _opt("--sampler", help=f"One of {', '.join(SAMPLERS)} [default: tpe for one objective, nsga2 for several].", panel=_PANEL_STUDY)] = None,
     pruner: Annotated[Optional[str], _opt("--pruner", help=f"One of {', '.join(PRUNERS)}, over each epoch's accuracy (one-objective studies) [default: {_D.pruner}].", panel=_PANEL_STUDY)] = None,
     fit: Annotated[Optional[bool], typer.Option("--fit/--no-fit", help="Narrow an over-budget structure to the widest width that fits, instead of rejecting it \\[default: fit].", show_default=False, rich_help_panel=_PANEL_STUDY)] = None,
@@ -69,7 +69,9 @@ def search(
     With no option: MobileNetV2-like space, 300 MFLOPs (multiply-adds) budget, 12 TPE trials of
     3 epochs on scikit-learn's digits at 32×32 with median pruning — a few minutes on two CPU
     cores. Each trial's network is written to <dir>/<study>/trials/<n>.yaml; the study, plots
-    and best.yaml sit beside it. Ctrl-C stops cleanly: finished trials are kept; --resume goes on.
+    and best.yaml sit beside it. Ctrl-C or SIGTERM stops cleanly: finished trials are kept;
+    --resume goes on. The same command with --study and --storage on several machines runs one
+    study: together the workers stop at --trials.
     """
     from nasblocks._search import run_search
 
@@ -83,7 +85,7 @@ def search(
              "storage": storage}
     outcome = run_search(given, study=study, resume=resume, root=root, console=console)
     if outcome.interrupted:
-        sys.exit(130)
+        sys.exit(outcome.status)
 
 
 # --- nasblocks study ------------------------------------------------------------------------------
@@ -124,7 +126,7 @@ def study_export(
     storage: StorageOpt = None,
 ) -> None:
     """Write a trial's network as a standalone spec that `nasblocks build` compiles."""
-    from nasblocks._study import StudyError, best_trial, load_study, study_dir
+    from nasblocks._study import StudyError, best_trial, load_study, study_dir, trial_spec_file
 
     if best and trial is not None:
         raise StudyError("give --best or --trial N, not both")
@@ -136,10 +138,7 @@ def study_export(
         if not found:
             raise StudyError(f"study {name!r} has no trial {trial}; it has trials 0 to {len(study.trials) - 1}")
         chosen = found[0]
-    source = study_dir(root, name) / "trials" / f"{chosen.number}.yaml"  # wherever the search ran
-    if not source.is_file():
-        raise StudyError(f"trial {chosen.number} of {name!r} has no spec file {source} (it failed before "
-                         "pricing, or the file was removed)")
+    source = trial_spec_file(study, chosen, study_dir(root, name))  # written again if it ran elsewhere
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, output)
     accuracy = chosen.user_attrs.get("accuracy")

@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL server for the tests of shared (RDB) study storage.
 #
 #   scripts/postgres-test-server.sh start DIR PORT   # prints postgresql://nasblocks@127.0.0.1:PORT/nasblocks
+#   scripts/postgres-test-server.sh restart DIR [DOWN]   # data kept, connections dropped; down DOWN s
 #   scripts/postgres-test-server.sh stop DIR
 #
 # The cluster lives in DIR, listens on 127.0.0.1:PORT only, trusts local connections and is
@@ -10,8 +11,8 @@
 # there, or through PG_BIN.
 set -euo pipefail
 
-action=${1:?usage: $0 start DIR PORT | stop DIR}
-dir=${2:?usage: $0 start DIR PORT | stop DIR}
+action=${1:?usage: $0 start DIR PORT | restart DIR [DOWN] | stop DIR}
+dir=${2:?usage: $0 start DIR PORT | restart DIR [DOWN] | stop DIR}
 bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 if [[ -z "$bin" || ! -x "$bin/pg_ctl" ]]; then
     bin=$(dirname "$(command -v pg_ctl || true)")
@@ -31,17 +32,23 @@ start)
     mkdir -p "$dir"
     [[ $(id -u) == 0 ]] && chown postgres: "$dir"
     as_owner "$bin/initdb" -D "$dir/data" -U nasblocks --auth=trust -E UTF8 >"$dir/initdb.log"
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null
+    printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = off\n" \
+        "$port" "$dir" >>"$dir/data/postgresql.conf"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U nasblocks nasblocks
     echo "postgresql://nasblocks@127.0.0.1:$port/nasblocks"
+    ;;
+restart)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    sleep "${3:-0}"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     ;;
 stop)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    echo "usage: $0 start DIR PORT | restart DIR [DOWN] | stop DIR" >&2
     exit 2
     ;;
 esac

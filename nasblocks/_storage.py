@@ -1,0 +1,139 @@
+"""Where a study's trials are kept, and how several workers share them.
+
+- ``sqlite:///...`` (the default, studies/<name>/study.db): no server, one writer. A lock file
+  beside the database refuses a second process instead of letting SQLite's "database is locked"
+  surface mid-trial.
+- ``postgresql://user@host/db`` (any SQLAlchemy server URL): Optuna's RDB storage, shared by
+  any number of workers on any number of machines. Each worker beats a heartbeat while it runs a
+  trial; a RUNNING trial whose heartbeat is older than the grace period belongs to a dead worker,
+  and the next worker to start a trial marks it failed and queues it again (Optuna's
+  ``RetryHeartbeatStaleTrialCallback``). Pooled connections are pinged before use, so a
+  connection that the server dropped while idle, or a server restart, costs a reconnect.
+- ``journal:PATH``: Optuna's journal storage in one file, shared by processes on one machine
+  (file locks, no server). Optuna gives it no heartbeats.
+
+A storage URL is shown only through ``redact``: its password never reaches a message or a log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
+
+import optuna
+import sqlalchemy.exc
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from sqlalchemy.engine import make_url
+
+from nasblocks._study import StudyError
+
+# A worker writes a heartbeat every 30 s while it runs a trial; a RUNNING trial whose last
+# heartbeat is older than 90 s belongs to a dead worker: it is failed and retried (twice at most).
+# NASBLOCKS_HEARTBEAT=INTERVAL,GRACE (seconds) changes both, e.g. for tests or short trials.
+HEARTBEAT = (30, 90)
+HEARTBEAT_ENV = "NASBLOCKS_HEARTBEAT"
+MAX_RETRY = 2
+JOURNAL = "journal:"
+
+
+def redact(url: str) -> str:
+    """``url`` as it may be shown: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy reads
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's error message, say) with the URL's password, as typed or decoded,
+    replaced by ``***``."""
+    found = re.search(r"://[^:/@]*:([^@]*)@", url)
+    if found and found.group(1):
+        for secret in {found.group(1), unquote(found.group(1))}:
+            text = text.replace(secret, "***")
+    return text
+
+
+def heartbeat() -> tuple[int, int]:
+    """(interval, grace period) in seconds, from NASBLOCKS_HEARTBEAT or the defaults."""
+    text = os.environ.get(HEARTBEAT_ENV)
+    if not text:
+        return HEARTBEAT
+    found = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", text)
+    if not found or not 0 < int(found.group(1)) < int(found.group(2)):
+        raise StudyError(f"{HEARTBEAT_ENV}={text!r}: expected INTERVAL,GRACE in seconds with "
+                           f"0 < INTERVAL < GRACE, e.g. {HEARTBEAT[0]},{HEARTBEAT[1]}")
+    return int(found.group(1)), int(found.group(2))
+
+
+class ServerStorage(RDBStorage):
+    """Optuna's RDB storage on a database server, with one change: a heartbeat that cannot reach
+    the server (it is restarting) is skipped rather than ending the heartbeat thread; the next
+    beat, on a fresh connection, lands."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+            pass
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
+def is_shared(url: str) -> bool:
+    """Whether several processes may write the study at once."""
+    return not is_sqlite(url)
+
+
+def open_storage(url: str) -> BaseStorage:
+    """The storage a URL names, or a StudyError that shows the URL without its password."""
+    if url.startswith(JOURNAL):
+        path = Path(url[len(JOURNAL):]).expanduser()
+        if not path.parent.is_dir():
+            raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
+        return JournalStorage(JournalFileBackend(str(path)))
+    interval, grace = heartbeat()
+    try:
+        if is_sqlite(url):
+            return RDBStorage(url)
+        with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return ServerStorage(url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=interval,
+                                 grace_period=grace,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
+    except ModuleNotFoundError as err:
+        raise StudyError(f"--storage {redact(url)}: the database driver is not installed ({err.name}); "
+                           f"pip install 'psycopg[binary]' for PostgreSQL") from None
+    except (sqlalchemy.exc.ArgumentError, ValueError) as err:
+        raise StudyError(f"--storage {redact(url)}: not a database URL ({scrub(str(err), url)}); expected "
+                           f"e.g. postgresql://user@host/db, sqlite:///path or journal:PATH") from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError) as err:
+        raise StudyError(f"--storage: cannot open {redact(url)}: "
+                           f"{scrub(str(err).splitlines()[0], url)}") from None
+
+
+def lock_sqlite(url: str, study: str) -> IO[str] | None:
+    """Take the only writer's place on a SQLite study for as long as the returned file stays
+    open, or refuse, naming what shares a study between processes. None for in-memory URLs."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    handle = open(f"{database}.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StudyError(
+            f"study {study!r} ({database}) is being searched by another process, and SQLite takes "
+            f"one writer at a time. To run several workers on one study, share it through "
+            f"PostgreSQL (--storage postgresql://user@host/db) or, on one machine, Optuna's journal "
+            f"file (--storage journal:{Path(database).with_name('journal.log')})") from None
+    return handle
