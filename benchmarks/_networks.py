@@ -78,6 +78,24 @@ def random_variants(count: int, seed: int = 0) -> Iterator[tuple[str, nasblocks.
         yield label, variant
 
 
+def depth_variants(count: int, seed: int = 0) -> Iterator[tuple[str, nasblocks.Spec]]:
+    """``count`` variants at the zoo's own widths and resolution that change only what a depth
+    search changes: MobileNetV2's expansion and repeats per stage (new stage tables) and ResNet's
+    blocks per stage. Their layers are layers of the zoo and of one another, so a table filled by
+    other networks predicts them without measuring anything."""
+    rng = random.Random(seed)
+    for made in range(count):
+        if made % 2 == 0:
+            stages = _mobilenet_v2_stages(rng)
+            label = "mobilenet_v2[stages=" + "/".join(f"{t}{n}" for t, _, n, _ in stages) + "]"
+            yield label, nasblocks.load("mobilenet_v2").with_vars(stages=stages)
+        else:
+            depth = rng.choice((18, 50))
+            layers = [rng.randint(1, top) for top in (3, 4, 6, 3)]
+            yield f"resnet{depth}[layers={'/'.join(map(str, layers))}]", \
+                nasblocks.load(f"resnet{depth}").with_vars(layers=layers)
+
+
 def fit_resolution(spec: nasblocks.Spec, max_macs: float | None) -> tuple[str, nasblocks.Spec]:
     """The spec at its own input size, or at the largest of RESOLUTIONS that keeps it within
     ``max_macs`` multiply-adds per image (a benchmark on two CPU cores cannot run VGG-19 at 224
@@ -97,6 +115,8 @@ def fit_resolution(spec: nasblocks.Spec, max_macs: float | None) -> tuple[str, n
 def add_network_arguments(parser: argparse.ArgumentParser, random_default: int = 30) -> None:
     """The options that choose the networks a predictor benchmark runs (:func:`networks`)."""
     parser.add_argument("--random", type=int, default=random_default, help="random variants besides the zoo")
+    parser.add_argument("--depth-variants", type=int, default=0,
+                        help="variants that change only depths (MobileNetV2 stage tables, ResNet blocks)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-gmacs", type=float, default=None,
                         help="run larger zoo networks at a smaller input (per image)")
@@ -105,7 +125,7 @@ def add_network_arguments(parser: argparse.ArgumentParser, random_default: int =
 
 def networks(args: argparse.Namespace) -> list[tuple[str, nasblocks.Spec]]:
     """The zoo (each at its own input, or smaller where it exceeds --max-gmacs), then --random
-    variants: what :func:`add_network_arguments` asked for."""
+    variants, then --depth-variants: what :func:`add_network_arguments` asked for."""
     max_macs = args.max_gmacs * 1e9 if args.max_gmacs else None
     chosen = []
     for name, spec in zoo():
@@ -114,7 +134,7 @@ def networks(args: argparse.Namespace) -> list[tuple[str, nasblocks.Spec]]:
         suffix, spec = fit_resolution(spec, max_macs)
         if suffix != "@skip":
             chosen.append((name + suffix, spec))
-    return chosen + list(random_variants(args.random, args.seed))
+    return chosen + list(random_variants(args.random, args.seed)) + list(depth_variants(args.depth_variants, args.seed))
 
 
 def accuracy(predicted: list[float], measured: list[float]) -> dict[str, float]:

@@ -3,11 +3,12 @@
 # cannot eat the others' time. Writes every step's output under $OUT (default: device-out/).
 #
 #   bash benchmarks/device_check.sh                      # every step
-#   bash benchmarks/device_check.sh predictor unit_timing    # the named groups only
+#   bash benchmarks/device_check.sh predictor predictor_cpu  # the named groups only
 #
-# Groups: predictor (GPU predictor, batch 64 fp16 and batch 1 fp32; beside it, on other cores,
-# unit_timing: the CPU's ways of timing a unit), forward (compiled vs torchvision), search,
-# pricing. CPU steps are pinned to the upper half of the cores, GPU steps' host to the lower half.
+# Groups: predictor (GPU predictor, batch 64 fp16 and batch 1 fp32), predictor_cpu (the CPU
+# predictor, after the GPU steps: timing beside them disturbs both), forward (compiled vs
+# torchvision), search, pricing. CPU steps are pinned to the upper half of the cores, GPU steps'
+# host to the lower half.
 # Where optuna and scikit-learn are missing and no network is reachable, carry their wheels in
 # wheels/ (pip download --python-version 3.12 --only-binary=:all: -d wheels optuna scikit-learn
 # plotly): they are installed from there.
@@ -17,7 +18,7 @@ out=${OUT:-device-out}
 mkdir -p "$out"
 export PYTHONPATH=$PWD NASBLOCKS_CACHE=$out/cache
 py=${PYTHON:-python3}
-groups=${*:-predictor unit_timing forward search pricing}
+groups=${*:-predictor forward search predictor_cpu pricing}
 cores=$(nproc)
 low="0-$((cores / 2 - 1))" high="$((cores / 2))-$((cores - 1))"
 
@@ -41,10 +42,6 @@ $py -c "import torch, platform; print(torch.__version__, torch.cuda.get_device_n
 lscpu | grep -E "Model name|L2|L3" >>"$out/gpu.txt"
 cat "$out/gpu.txt"
 
-if wanted unit_timing; then  # CPU-only: beside the GPU steps, on the other cores
-    step unit_timing 300 "$high" $py benchmarks/unit_timing.py --threads 1 --clock cpu --random 10 \
-        --max-gmacs 1 --repeats 10 --json "$out/unit_timing.json" &
-fi
 if wanted predictor; then
     step predictor_cuda_b64_fp16 210 "$low" $py benchmarks/latency_predictor.py --device cuda --batch 64 \
         --dtype fp16 --random 10 --repeats 20 --json "$out/predictor_cuda_b64_fp16.json"
@@ -59,7 +56,10 @@ fi
 if wanted search; then
     step search_cuda 90 "$low" $py -m nasblocks search --budget 300MFLOPs --trials 4 --study gpu --dir "$out/studies"
 fi
-wait
+if wanted predictor_cpu; then
+    step predictor_cpu 300 "$high" $py benchmarks/latency_predictor.py --device cpu --threads 1 --clock cpu \
+        --random 10 --depth-variants 30 --max-gmacs 1 --repeats 10 --json "$out/predictor_cpu.json"
+fi
 if wanted pricing; then
     step pricing_cpu 50 "$high" $py benchmarks/pricing.py --threads 2 --repeats 15
 fi

@@ -4,6 +4,7 @@ straight-line Python — no interpreter loop at run time, and ``torch.export`` t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,16 +19,21 @@ def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_") if part) or "Network"
 
 
-def compile_graph(graph: Graph) -> torch.fx.GraphModule:
+def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> torch.fx.GraphModule:
     """Write one fx node per IR node (a call_module or the op's functional form) and wrap them.
 
     Activations that support it run in place when nothing else reads their input — what
     torchvision writes by hand as ``ReLU(inplace=True)`` — which saves a copy per activation
     without changing any result. Auxiliary heads become sub-GraphModules at their own names,
     called only in training mode.
+
+    With ``probe``, the generated code also calls ``probe(INPUT)`` first and ``probe(name)`` after
+    each node of the main network: how the latency table times each layer where it runs.
     """
     fx_graph = torch.fx.Graph()
     values = {INPUT: fx_graph.placeholder(INPUT)}
+    if probe is not None:
+        fx_graph.call_function(probe, (INPUT,))
     modules: dict[str, Any] = {}
     training = fx_graph.get_attr("training") if graph.aux_outputs else None
     heads = [head for _, name in graph.aux_outputs if (head := _head(graph, name))]
@@ -35,6 +41,8 @@ def compile_graph(graph: Graph) -> torch.fx.GraphModule:
     for node in graph:
         if node.name not in gated:
             _emit(graph, [node], fx_graph, values, modules, "")
+            if probe is not None:
+                fx_graph.call_function(probe, (node.name,))
         elif node is gated[node.name][1][0]:  # where the head starts, so dropout draws in order
             prefix, nodes = gated[node.name]
             modules[prefix] = _subgraph_module(graph, nodes, prefix)

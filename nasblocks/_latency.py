@@ -8,8 +8,8 @@
   the last, ``cudnn.benchmark`` on (fixed shapes, as every deployment benchmark sets it).
 - Both: batch size, dtype (fp32, or fp16/bf16 under ``torch.autocast``) and channels_last memory
   format are options; a repeat is a *block* of calls long enough (``min_block_ms``) that the
-  timer's own resolution and overhead vanish, and the figure is per call. A layer timed for the
-  latency table is timed call by call in the context of other layers (:func:`measure_in_context`).
+  timer's own resolution and overhead vanish, and the figure is per call. (How the latency
+  table times a layer: :mod:`nasblocks._latency_table`.)
 
 Every :class:`Measurement` records what it was measured on: the device's name, the thread count,
 the torch version, the batch, the dtype and the memory format — a latency without them is not a
@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import dataclasses
 import math
 import platform
 import re
@@ -36,7 +35,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -237,30 +235,24 @@ def make_input(shape: Shape, run: Setting, dtype: torch.dtype | None = None) -> 
 
 
 def time_call(call: Callable[[], Any], run: Setting, *, warmup: int = 10, repeats: int = 50,
-              min_block_ms: float = 1.0, before: Callable[[], Any] | None = None) -> tuple[list[float], int]:
+              min_block_ms: float = 1.0) -> tuple[list[float], int]:
     """Per-call times (ms) of ``repeats`` timed blocks of calls, and the calls per block.
 
     Warm-up runs ``warmup`` calls (at least one); then the blocks are sized so that one lasts
-    ``min_block_ms``: a 10 µs op is timed over a hundred calls, a 10 ms network call by call.
-    With ``before``, each call is timed alone right after an untimed ``before()`` (the clock's
-    own cost subtracted): how a layer is timed in the context of others (:func:`measure_in_context`).
-    Call inside :func:`running`.
+    ``min_block_ms``: a 10 µs op is timed over a hundred calls, a 10 ms network call by call
+    (the clock's own cost subtracted). Call inside :func:`running`.
     """
     cuda = run.device_type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(max(1, warmup)):
-        if before is not None:
-            before()
         call()
     clock = time.thread_time if run.clock == "cpu" else time.perf_counter
-    calls = 1 if before is not None else _calls_per_block(call, sync, min_block_ms, clock)
-    before = before or (lambda: None)
+    calls = _calls_per_block(call, sync, min_block_ms, clock)
     times: list[float] = []
     if cuda:
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
                   for _ in range(repeats)]
         for begin, end in events:
-            before()
             begin.record()
             for _ in range(calls):
                 call()
@@ -269,7 +261,6 @@ def time_call(call: Callable[[], Any], run: Setting, *, warmup: int = 10, repeat
         return [begin.elapsed_time(end) / calls for begin, end in events], calls
     overhead = _clock_cost(clock) if calls == 1 else 0.0
     for _ in range(repeats):
-        before()
         start = clock()
         for _ in range(calls):
             call()
@@ -383,91 +374,23 @@ def _canonical(device: str) -> str:
 
 
 def measure_inputs(module: nn.Module, inputs: Sequence[torch.Tensor], run: Setting, *, warmup: int = 10,
-                   repeats: int = 50, min_block_ms: float = 1.0,
-                   before: Callable[[], Any] | None = None) -> Measurement:
+                   repeats: int = 50, min_block_ms: float = 1.0) -> Measurement:
     """Time ``module(*inputs)`` under ``run``; the inputs are already batched and on the device."""
     module = prepare(module, run)
     with running(run):
         times, calls = time_call(lambda: module(*inputs), run, warmup=warmup, repeats=repeats,
-                                 min_block_ms=min_block_ms, before=before)
+                                 min_block_ms=min_block_ms)
     return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs])
 
 
-def last_level_cache_bytes() -> int:
-    """The CPU's largest cache (Linux sysfs), or 32 MiB where it cannot be read."""
-    sizes = []
-    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
-        text = entry.read_text().strip().upper()
-        with contextlib.suppress(ValueError):
-            sizes.append(int(text[:-1]) * {"K": 1 << 10, "M": 1 << 20}[text[-1]] if text[-1] in "KM" else int(text))
-    return max(sizes, default=32 << 20)
-
-
-class _OtherLayers(nn.Module):
-    """A few layers of the usual kinds (1×1 and depthwise conv, bn, activations, a residual add,
-    an SE-style gate, concat and split) on a small feature map."""
-
-    def __init__(self, channels: int = 32) -> None:
-        super().__init__()
-
-        def block() -> list[nn.Module]:
-            return [nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU6(inplace=True),
-                    nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
-                    nn.BatchNorm2d(channels), nn.Hardswish()]
-
-        self.body = nn.Sequential(*block(), *block())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x) + x
-        y = y * torch.sigmoid(y.mean((2, 3), keepdim=True))
-        return torch.cat([y, x], 1).chunk(2, 1)[0].flatten(1)
-
-
-class LayerContext:
-    """What runs, untimed, before each timed call of a layer on CPU, so that the layer is timed
-    as it runs inside a network rather than in a hot loop of itself.
-
-    Repeated alone, an op finds its weights, its code and the interpreter's path through
-    PyTorch's dispatcher in the nearest caches; inside a network the other layers have evicted
-    them, and small ops take two to three times longer there (a 1×1 conv of 24 channels at
-    14×14: 11 µs in a hot loop, 31 µs after a few other layers, on the machine of
-    benchmarks/RESULTS.md). So before each call: a few layers of the usual kinds run
-    (:class:`_OtherLayers`), a sweep over a quarter of the last-level cache stands for the rest
-    of the network's weights and activations, and the layer's first input is rewritten, as the
-    layer producing it leaves it.
-
-    Chosen by measurement (benchmarks/RESULTS.md): on 12 networks timed in alternation, sums of
-    hot-loop figures fell 15 % short on average (3 of 12 within ±10 %); with this context, 11
-    of 12 were within ±10 % (RMSE 7 %); running the three layers that precede the unit in the
-    network instead (which would tie each entry to its neighbours) did worse (5 of 12).
-    """
-
-    SWEEP_SHARE = 1 / 4
-
-    def __init__(self, run: Setting, first_input: torch.Tensor) -> None:
-        self.layers = prepare(_OtherLayers(), run)
-        self.x = make_input((32, 28, 28), dataclasses.replace(run, batch=1))
-        self.sweep = torch.empty(int(last_level_cache_bytes() * self.SWEEP_SHARE) // 4, dtype=torch.float32)
-        self.first_input, self.source = first_input, first_input.clone()
-
-    def __call__(self) -> None:
-        self.layers(self.x)
-        self.sweep.fill_(1.0)
-        self.first_input.copy_(self.source)
-
-
-def measure_in_context(module: nn.Module, inputs: list[torch.Tensor], run: Setting, *, warmup: int = 3,
-                       repeats: int = 21) -> Measurement:
-    """A layer's latency as inside a network: on CPU each call timed after a
-    :class:`LayerContext`; on CUDA its GPU time and its host time apart (:func:`time_queued`;
-    the measurement's figures are the GPU's, ``host_ms`` the host's)."""
-    if run.device_type == "cuda":
-        module = prepare(module, run)
-        with running(run):
-            times, host, calls = time_queued(lambda: module(*inputs), run, warmup=warmup, repeats=repeats)
-        return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs], statistics.median(host))
-    context = LayerContext(run, inputs[0])
-    return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, before=context)
+def measure_queued(module: nn.Module, inputs: list[torch.Tensor], run: Setting, *, warmup: int = 3,
+                   repeats: int = 21) -> Measurement:
+    """CUDA: a layer's GPU time (the measurement's figures) and its host time (``host_ms``)
+    apart (:func:`time_queued`); the inputs are already batched and on the device."""
+    module = prepare(module, run)
+    with running(run):
+        times, host, calls = time_queued(lambda: module(*inputs), run, warmup=warmup, repeats=repeats)
+    return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs], statistics.median(host))
 
 
 def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: str = "cpu",

@@ -6,8 +6,7 @@ chain that inference runtimes fuse (oneDNN post-ops, TensorRT, ``torch.ao`` fusi
     conv|dwconv [→ bn] [→ activation]     bn → activation     linear|add → activation
 
 each link being the only reader of the one before. A unit is measured once per device and
-setting, alone, exactly as the compiled network runs it (the same module factories, in-place
-activations where the compiler makes them in place), and cached on disk::
+setting and cached on disk::
 
     ~/.cache/nasblocks/latency/cpu-amd-epyc-7763-64-core-processor-torch2.14.1.json
     {"device": {...}, "entries": {
@@ -15,20 +14,23 @@ activations where the compiler makes them in place), and cached on disk::
             {"median_ms": 1.41, "p10_ms": 1.38, "min_ms": 1.35, ...}, ...}}
 
 (``NASBLOCKS_CACHE`` moves ``~/.cache/nasblocks``.) Predicting a candidate is then a key and a
-dictionary lookup per unit — milliseconds of Python — and a unit missing from the table is
+dictionary lookup per unit — milliseconds of Python — and units missing from the table are
 measured on demand and added to it.
 
-On CPU a unit is timed call by call, each call after other layers have run
-(:class:`~nasblocks._latency.LayerContext`): timed in a hot loop of itself, a small op runs two
-to three times faster than inside a network, and a sum of such figures falls 15-40 % short of a
-mobile network's latency. On CUDA a unit's two sides are timed apart: the GPU's work and the
-host's time to issue it (:func:`~nasblocks._latency.time_queued`).
+On CPU the missing units are timed where they run: inside the compiled network, which is run
+once with a clock read after each layer (:func:`measure_in_network`), so each unit finds the
+caches as the layers before it leave them. Timed alone, a unit does not: in a hot loop of
+itself a small op runs two to three times faster than inside a network, and after a synthetic
+context the error depended on the machine's caches (benchmarks/RESULTS.md). A unit measured in
+one network is looked up for every other network that has it. The network's own overhead (its
+call, outside every layer) is the ``(call)`` entry.
 
-Each unit is timed through a call of its own small GraphModule, which costs a fixed few
-microseconds that the network pays only once; that call overhead is measured too (the
-``(call)`` entry, an identity GraphModule) and counted once (:func:`combine`):
+On CUDA a unit's two sides are timed apart, the unit alone: the GPU's work and the host's time
+to issue it (:func:`~nasblocks._latency.time_queued`), each through a call of its own small
+GraphModule, whose overhead — the network pays it once — is the ``(call)`` entry, an identity
+GraphModule. :func:`combine` adds them up:
 
-    CPU:   predicted = call + Σ max(unit − call, 0)
+    CPU:   predicted = call + Σ unit
     CUDA:  predicted = max(Σ gpu, call + Σ max(host − call, 0))
 
 How close this comes to the measured network is measured, not assumed:
@@ -42,7 +44,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,16 +54,17 @@ import torch.fx
 from torch import nn
 
 from nasblocks._graph import INPUT, Graph, Node, _is_default
+from nasblocks._compile import compile_graph
 from nasblocks._latency import (Measurement, Setting, device_key, device_name, make_input,
-                                measure_in_context, setting)
+                                measure_queued, prepare, running, setting, summarise)
 from nasblocks._ops import REGISTRY
 from nasblocks.errors import LatencyError
 
-FORMAT = 2  # 2: CUDA entries hold the host's time apart from the GPU's
+# 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network
+FORMAT = 3
 STATS = ("median", "p10", "min")
-# How a unit is timed for the table: briefly, since a network has dozens of units and a search
-# prices thousands of candidates. On CPU each call is timed after a LayerContext; on CUDA the
-# GPU's and the host's sides of a call apart (time_queued).
+# How units are timed for the table: briefly, since a search prices thousands of candidates. On
+# CPU these are forwards of the whole network; on CUDA, blocks of calls of one unit.
 UNIT_TIMING = {"warmup": 3, "repeats": 21}
 # Arguments that change no inference kernel: batch-norm statistics' momentum is used only in
 # training, eps only changes a constant, dropout is the identity in eval mode. Leaving them out
@@ -98,12 +101,12 @@ def readers(graph: Graph) -> dict[str, list[str]]:
 
 
 def units(graph: Graph) -> list[list[Node]]:
-    """The graph's nodes grouped into units (fused chains or single ops), in graph order."""
+    """The graph's inference nodes grouped into units (fused chains or single ops), in graph order."""
     read = readers(graph)
     taken: set[str] = set()
     grouped: list[list[Node]] = []
     for node in graph:
-        if node.name in taken:
+        if node.name in taken or node.training_only:  # auxiliary heads do not run at inference
             continue
         chain = [node]
         if node.op in _FUSE_HEADS:
@@ -346,7 +349,7 @@ def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any
     the call overhead, the units' shares and, for entries timed on CUDA, the GPU's and the
     host's sums.
 
-    On CPU a forward runs its units one after the other: ``call + Σ max(unit − call, 0)``.
+    On CPU a forward runs its units one after the other: ``call + Σ unit``.
     On CUDA the host issues the units and the GPU runs them, each as fast as it can, with a
     queue between: over repeated forwards the slower side sets the pace, so the latency is
     ``max(Σ gpu, call + Σ max(host − call, 0))`` — the GPU-bound layers of a network hide the
@@ -355,7 +358,7 @@ def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any
     """
     figure = f"{stat}_ms"
     if "host_ms" not in call:
-        units_ = [UnitLatency(key, scope, max(entry[figure] - call[figure], 0.0)) for key, scope, entry in shares]
+        units_ = [UnitLatency(key, scope, entry[figure]) for key, scope, entry in shares]
         return call[figure] + sum(u.ms for u in units_), call[figure], units_, None, None
     units_ = [UnitLatency(key, scope, entry[figure], max(entry["host_ms"] - call["host_ms"], 0.0))
               for key, scope, entry in shares]
@@ -364,20 +367,81 @@ def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any
     return max(gpu, host), call["host_ms"], units_, gpu, host
 
 
+def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: int = 21
+                       ) -> tuple[Measurement, dict[str, Measurement]]:
+    """CPU: every unit of ``graph`` timed inside the compiled network — the network's overhead
+    outside its layers (the ``(call)`` entry) and each unit key's time per forward.
+
+    The network runs ``warmup + repeats`` times with a clock read before its first layer and
+    after each layer (``compile_graph``'s probe); a unit's time in a forward is the sum of its
+    layers', less what a reading of the clock costs. A key that several units of the network
+    share (repeated blocks) pools their times.
+    """
+    clock = time.thread_time if run.clock == "cpu" else time.perf_counter
+    marks: list[tuple[str, float]] = []
+
+    def probe(name: str) -> None:
+        marks.append((name, clock()))
+
+    module = prepare(compile_graph(graph, probe), run)
+    x = make_input(graph.input_shape, run)
+    layers: dict[str, list[float]] = {}
+    overhead: list[float] = []
+    with running(run):
+        for index in range(max(1, warmup) + repeats):
+            marks.clear()
+            start = clock()
+            module(x)
+            end = clock()
+            if index < max(1, warmup):
+                continue
+            for (_, before), (name, after) in zip(marks, marks[1:]):
+                layers.setdefault(name, []).append((after - before) * 1e3)
+            overhead.append(((end - start) - (marks[-1][1] - marks[0][1])) * 1e3)
+    reading = _reading_cost(probe, marks) * 1e3
+    groups = units(graph)
+    pooled: dict[str, list[float]] = {}
+    for key, group in zip(entry_keys(graph, groups, run), groups):
+        per_forward = [max(sum(parts) - len(group) * reading, 0.0)
+                       for parts in zip(*(layers[node.name] for node in group))]
+        pooled.setdefault(key, []).extend(per_forward)
+    shapes = {key: [graph.shape_of(name) for name in unit_inputs(group)]
+              for key, group in zip(entry_keys(graph, groups, run), groups)}
+    call = summarise(overhead, 1, run, [graph.input_shape])
+    return call, {key: summarise(times, 1, run, shapes[key]) for key, times in pooled.items()}
+
+
+def _reading_cost(probe: Any, marks: list[tuple[str, float]]) -> float:
+    """What one probe call costs, in seconds: the clock reading it adds to each layer's time."""
+    marks.clear()
+    for _ in range(201):
+        probe("")
+    spans = sorted(b - a for (_, a), (_, b) in zip(marks, marks[1:]))
+    marks.clear()
+    return spans[len(spans) // 2]
+
+
 def _unit_inputs(graph: Graph, unit: Sequence[Node], run: Setting) -> list[torch.Tensor]:
     # under autocast every tensor after the network's input is already in the autocast dtype
     return [make_input(graph.shape_of(name), run, None if name == INPUT else run.autocast_dtype)
             for name in unit_inputs(unit)]
 
 
-def _measure_unit(graph: Graph, unit: Sequence[Node], run: Setting) -> Measurement:
-    return measure_in_context(unit_module(graph, unit), _unit_inputs(graph, unit, run), run,
-                              **UNIT_TIMING)  # type: ignore[arg-type]
-
-
-def _measure_call(graph: Graph, run: Setting) -> Measurement:
-    return measure_in_context(call_module(), [make_input(graph.input_shape, run)], run,
-                              **UNIT_TIMING)  # type: ignore[arg-type]
+def _measure_units(graph: Graph, groups: Sequence[Sequence[Node]], keys: Sequence[str], missing: Sequence[str],
+                   run: Setting) -> Iterator[tuple[str, Measurement]]:
+    """The entries ``missing`` (unit keys, and the ``(call)`` entry's), measured: on CPU in one
+    run of the network, on CUDA unit by unit."""
+    if run.device_type == "cpu":
+        call, found = measure_in_network(graph, run, **UNIT_TIMING)
+        yield from ((key, call if key.startswith(CALL) else found[key]) for key in missing)
+        return
+    first = dict(zip(keys, groups))
+    for key in missing:
+        if key.startswith(CALL):
+            module, inputs = call_module(), [make_input(graph.input_shape, run)]
+        else:
+            module, inputs = unit_module(graph, first[key]), _unit_inputs(graph, first[key], run)
+        yield key, measure_queued(module, inputs, run, **UNIT_TIMING)
 
 
 def _lookup(table: LatencyTable, key: str) -> dict[str, Any] | None:
@@ -404,29 +468,22 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
     run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last,
                   clock=clock)
     table = table if table is not None else table_for(run.device)
-    pending: list[tuple[str, Measurement]] = []
-
-    def entry(key: str, measure: Any) -> dict[str, Any]:
-        found = _lookup(table, key)
-        if found is None:
-            if not measure_missing:
-                raise LatencyError(f"no entry {key!r} in {table.path}; run `nasblocks latency "
-                                   f"profile` or allow measuring missing units")
-            pending.append((key, measure()))
-            table.put(key, pending[-1][1])
-            found = table.get(key)
-        return found  # type: ignore[return-value]
-
-    try:
-        call = entry(CALL + setting_key(run), lambda: _measure_call(graph, run))
-        groups = units(graph)
-        shares = [(key, group[0].scope, entry(key, lambda u=group: _measure_unit(graph, u, run)))
-                  for key, group in zip(entry_keys(graph, groups, run), groups)]
-    finally:
-        if pending:
+    groups = units(graph)
+    keys = entry_keys(graph, groups, run)
+    call_key = CALL + setting_key(run)
+    missing = [key for key in dict.fromkeys([call_key, *keys]) if _lookup(table, key) is None]
+    if missing and not measure_missing:
+        raise LatencyError(f"no entry {missing[0]!r} in {table.path}; run `nasblocks latency "
+                           f"profile` or allow measuring missing units")
+    if missing:
+        try:
+            for key, measurement in _measure_units(graph, groups, keys, missing, run):
+                table.put(key, measurement)
+        finally:  # what was measured is kept, even when interrupted
             table.save()
-    total, call_ms, unit_shares, gpu, host = combine(call, shares, stat)
-    return Prediction(total, call_ms, tuple(unit_shares), len(pending), table.path, stat, run, gpu, host)
+    shares = [(key, group[0].scope, table.get(key)) for key, group in zip(keys, groups)]
+    total, call_ms, unit_shares, gpu, host = combine(table.get(call_key), shares, stat)  # type: ignore[arg-type]
+    return Prediction(total, call_ms, tuple(unit_shares), len(missing), table.path, stat, run, gpu, host)
 
 
 def predict(graph: Graph, device: str = "cpu", **options: Any) -> float:

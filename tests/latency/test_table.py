@@ -115,22 +115,49 @@ def test_entry_keys_are_unit_and_setting_and_repeated_blocks_share_them() -> Non
         "conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224|b1|fp32|contiguous"  # no threads on CUDA
 
 
-def test_on_cpu_each_timed_call_follows_other_layers(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nasblocks import _latency
+def test_on_cpu_every_missing_unit_is_timed_inside_one_run_of_the_network(
+        tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = []
+    real = lt.compile_graph
+    monkeypatch.setattr(lt, "compile_graph", lambda graph, probe: compiled.append(probe) or real(graph, probe))
+    detail = lt.predict_detail(tiny, "cpu", threads=1)
+    assert len(compiled) == 1 and compiled[0] is not None  # one instrumented network, not 8 units
+    entries = lt.table_for("cpu").entries
+    assert set(entries) == {lt.CALL + SUFFIX, *lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))}
+    assert all(0 <= e["min_ms"] <= e["p10_ms"] <= e["median_ms"] <= e["p90_ms"] for e in entries.values())
+    assert all(e["repeats"] == 3 for e in entries.values())  # the conftest's UNIT_TIMING
+    assert detail.latency_ms == pytest.approx(detail.call_ms + sum(u.ms for u in detail.units))
 
-    calls = []
-    real = _latency.LayerContext.__call__
-    monkeypatch.setattr(_latency.LayerContext, "__call__", lambda self: calls.append("context") or real(self))
-    real_module = lt.unit_module
 
-    def spied(graph, unit):
-        module = real_module(graph, unit)
-        module.register_forward_hook(lambda *_: calls.append("unit"))
-        return module
+def test_units_repeated_in_a_network_pool_their_times() -> None:
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2", input=(3, 32, 32)))
+    call, found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=2)
+    keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
+    assert set(found) == set(keys) and call.repeats == 2
+    repeated = max(set(keys), key=keys.count)
+    assert found[repeated].repeats == 2 * keys.count(repeated) > 2
+    group = lt.units(graph)[keys.index(repeated)]
+    assert found[repeated].input_shape == tuple(graph.shape_of(name) for name in lt.unit_inputs(group))
 
-    monkeypatch.setattr(lt, "unit_module", spied)
-    lt._measure_unit(tiny, lt.units(tiny)[4], setting("cpu", threads=1))
-    assert calls == ["context", "unit"] * (1 + 3)  # each warm-up call and each of the 3 repeats
+
+def test_a_probed_network_computes_what_the_network_computes(tiny: nasblocks.Graph) -> None:
+    seen: list[str] = []
+
+    def probe(name: str) -> None:
+        seen.append(name)
+
+    plain, probed = lt.compile_graph(tiny), lt.compile_graph(tiny, probe)
+    probed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, *tiny.input_shape)
+    with torch.no_grad():
+        assert torch.equal(probed.eval()(x), plain.eval()(x))
+    assert seen == ["x", *[node.name for node in tiny]]
+
+
+def test_auxiliary_heads_are_no_units_of_inference() -> None:
+    graph = nasblocks.expand(nasblocks.load("googlenet"))
+    scopes = {unit[0].scope.split(".")[0] for unit in lt.units(graph)}
+    assert "aux1" not in scopes and "aux2" not in scopes and "inception5b" in scopes
 
 
 def test_the_default_cache_is_under_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -142,7 +169,7 @@ def test_the_default_cache_is_under_the_home_directory(monkeypatch: pytest.Monke
 def test_missing_units_are_measured_once_then_looked_up(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
     first = lt.predict_detail(tiny, "cpu", threads=1)
     assert first.measured_now == len(set(lt.unit_key(tiny, u) for u in lt.units(tiny))) + 1  # + the call
-    monkeypatch.setattr(lt, "_measure_unit", lambda *a: pytest.fail("a unit in the table was measured again"))
+    monkeypatch.setattr(lt, "_measure_units", lambda *a: pytest.fail("a unit in the table was measured again"))
     again = lt.predict_detail(tiny, "cpu", threads=1)
     assert again.measured_now == 0 and again.latency_ms == first.latency_ms
 
@@ -150,22 +177,19 @@ def test_missing_units_are_measured_once_then_looked_up(tiny: nasblocks.Graph, m
 def test_a_new_process_reads_the_table_from_disk(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
     first = lt.predict(tiny, "cpu", threads=1)
     monkeypatch.setattr(lt, "_OPEN", {})  # as a fresh process
-    monkeypatch.setattr(lt, "_measure_unit", lambda *a: pytest.fail("measured although on disk"))
-    monkeypatch.setattr(lt, "_measure_call", lambda *a: pytest.fail("measured although on disk"))
+    monkeypatch.setattr(lt, "_measure_units", lambda *a: pytest.fail("measured although on disk"))
     assert lt.predict(tiny, "cpu", threads=1) == first
 
 
-def test_only_the_missing_entry_is_measured(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_the_missing_entry_is_added(tiny: nasblocks.Graph) -> None:
     lt.predict(tiny, "cpu", threads=1)
     table = lt.table_for("cpu")
+    before = dict(table.entries)
     del table.entries[linear_key(tiny)]
-    measured = []
-    real = lt._measure_unit
-    monkeypatch.setattr(lt, "_measure_unit", lambda g, unit, run: measured.append(lt.unit_key(g, unit))
-                        or real(g, unit, run))
     assert lt.predict_detail(tiny, "cpu", threads=1).measured_now == 1
-    assert measured == ["linear(out=4)@8"]
-    assert linear_key(tiny) in json.loads(table.path.read_text())["entries"]
+    on_disk = json.loads(table.path.read_text())["entries"]
+    assert linear_key(tiny) in on_disk
+    assert all(on_disk[key] == entry for key, entry in before.items() if key != linear_key(tiny))  # kept as they were
 
 
 def test_another_setting_is_another_entry(tiny: nasblocks.Graph) -> None:
@@ -183,32 +207,30 @@ def plant(graph: nasblocks.Graph, values: list[float], call: float) -> None:
         table.entries[key] = {"median_ms": ms, "p10_ms": ms / 2, "min_ms": ms / 3}
 
 
-def test_prediction_is_the_call_plus_each_unit_less_the_call(tiny: nasblocks.Graph) -> None:
+def test_on_cpu_the_prediction_is_the_call_plus_each_unit(tiny: nasblocks.Graph) -> None:
     torch.set_num_threads(1)
-    # flatten (index 6) is planted below the call: it counts zero, never a negative time
-    plant(tiny, [1.0 + i if i != 6 else 0.1 for i in range(8)], call=0.5)
+    plant(tiny, [1.0 + i for i in range(8)], call=0.5)
     detail = lt.predict_detail(tiny, "cpu", threads=1, measure_missing=False)
-    expected = 0.5 + sum(0.5 + i for i in range(8) if i != 6)
-    assert detail.latency_ms == pytest.approx(expected)
-    assert detail.measured_now == 0
+    assert detail.latency_ms == pytest.approx(0.5 + sum(1.0 + i for i in range(8)))
+    assert detail.measured_now == 0 and detail.gpu_ms is None
     assert [u.key for u in detail.units] == lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))
-    assert detail.units[6].ms == 0.0 and detail.units[0].scope == "0.0"
+    assert detail.units[6].ms == 7.0 and detail.units[0].scope == "0.0"
 
 
 def test_the_statistic_summed_is_chosen(tiny: nasblocks.Graph) -> None:
     torch.set_num_threads(1)
     plant(tiny, [6.0] * 8, call=3.0)
-    assert lt.predict(tiny, "cpu", threads=1, measure_missing=False) == pytest.approx(3.0 + 8 * 3.0)
-    assert lt.predict(tiny, "cpu", threads=1, stat="p10", measure_missing=False) == pytest.approx(1.5 + 8 * 1.5)
-    assert lt.predict(tiny, "cpu", threads=1, stat="min", measure_missing=False) == pytest.approx(1.0 + 8 * 1.0)
+    assert lt.predict(tiny, "cpu", threads=1, measure_missing=False) == pytest.approx(3.0 + 8 * 6.0)
+    assert lt.predict(tiny, "cpu", threads=1, stat="p10", measure_missing=False) == pytest.approx(1.5 + 8 * 3.0)
+    assert lt.predict(tiny, "cpu", threads=1, stat="min", measure_missing=False) == pytest.approx(1.0 + 8 * 2.0)
 
 
 def test_latency_ms_is_the_cost_apis_figure(tiny: nasblocks.Graph, tiny_path: Path) -> None:
     torch.set_num_threads(1)
     plant(tiny, [2.0] * 8, call=1.0)
-    assert lt.latency_ms(tiny, "cpu") == pytest.approx(1.0 + 8 * 1.0)
+    assert lt.latency_ms(tiny, "cpu") == pytest.approx(1.0 + 8 * 2.0)
     cost = nasblocks.cost(nasblocks.load(str(tiny_path)), latency="cpu")
-    assert cost.latency_ms == pytest.approx(9.0) and cost.macs == tiny.macs
+    assert cost.latency_ms == pytest.approx(17.0) and cost.macs == tiny.macs
     assert nasblocks.cost(nasblocks.load(str(tiny_path))).latency_ms is None
 
 
@@ -287,8 +309,8 @@ def test_on_cuda_the_slower_side_sets_the_pace() -> None:
     assert gpu == pytest.approx(0.05) and latency == host == pytest.approx(0.01 + 100 * 0.011)
 
 
-def test_on_cpu_units_are_summed_less_the_call() -> None:
+def test_on_cpu_units_are_summed_with_the_call() -> None:
     call = {"median_ms": 0.5, "min_ms": 0.2}
     latency, call_ms, units_, gpu, host = lt.combine(call, [("a", "s", {"median_ms": 2.0, "min_ms": 1.0}),
                                                            ("b", "s", {"median_ms": 0.1, "min_ms": 0.1})])
-    assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.0, 0.5, [1.5, 0.0], None, None)
+    assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.6, 0.5, [2.0, 0.1], None, None)
