@@ -314,3 +314,31 @@ def test_on_cpu_units_are_summed_with_the_call() -> None:
     latency, call_ms, units_, gpu, host = lt.combine(call, [("a", "s", {"median_ms": 2.0, "min_ms": 1.0}),
                                                            ("b", "s", {"median_ms": 0.1, "min_ms": 0.1})])
     assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.6, 0.5, [2.0, 0.1], None, None)
+
+
+def test_on_cuda_each_distinct_unit_is_timed_alone_gpu_and_host_apart(
+        tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    # no GPU here: the device is faked and each timing planted (GPU 1 ms, host 0.5 ms per unit)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    timed: list[tuple[str, tuple]] = []
+
+    def measure_queued(module: nn.Module, inputs: list[torch.Tensor], run: Setting, **timing: int):
+        timed.append((type(module).__name__, tuple(tuple(x.shape) for x in inputs)))
+        call = type(module).__name__ != "Unit"
+        ms = 0.0 if call else 1.0
+        return lt.Measurement(ms, ms, ms, 0.0, ms, 3, 1, "cuda:0", "Fake GPU", 1, torch.__version__, 4,
+                              "fp32", "contiguous", (), host_ms=0.1 if call else 0.5)
+
+    monkeypatch.setattr(lt, "measure_queued", measure_queued)
+    monkeypatch.setattr(lt, "make_input", lambda shape, run, dtype=None: torch.zeros(run.batch, *shape))
+    detail = lt.predict_detail(tiny, "cuda", batch=4)
+    distinct = len(set(lt.entry_keys(tiny, lt.units(tiny), setting("cpu"))))
+    assert detail.measured_now == 1 + distinct and len(timed) == 1 + distinct  # each key once, alone
+    assert timed[0] == ("_Identity", ((4, *tiny.input_shape),))  # the (call) entry first
+    assert (detail.gpu_ms, detail.host_ms, detail.call_ms) == (8.0, pytest.approx(0.1 + 8 * 0.4), 0.1)
+    assert detail.latency_ms == 8.0  # the GPU's side is the slower one
+    table = json.loads(lt.table_path("cuda").read_text())
+    assert table["device"]["key"].startswith("cuda-fake-gpu-") and \
+        all(e["host_ms"] in (0.1, 0.5) for e in table["entries"].values())
