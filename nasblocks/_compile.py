@@ -55,7 +55,7 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     else:
         fx_graph.output(values[graph.output])
     module = torch.fx.GraphModule(modules, fx_graph, class_name=_class_name(graph.name))
-    _fast_attributes(module)
+    fast_attributes(module)
     return module
 
 
@@ -113,7 +113,7 @@ def _subgraph_module(graph: Graph, nodes: list[Node], prefix: str) -> torch.fx.G
     return torch.fx.GraphModule(modules, fx_graph, class_name="AuxiliaryHead")
 
 
-def _fast_attributes(root: nn.Module) -> None:
+def fast_attributes(root: nn.Module) -> None:
     """Also keep each submodule in its parent's ``__dict__``.
 
     The generated code reaches a submodule through ``getattr(getattr(self.features, "3"), ...)``,

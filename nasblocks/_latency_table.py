@@ -54,7 +54,7 @@ import torch.fx
 from torch import nn
 
 from nasblocks._graph import INPUT, Graph, Node, _is_default
-from nasblocks._compile import compile_graph
+from nasblocks._compile import compile_graph, fast_attributes
 from nasblocks._latency import (Measurement, Setting, device_key, device_name, make_input,
                                 measure_queued, prepare, running, setting, summarise)
 from nasblocks._ops import REGISTRY
@@ -194,7 +194,9 @@ def unit_module(graph: Graph, unit: Sequence[Node]) -> torch.fx.GraphModule:
         modules[f"m{index}"] = opdef.module(node.args, node.in_shapes, inplace)  # type: ignore[misc]
         values[node.name] = fx_graph.call_module(f"m{index}", tuple(args))
     fx_graph.output(values[unit[-1].name])
-    return torch.fx.GraphModule(modules, fx_graph, class_name="Unit")
+    module = torch.fx.GraphModule(modules, fx_graph, class_name="Unit")
+    fast_attributes(module)  # its submodules reached as the network reaches them
+    return module
 
 
 class _Identity(nn.Module):

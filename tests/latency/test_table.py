@@ -80,6 +80,7 @@ def test_a_unit_module_is_compiled_as_in_the_network(tiny: nasblocks.Graph) -> N
     first = lt.unit_module(tiny, groups[0])
     assert [type(m) for m in first.children()] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
     assert first.m2.inplace  # in place in the network too: the bn's output has one reader
+    assert first.__dict__["m0"] is first.m0  # reached as the network reaches its submodules
     add = lt.unit_module(tiny, groups[4])
     assert len([n for n in add.graph.nodes if n.op == "placeholder"]) == 2
     x = torch.randn(1, 8, 8, 8)
