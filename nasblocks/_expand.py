@@ -27,7 +27,7 @@ from typing import Any
 from nasblocks._expr import ExprError, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Graph, Node
-from nasblocks._ops import REGISTRY, REQUIRED, ArgError, OpDef, Shape, ShapeError, fmt_shape
+from nasblocks._ops import REGISTRY, REQUIRED, ArgError, OpDef, ShapeError, fmt_shape
 from nasblocks._spec import RESERVED, BlockDef, Spec, fail, resolve, suggest
 from nasblocks._yaml import YList, YMap
 from nasblocks.errors import SpecError

@@ -49,11 +49,14 @@ class Node:
     origin: str
     training_only: bool = False
 
+    def set_args(self) -> dict[str, Any]:
+        """The arguments that differ from the op's defaults: what the spec had to say."""
+        params = REGISTRY[self.op].params
+        return {k: v for k, v in self.args.items() if k not in params or not _is_default(params[k], v)}
+
     def describe(self) -> str:
         """One fx-style line: name, shape, op with its arguments, inputs, cost and origin."""
-        params = REGISTRY[self.op].params
-        shown = [f"{k}={_fmt_arg(v)}" for k, v in self.args.items()
-                 if k not in params or not _is_default(params[k], v)]
+        shown = [f"{k}={format_arg(v)}" for k, v in self.set_args().items()]
         arglist = f"[{', '.join(shown)}]" if shown else ""
         cost = f"  params={self.params:,}" if self.params else ""
         cost += f" macs={self.macs:,}" if self.macs else ""
@@ -68,7 +71,8 @@ def _is_default(param: Param, value: Any) -> bool:
     return value == (None if param.default is None else param.coerce(param.default))
 
 
-def _fmt_arg(value: Any) -> str:
+def format_arg(value: Any) -> str:
+    """An argument as printouts show it: a pair as ``3×3``."""
     if isinstance(value, tuple) and len(value) == 2:
         return f"{value[0]}×{value[1]}"
     return str(value)

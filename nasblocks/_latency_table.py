@@ -53,7 +53,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from nasblocks._graph import INPUT, Graph, Node, _is_default
+from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._compile import compile_graph, fast_attributes
 from nasblocks._latency import (Measurement, Setting, device_key, device_name, make_input,
                                 measure_queued, prepare, running, setting, summarise)
@@ -135,9 +135,8 @@ def node_key(node: Node) -> str:
     defaults (``act(fn=relu6)`` is written ``relu6``, the module it builds)."""
     if node.op == "act":
         return node.args["fn"]
-    params, ignored = REGISTRY[node.op].params, NO_SPEED_EFFECT.get(node.op, ())
-    shown = [f"{k}={_fmt(v)}" for k, v in node.args.items()
-             if k not in ignored and not (k in params and _is_default(params[k], v))]
+    ignored = NO_SPEED_EFFECT.get(node.op, ())
+    shown = [f"{k}={_fmt(v)}" for k, v in node.set_args().items() if k not in ignored]
     return f"{node.op}({','.join(shown)})" if shown else node.op
 
 

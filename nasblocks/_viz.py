@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasblocks._graph import INPUT, Graph, Node, _fmt_arg, _is_default
-from nasblocks._ops import REGISTRY, fmt_shape
+from nasblocks._graph import INPUT, Graph, Node, format_arg
+from nasblocks._ops import fmt_shape
 from nasblocks._output import OutputError, check_writable, format_of
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -70,9 +70,7 @@ def _cost_line(params: int, macs: int) -> list[str]:
 
 def shown_args(node: Node) -> str:
     """``out=32 kernel=3×3 stride=2×2``: the arguments that differ from the op's defaults."""
-    params = REGISTRY[node.op].params
-    return " ".join(f"{k}={_fmt_arg(v)}" for k, v in node.args.items()
-                    if k in params and not _is_default(params[k], v))
+    return " ".join(f"{k}={format_arg(v)}" for k, v in node.set_args().items())
 
 
 def _op_box(node: Node) -> Box:

@@ -12,15 +12,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-from nasblocks.errors import NasblocksError, SpecError
+from nasblocks.errors import NasblocksError
 from nasblocks.cli_latency import latency_app
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 from nasblocks.cli_search import search, space_app, study_app
 from nasblocks.cli_viz import export, viz
 
@@ -33,41 +33,6 @@ app.add_typer(space_app, name="space")
 app.command()(viz)
 app.command()(export)
 console = Console()
-
-
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``--set width=0.75`` pairs as typed values (YAML scalars: 0.75, 10, true, relu)."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise SpecError(f"--set {pair!r}: expected NAME=VALUE, e.g. --set width=0.75")
-        try:
-            values[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise SpecError(f"--set {pair!r}: cannot read the value {raw!r}") from None
-    return values
-
-
-def parse_input(text: str | None) -> tuple[int, int, int] | None:
-    """``--input 3x160x160`` as (C, H, W)."""
-    if text is None:
-        return None
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise SpecError(f"--input {text!r}: expected CxHxW with positive integers, e.g. 3x224x224")
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Set a var: NAME=VALUE (repeatable).")]
-InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input size CxHxW, e.g. 3x160x160.")]
-
-
-def load_spec(source: str, sets: list[str] | None, input_size: str | None):  # -> Spec
-    from nasblocks._spec import load
-
-    return load(source, input=parse_input(input_size), **parse_sets(sets or []))
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:

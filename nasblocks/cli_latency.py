@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
+
 console = Console()
 
 
@@ -38,9 +40,6 @@ latency_app = typer.Typer(
     cls=_SpecOrCommand, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Latency: measured on CPU or GPU, predicted from a per-device table of measured units.")
 
-SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Set a var: NAME=VALUE (repeatable).")]
-InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input size CxHxW, e.g. 3x160x160.")]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="cpu, cuda or cuda:N.")]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Images per forward.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads (default: torch's).")]
@@ -81,7 +80,6 @@ def measure(
     from nasblocks._compile import compile_graph
     from nasblocks._expand import expand
     from nasblocks._latency import measure as measure_module
-    from nasblocks.cli import load_spec
 
     options = _settings(device, batch, threads, dtype, channels_last, clock)
     loaded = load_spec(spec, set_, input_size)

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasblocks.cli_latency import InputOpt, SetOpt, SpecArg
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write.")]
 
@@ -36,7 +36,6 @@ def viz(
     from nasblocks._expand import expand
     from nasblocks._output import format_of
     from nasblocks._viz import DOT_MISSING, FORMATS, draw, picture
-    from nasblocks.cli import load_spec
 
     fmt = format_of(output, fmt, FORMATS)  # before any latency is measured
     pic = picture(expand(load_spec(spec, set_, input_size)), depth, color, device)
@@ -61,7 +60,6 @@ def export(
     from nasblocks._export import export as export_module
     from nasblocks._ops import fmt_shape
     from nasblocks._output import format_of
-    from nasblocks.cli import load_spec
 
     fmt = format_of(output, fmt, FORMATS)  # before the module is built
     graph = expand(load_spec(spec, set_, input_size))

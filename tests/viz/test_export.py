@@ -22,7 +22,6 @@ import torch
 import nasblocks
 from nasblocks._compile import compile_graph
 from nasblocks._export import export, exported_program
-from nasblocks._graph import _is_default
 from nasblocks._ops import REGISTRY
 from nasblocks.cli import main
 
@@ -43,9 +42,8 @@ def smallest(name: str) -> nasblocks.Graph:
 
 def form(node: nasblocks.Node) -> tuple[str, ...]:
     """The op and the arguments it sets (with the value, for flags and names)."""
-    params = REGISTRY[node.op].params
     return (node.op, *sorted(k if not isinstance(v, (bool, str)) else f"{k}={v}"
-                             for k, v in node.args.items() if not _is_default(params[k], v)))
+                             for k, v in node.set_args().items()))
 
 
 def run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:

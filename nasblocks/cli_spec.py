@@ -1,0 +1,45 @@
+"""The arguments every command that takes a spec shares: the spec (a file or a zoo name), its
+``--set`` vars and its ``--input`` size."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+
+from nasblocks._spec import Spec, load
+from nasblocks.errors import SpecError
+
+SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Set a var: NAME=VALUE (repeatable).")]
+InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input size CxHxW, e.g. 3x160x160.")]
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """``--set width=0.75`` pairs as typed values (YAML scalars: 0.75, 10, true, relu)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set {pair!r}: expected NAME=VALUE, e.g. --set width=0.75")
+        try:
+            values[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {pair!r}: cannot read the value {raw!r}") from None
+    return values
+
+
+def parse_input(text: str | None) -> tuple[int, int, int] | None:
+    """``--input 3x160x160`` as (C, H, W)."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SpecError(f"--input {text!r}: expected CxHxW with positive integers, e.g. 3x224x224")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def load_spec(source: str, sets: list[str] | None, input_size: str | None) -> Spec:
+    """The spec a command names, with its ``--set`` vars and ``--input`` size."""
+    return load(source, input=parse_input(input_size), **parse_sets(sets or []))
