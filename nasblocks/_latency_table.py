@@ -44,7 +44,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,7 +311,7 @@ def table_for(device: str, path: Path | None = None) -> LatencyTable:
 
 @dataclass(frozen=True)
 class UnitLatency:
-    """One unit's share of a prediction: on CPU its time less the call's; on CUDA its GPU time,
+    """One unit's share of a prediction: on CPU its time in the network; on CUDA its GPU time,
     and ``host_ms`` the host's time to issue it, less the call's."""
 
     key: str
@@ -402,17 +402,17 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
     reading = _reading_cost(probe, marks) * 1e3
     groups = units(graph)
     pooled: dict[str, list[float]] = {}
+    shapes: dict[str, list[tuple[int, ...]]] = {}
     for key, group in zip(entry_keys(graph, groups, run), groups):
         per_forward = [max(sum(parts) - len(group) * reading, 0.0)
                        for parts in zip(*(layers[node.name] for node in group))]
         pooled.setdefault(key, []).extend(per_forward)
-    shapes = {key: [graph.shape_of(name) for name in unit_inputs(group)]
-              for key, group in zip(entry_keys(graph, groups, run), groups)}
+        shapes[key] = [graph.shape_of(name) for name in unit_inputs(group)]
     call = summarise(overhead, 1, run, [graph.input_shape])
     return call, {key: summarise(times, 1, run, shapes[key]) for key, times in pooled.items()}
 
 
-def _reading_cost(probe: Any, marks: list[tuple[str, float]]) -> float:
+def _reading_cost(probe: Callable[[str], None], marks: list[tuple[str, float]]) -> float:
     """What one probe call costs, in seconds: the clock reading it adds to each layer's time."""
     marks.clear()
     for _ in range(201):
