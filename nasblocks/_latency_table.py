@@ -388,13 +388,14 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
     x = make_input(graph.input_shape, run)
     layers: dict[str, list[float]] = {}
     overhead: list[float] = []
+    warm = max(1, warmup)
     with running(run):
-        for index in range(max(1, warmup) + repeats):
+        for index in range(warm + repeats):
             marks.clear()
             start = clock()
             module(x)
             end = clock()
-            if index < max(1, warmup):
+            if index < warm:
                 continue
             for (_, before), (name, after) in zip(marks, marks[1:]):
                 layers.setdefault(name, []).append((after - before) * 1e3)
