@@ -59,6 +59,6 @@ def search(study: str | None = None, *, resume: bool = False, root: str = "studi
     """
     from pathlib import Path
 
-    from nasblocks._search import run_search
+    from nasblocks._search_run import run_search
 
     return run_search(options, study=study, resume=resume, root=Path(root)).study

@@ -73,7 +73,7 @@ def search(
     --resume goes on. The same command with --study and --storage on several machines runs one
     study: together the workers stop at --trials.
     """
-    from nasblocks._search import run_search
+    from nasblocks._search_run import run_search
 
     budgets = [*(budget or []), *([latency] if latency else [])] or None
     given = {"space": space, "budget": budgets,

@@ -20,7 +20,7 @@ from postgres_server import Postgres, start_postgres
 from rich.console import Console
 
 from nasblocks import _storage, _train
-from nasblocks._search import run_search
+from nasblocks._search_run import run_search
 from nasblocks._study import StudyError, load_study
 from nasblocks._workers import Quota
 from nasblocks.cli import main

@@ -13,7 +13,7 @@ from rich.console import Console
 
 import nasblocks
 from nasblocks import _train
-from nasblocks._search import run_search
+from nasblocks._search_run import run_search
 from nasblocks._study import StudyError
 from nasblocks._train import TrainResult
 from nasblocks.errors import BudgetError

@@ -20,7 +20,7 @@ from fault_worker import launch, wait_for
 from tiny_search import TINY_SPACE, write_tiny_space
 
 from nasblocks import _storage, _train
-from nasblocks._search import run_search
+from nasblocks._search_run import run_search
 from nasblocks._study import StudyError, storage_url
 from nasblocks._train import TrainResult
 
