@@ -16,6 +16,10 @@ search does). On CPU a network's missing units are timed inside that network, so
 figure flatters networks that brought new units; the second is the predictor's test.
 The goal (issue 5) is >= 95 % within ±10 %. Record results in benchmarks/RESULTS.md.
 
+--remeasure measures every network a second time once all are done and prints how often the two
+measurements agree within ±10 %: the ceiling a predictor can reach on this machine, since the
+table is filled at one moment and a network measured at another.
+
 Nothing here is device-specific: the device, batch, dtype, threads and clock are options, and
 each device keeps its own table (``nasblocks latency profile --device ...``).
 """
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nasblocks  # noqa: E402
 from _networks import accuracy, accuracy_line, add_network_arguments, add_setting_arguments, networks  # noqa: E402
 from nasblocks._compile import compile_graph  # noqa: E402
-from nasblocks._latency import measure, setting  # noqa: E402
+from nasblocks._latency import Measurement, measure, setting  # noqa: E402
 from nasblocks._latency_table import predict_detail  # noqa: E402
 
 
@@ -46,6 +50,8 @@ def main() -> None:
     add_network_arguments(parser)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--remeasure", action="store_true",
+                        help="measure every network again at the end: how far the machine agrees with itself")
     parser.add_argument("--json", type=Path, help="also write every row to this file")
     args = parser.parse_args()
 
@@ -55,6 +61,10 @@ def main() -> None:
                "channels_last": run.channels_last, "clock": run.clock}
     chosen = networks(args)
 
+    def measure_network(graph: nasblocks.Graph) -> Measurement:
+        return measure(compile_graph(graph), graph.input_shape, device=args.device, warmup=args.warmup,
+                       repeats=args.repeats, **options)
+
     stats = args.stats.split(",")
     rows = []
     first = None
@@ -63,8 +73,7 @@ def main() -> None:
     for label, spec in chosen:
         graph = nasblocks.expand(spec)
         predictions = {stat: predict_detail(graph, args.device, stat=stat, **options) for stat in stats}
-        measured = measure(compile_graph(graph), graph.input_shape, device=args.device, warmup=args.warmup,
-                           repeats=args.repeats, **options)
+        measured = measure_network(graph)
         first = first or measured
         row = {"network": label, "gmacs": graph.macs / 1e9, "spread": measured.spread,
                "units": len(predictions[stats[0]].units),
@@ -105,6 +114,15 @@ def main() -> None:
                                                              [r[stat]["measured_ms"] for r in transferred])
             print(f"{'':>6s}  the {len(transferred)} networks wholly predicted from units other networks measured: "
                   f"{accuracy_line(summary[stat + '_from_other_networks'])}")
+    if args.remeasure:  # the same networks, measured again minutes later: the machine's own agreement
+        for row, (_, spec) in zip(rows, chosen):
+            again = measure_network(nasblocks.expand(spec))
+            for stat in stats:
+                row[stat]["remeasured_ms"] = getattr(again, f"{stat}_ms")
+        for stat in stats:
+            summary[stat + "_remeasured"] = accuracy([r[stat]["remeasured_ms"] for r in rows],
+                                                     [r[stat]["measured_ms"] for r in rows])
+            print(f"{stat:>6s}: measured again against measured first: {accuracy_line(summary[stat + '_remeasured'])}")
     if args.json:
         args.json.write_text(json.dumps({"device": first.to_dict(), "summary": summary, "rows": rows}, indent=1))
 

@@ -354,19 +354,38 @@ def time_queued(call: Callable[[], Any], run: Setting, *, warmup: int = 3, repea
     return gpu, host, calls
 
 
+def quantile_weights(values: Sequence[float], q: float) -> list[tuple[int, float]]:
+    """The positions in ``values`` and the weights whose weighted sum is their ``q`` quantile
+    (linear interpolation between order statistics, as ``statistics.quantiles(method="inclusive")``;
+    q = 0 is the minimum, 0.5 the median)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    position = (len(values) - 1) * q
+    low = math.floor(position)
+    part = position - low
+    return [(order[low], 1.0)] if part == 0 else [(order[low], 1 - part), (order[low + 1], part)]
+
+
 def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence[Shape],
-              host_ms: float | None = None) -> Measurement:
-    """A :class:`Measurement` from per-call times."""
-    ordered = sorted(times)
-    quartiles = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 3
-    deciles = statistics.quantiles(ordered, n=10, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 9
+              host_ms: float | None = None, ranks: Sequence[float] | None = None) -> Measurement:
+    """A :class:`Measurement` from per-call times.
+
+    With ``ranks`` (one figure per call: the whole forward's time when ``times`` are one layer's
+    share of each forward), each figure is ``times`` where ``ranks`` has that figure — the
+    layer's share of the median forward rather than its own median. Shares taken so add up to
+    the forward's figure; each layer's own minimum does not (their sum falls below the fastest
+    forward, since the minima come from different forwards).
+    """
+    ranks = times if ranks is None else ranks
+
+    def at(q: float) -> float:
+        return sum(weight * times[i] for i, weight in quantile_weights(ranks, q))
+
     return Measurement(
-        median_ms=statistics.median(ordered), p10_ms=deciles[0], p90_ms=deciles[-1],
-        iqr_ms=quartiles[2] - quartiles[0], min_ms=ordered[0], repeats=len(ordered),
-        calls_per_repeat=calls, device=_canonical(run.device), device_name=device_name(run.device),
-        threads=run.threads, torch_version=torch.__version__, batch=run.batch, dtype=run.dtype,
-        memory_format=run.memory_format, input_shape=tuple(tuple(s) for s in shapes), clock=run.clock,
-        host_ms=host_ms)
+        median_ms=at(0.5), p10_ms=at(0.1), p90_ms=at(0.9), iqr_ms=at(0.75) - at(0.25), min_ms=at(0.0),
+        repeats=len(times), calls_per_repeat=calls, device=_canonical(run.device),
+        device_name=device_name(run.device), threads=run.threads, torch_version=torch.__version__,
+        batch=run.batch, dtype=run.dtype, memory_format=run.memory_format,
+        input_shape=tuple(tuple(s) for s in shapes), clock=run.clock, host_ms=host_ms)
 
 
 def _canonical(device: str) -> str:

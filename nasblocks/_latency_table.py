@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -60,8 +61,9 @@ from nasblocks._latency import (Measurement, Setting, device_key, device_name, m
 from nasblocks._ops import REGISTRY
 from nasblocks.errors import LatencyError
 
-# 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network
-FORMAT = 3
+# 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network;
+# 4: a CPU unit's figures are its shares of the forward with that figure
+FORMAT = 4
 STATS = ("median", "p10", "min")
 # How units are timed for the table: briefly, since a search prices thousands of candidates. On
 # CPU these are forwards of the whole network; on CUDA, blocks of calls of one unit.
@@ -376,7 +378,9 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
     The network runs ``warmup + repeats`` times with a clock read before its first layer and
     after each layer (``compile_graph``'s probe); a unit's time in a forward is the sum of its
     layers', less what a reading of the clock costs. A key that several units of the network
-    share (repeated blocks) pools their times.
+    share (repeated blocks) takes their mean in each forward. Each figure is the unit's share of
+    the forward that has that figure (``summarise``'s ranks): the units' minima are their times
+    in the fastest forward, so that they add up to it.
     """
     clock = time.thread_time if run.clock == "cpu" else time.perf_counter
     marks: list[tuple[str, float]] = []
@@ -387,6 +391,7 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
     module = prepare(compile_graph(graph, probe), run)
     x = make_input(graph.input_shape, run)
     layers: dict[str, list[float]] = {}
+    totals: list[float] = []
     overhead: list[float] = []
     warm = max(1, warmup)
     with running(run):
@@ -399,18 +404,20 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
                 continue
             for (_, before), (name, after) in zip(marks, marks[1:]):
                 layers.setdefault(name, []).append((after - before) * 1e3)
-            overhead.append(((end - start) - (marks[-1][1] - marks[0][1])) * 1e3)
+            totals.append((end - start) * 1e3)
+            overhead.append(totals[-1] - (marks[-1][1] - marks[0][1]) * 1e3)
     reading = _reading_cost(probe, marks) * 1e3
     groups = units(graph)
-    pooled: dict[str, list[float]] = {}
+    instances: dict[str, list[list[float]]] = {}
     shapes: dict[str, list[tuple[int, ...]]] = {}
     for key, group in zip(entry_keys(graph, groups, run), groups):
-        per_forward = [max(sum(parts) - len(group) * reading, 0.0)
-                       for parts in zip(*(layers[node.name] for node in group))]
-        pooled.setdefault(key, []).extend(per_forward)
+        instances.setdefault(key, []).append([max(sum(parts) - len(group) * reading, 0.0)
+                                              for parts in zip(*(layers[node.name] for node in group))])
         shapes[key] = [graph.shape_of(name) for name in unit_inputs(group)]
-    call = summarise(overhead, 1, run, [graph.input_shape])
-    return call, {key: summarise(times, 1, run, shapes[key]) for key, times in pooled.items()}
+    call = summarise(overhead, 1, run, [graph.input_shape], ranks=totals)
+    return call, {key: summarise([statistics.fmean(times) for times in zip(*runs)], 1, run, shapes[key],
+                                 ranks=totals)
+                  for key, runs in instances.items()}
 
 
 def _reading_cost(probe: Callable[[str], None], marks: list[tuple[str, float]]) -> float:

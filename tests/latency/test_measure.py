@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 
 import pytest
 import torch
 from torch import nn
 
-from nasblocks._latency import Measurement, device_key, measure, setting
+from nasblocks._latency import Measurement, device_key, measure, quantile_weights, setting, summarise
 from nasblocks.errors import LatencyError, NasblocksError
 
 
@@ -25,6 +26,28 @@ def test_a_measurement_records_device_threads_torch_and_setting() -> None:
     assert m.input_shape == ((3, 16, 16),)
     assert 0 < m.min_ms <= m.p10_ms <= m.median_ms <= m.p90_ms and m.iqr_ms >= 0 and m.calls_per_repeat >= 1
     assert "1 thread" in str(m) and f"torch {torch.__version__}" in str(m)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 20, 21])
+def test_quantile_weights_give_the_statistics_modules_quantiles(n: int) -> None:
+    values = [((7 * i) % 11) / 3 + i / 100 for i in range(n)]
+    def at(q: float) -> float:
+        return sum(w * values[i] for i, w in quantile_weights(values, q))
+    assert at(0.0) == min(values) and at(1.0) == max(values)
+    assert at(0.5) == pytest.approx(statistics.median(values))
+    if n > 1:
+        deciles = statistics.quantiles(values, n=10, method="inclusive")
+        assert (at(0.1), at(0.9)) == pytest.approx((deciles[0], deciles[-1]))
+
+
+def test_figures_taken_at_the_ranks_of_another_series() -> None:
+    # a layer's share of each of 5 forwards; its figures are its shares in the forward that has
+    # the figure: the fastest forward (index 3) for the minimum, the middle one (index 4) for the median
+    share = [2.0, 9.0, 4.0, 1.5, 3.0]
+    forward = [10.0, 30.0, 20.0, 5.0, 12.0]
+    m = summarise(share, 1, setting("cpu"), [(1,)], ranks=forward)
+    assert (m.min_ms, m.median_ms, m.repeats) == (1.5, 3.0, 5)
+    assert m.p90_ms == pytest.approx(0.4 * 4.0 + 0.6 * 9.0)  # between the 4th and 5th fastest
 
 
 def test_to_dict_is_json_with_the_spread() -> None:

@@ -125,20 +125,40 @@ def test_on_cpu_every_missing_unit_is_timed_inside_one_run_of_the_network(
     assert len(compiled) == 1 and compiled[0] is not None  # one instrumented network, not 8 units
     entries = lt.table_for("cpu").entries
     assert set(entries) == {lt.CALL + SUFFIX, *lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))}
-    assert all(0 <= e["min_ms"] <= e["p10_ms"] <= e["median_ms"] <= e["p90_ms"] for e in entries.values())
+    assert all(min(e[f"{stat}_ms"] for stat in lt.STATS) >= 0 for e in entries.values())
     assert all(e["repeats"] == 3 for e in entries.values())  # the conftest's UNIT_TIMING
     assert detail.latency_ms == pytest.approx(detail.call_ms + sum(u.ms for u in detail.units))
 
 
-def test_units_repeated_in_a_network_pool_their_times() -> None:
+def test_units_repeated_in_a_network_take_their_mean_per_forward(monkeypatch: pytest.MonkeyPatch) -> None:
     graph = nasblocks.expand(nasblocks.load("mobilenet_v2", input=(3, 32, 32)))
+    summarised: list[list[float]] = []
+    real = lt.summarise
+    monkeypatch.setattr(lt, "summarise", lambda times, *a, **k: summarised.append(list(times)) or real(times, *a, **k))
     call, found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=2)
     keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
     assert set(found) == set(keys) and call.repeats == 2
+    assert len(summarised) == 1 + len(set(keys))  # one series per key, however often it repeats
     repeated = max(set(keys), key=keys.count)
-    assert found[repeated].repeats == 2 * keys.count(repeated) > 2
+    assert keys.count(repeated) > 1 and found[repeated].repeats == 2
     group = lt.units(graph)[keys.index(repeated)]
     assert found[repeated].input_shape == tuple(graph.shape_of(name) for name in lt.unit_inputs(group))
+
+
+@pytest.mark.parametrize("stat", lt.STATS)
+def test_units_shares_add_up_to_the_forward_at_each_statistic(stat: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each unit's minimum is its time in the fastest forward (not its own minimum, which comes
+    # from another forward), so call + Σ units is the fastest forward: the same for p10, median
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2", input=(3, 32, 32)))
+    forwards: list[list[float]] = []
+    real = lt.summarise
+    monkeypatch.setattr(lt, "summarise", lambda *a, ranks, **k: forwards.append(list(ranks)) or real(*a, ranks=ranks, **k))
+    monkeypatch.setattr(lt, "_reading_cost", lambda probe, marks: 0.0)  # nothing subtracted
+    call, found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=7)
+    keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
+    figure = f"{stat}_ms"
+    total = getattr(call, figure) + sum(getattr(found[key], figure) for key in keys)
+    assert total == pytest.approx(getattr(real(forwards[0], 1, setting("cpu"), []), figure), rel=1e-9)
 
 
 def test_a_probed_network_computes_what_the_network_computes(tiny: nasblocks.Graph) -> None:
