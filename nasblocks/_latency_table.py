@@ -22,8 +22,10 @@ once with a clock read after each layer (:func:`measure_in_network`), so each un
 caches as the layers before it leave them. Timed alone, a unit does not: in a hot loop of
 itself a small op runs two to three times faster than inside a network, and after a synthetic
 context the error depended on the machine's caches (benchmarks/RESULTS.md). A unit measured in
-one network is looked up for every other network that has it. The network's own overhead (its
-call, outside every layer) is the ``(call)`` entry.
+one network is looked up for every other network that has it, and each later run of a network
+that has it adds a run to its entry (the median of the latest runs is kept), so that a unit
+first timed at a busy moment is corrected. The network's own overhead (its call, outside every
+layer) is the ``(call)`` entry.
 
 On CUDA a unit's two sides are timed apart, the unit alone: the GPU's work and the host's time
 to issue it (:func:`~nasblocks._latency.time_queued`), each through a call of its own small
@@ -62,7 +64,7 @@ from nasblocks._ops import REGISTRY
 from nasblocks.errors import LatencyError
 
 # 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network;
-# 4: a CPU unit's figures are its shares of the forward with that figure
+# 4: a CPU unit's figures are its shares of the forward with that figure, pooled over runs
 FORMAT = 4
 STATS = ("median", "p10", "min")
 # How units are timed for the table: briefly, since a search prices thousands of candidates. On
@@ -72,6 +74,9 @@ UNIT_TIMING = {"warmup": 3, "repeats": 21}
 # training, eps only changes a constant, dropout is the identity in eval mode. Leaving them out
 # of the keys lets MobileNetV3's bn(eps=0.001) share entries with torchvision's defaults.
 NO_SPEED_EFFECT = {"bn": {"eps", "momentum"}, "dropout": {"p"}}
+# A unit's figures in the table: the median of its latest runs' (LatencyTable.put)
+RUN_FIGURES = ("median_ms", "p10_ms", "min_ms", "p90_ms")
+RUNS_KEPT = 9
 _FUSE_HEADS = {"conv", "dwconv", "bn", "linear", "add"}
 CALL = "(call)"
 
@@ -276,12 +281,17 @@ class LatencyTable:
         return self.entries.get(key)
 
     def put(self, key: str, measurement: Measurement) -> None:
+        """Add a run of ``key``'s unit. Each figure is the median of its latest :data:`RUNS_KEPT`
+        runs' (on CPU a unit is timed again whenever a network that has it runs for a missing
+        unit), so that one run at a busy moment does not set a unit's figure for good."""
+        figures = {name: getattr(measurement, name) for name in RUN_FIGURES}
+        if measurement.host_ms is not None:
+            figures["host_ms"] = measurement.host_ms
+        runs = [*self.entries.get(key, {}).get("runs", []), figures][-RUNS_KEPT:]
         self.entries[key] = {
-            "median_ms": measurement.median_ms, "p10_ms": measurement.p10_ms,
-            "min_ms": measurement.min_ms, "p90_ms": measurement.p90_ms,
+            **{name: statistics.median(run[name] for run in runs) for name in figures},
             "repeats": measurement.repeats, "calls_per_repeat": measurement.calls_per_repeat,
-            "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            **({"host_ms": measurement.host_ms} if measurement.host_ms is not None else {}),
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": runs,
         }
 
     def save(self) -> None:
@@ -439,10 +449,12 @@ def _unit_inputs(graph: Graph, unit: Sequence[Node], run: Setting) -> list[torch
 def _measure_units(graph: Graph, groups: Sequence[Sequence[Node]], keys: Sequence[str], missing: Sequence[str],
                    run: Setting) -> Iterator[tuple[str, Measurement]]:
     """The entries ``missing`` (unit keys, and the ``(call)`` entry's), measured: on CPU in one
-    run of the network, on CUDA unit by unit."""
+    run of the network, which times its other units too (a run more for each); on CUDA unit by
+    unit."""
     if run.device_type == "cpu":
         call, found = measure_in_network(graph, run, **UNIT_TIMING)
-        yield from ((key, call if key.startswith(CALL) else found[key]) for key in missing)
+        every = dict.fromkeys([*missing, CALL + setting_key(run), *keys])
+        yield from ((key, call if key.startswith(CALL) else found[key]) for key in every)
         return
     first = dict(zip(keys, groups))
     for key in missing:

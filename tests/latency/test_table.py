@@ -14,7 +14,7 @@ from torch import nn
 
 import nasblocks
 from nasblocks import _latency_table as lt
-from nasblocks._latency import Setting, device_key, setting
+from nasblocks._latency import Measurement, Setting, device_key, setting, summarise
 from nasblocks.errors import LatencyError
 
 SUFFIX = "|b1|fp32|contiguous|t1"
@@ -202,15 +202,32 @@ def test_a_new_process_reads_the_table_from_disk(tiny: nasblocks.Graph, monkeypa
     assert lt.predict(tiny, "cpu", threads=1) == first
 
 
-def test_only_the_missing_entry_is_added(tiny: nasblocks.Graph) -> None:
+def test_a_missing_unit_is_added_and_the_networks_other_units_gain_a_run(tiny: nasblocks.Graph) -> None:
     lt.predict(tiny, "cpu", threads=1)
     table = lt.table_for("cpu")
-    before = dict(table.entries)
+    before = {key: len(entry["runs"]) for key, entry in table.entries.items()}
+    assert set(before.values()) == {1}
     del table.entries[linear_key(tiny)]
     assert lt.predict_detail(tiny, "cpu", threads=1).measured_now == 1
     on_disk = json.loads(table.path.read_text())["entries"]
-    assert linear_key(tiny) in on_disk
-    assert all(on_disk[key] == entry for key, entry in before.items() if key != linear_key(tiny))  # kept as they were
+    assert len(on_disk[linear_key(tiny)]["runs"]) == 1
+    assert all(len(on_disk[key]["runs"]) == 2 for key in before if key != linear_key(tiny))
+
+
+def timed(ms: float, host_ms: float | None = None) -> Measurement:
+    return summarise([ms], 1, setting("cpu", threads=1), [(1,)], host_ms=host_ms)
+
+
+def test_an_entrys_figures_are_the_median_of_its_latest_runs() -> None:
+    table = lt.table_for("cpu")
+    for ms in (1.0, 5.0, 2.0):  # the 5.0 a busy moment
+        table.put("u", timed(ms))
+    assert table.get("u")["median_ms"] == table.get("u")["min_ms"] == 2.0
+    for ms in range(1, 4 + lt.RUNS_KEPT):  # a CUDA entry: the host's time beside the GPU's
+        table.put("g", timed(ms, host_ms=ms / 10))
+    entry = table.get("g")
+    assert [run["median_ms"] for run in entry["runs"]] == list(range(4, 4 + lt.RUNS_KEPT))  # the latest only
+    assert entry["median_ms"] == 8 and entry["host_ms"] == pytest.approx(0.8)
 
 
 def test_another_setting_is_another_entry(tiny: nasblocks.Graph) -> None:
