@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from nasblocks.errors import NasblocksError
+from nasblocks.cli_console import make_console
 from nasblocks.cli_latency import latency_app
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 from nasblocks.cli_search import search, space_app, study_app
@@ -32,7 +32,7 @@ app.add_typer(study_app, name="study")
 app.add_typer(space_app, name="space")
 app.command()(viz)
 app.command()(export)
-console = Console()
+console = make_console()
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:

@@ -17,12 +17,12 @@ import json
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
+from nasblocks.cli_console import make_console
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 
-console = Console()
+console = make_console()
 
 
 class _SpecOrCommand(TyperGroup):

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from nasblocks._search_config import DEFAULT_RESOLUTION, PRUNERS, SAMPLERS, SearchConfig
+from nasblocks.cli_console import make_console
 
-console = Console()
+console = make_console()
 _D = SearchConfig()
 DirOpt = Annotated[Path, typer.Option("--dir", help="Folder holding the studies.")]
 _PANEL_DATA = "Proxy training"

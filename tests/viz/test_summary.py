@@ -3,6 +3,8 @@ the build table's blocks and to nasblocks.cost."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 import nasblocks
 from nasblocks import cli
 from nasblocks._summary import summary_rows
+from nasblocks.cli_console import make_console
 
 
 @pytest.mark.parametrize("name", ["googlenet", "mobilenet_v2", "shufflenet_v2"])
@@ -53,3 +56,19 @@ def test_cli_prints_the_tree_and_the_totals(monkeypatch: pytest.MonkeyPatch, cap
     assert f"{cost.params:,}" in total and f"{cost.macs:,}" in total and "153 ops" in total
     assert "│  ├─ 3 " in out and "9 ops" in out  # features.3, an inverted residual, under features
     assert "features.3.conv" not in out          # depth 2 stops above its layers
+
+
+def test_piped_to_a_file_each_row_stays_on_one_line() -> None:
+    # rich assumes 80 columns when stdout is not a terminal and would wrap the op column
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run([sys.executable, "-m", "nasblocks", "build", "mobilenet_v2", "--summary", "--depth", "3"],
+                          capture_output=True, text=True, env=env, check=True)
+    stem = next(line for line in done.stdout.splitlines() if "conv out=32 kernel=3×3 stride=2×2" in line)
+    assert "32×112×112" in stem and "864" in stem and "10,838,016" in stem
+
+
+def test_columns_still_sets_the_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "90")
+    assert make_console().width == 90
+    monkeypatch.delenv("COLUMNS")
+    assert make_console().width > 200  # captured by pytest: not a terminal
