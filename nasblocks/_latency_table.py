@@ -425,9 +425,9 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
                                               for parts in zip(*(layers[node.name] for node in group))])
         shapes[key] = [graph.shape_of(name) for name in unit_inputs(group)]
     call = summarise(overhead, 1, run, [graph.input_shape], ranks=totals)
-    return call, {key: summarise([statistics.fmean(times) for times in zip(*runs)], 1, run, shapes[key],
+    return call, {key: summarise([statistics.fmean(times) for times in zip(*series)], 1, run, shapes[key],
                                  ranks=totals)
-                  for key, runs in instances.items()}
+                  for key, series in instances.items()}
 
 
 def _reading_cost(probe: Callable[[str], None], marks: list[tuple[str, float]]) -> float:
@@ -453,8 +453,8 @@ def _measure_units(graph: Graph, groups: Sequence[Sequence[Node]], keys: Sequenc
     unit."""
     if run.device_type == "cpu":
         call, found = measure_in_network(graph, run, **UNIT_TIMING)
-        every = dict.fromkeys([*missing, CALL + setting_key(run), *keys])
-        yield from ((key, call if key.startswith(CALL) else found[key]) for key in every)
+        yield CALL + setting_key(run), call
+        yield from found.items()
         return
     first = dict(zip(keys, groups))
     for key in missing:
