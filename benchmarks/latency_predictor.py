@@ -17,8 +17,9 @@ figure flatters networks that brought new units; the second is the predictor's t
 The goal (issue 5) is >= 95 % within ±10 %. Record results in benchmarks/RESULTS.md.
 
 --remeasure measures every network a second time once all are done and prints how often the two
-measurements agree within ±10 %: the ceiling a predictor can reach on this machine, since the
-table is filled at one moment and a network measured at another.
+measurements agree within ±10 % (the machine's agreement with itself: on a shared machine the
+table is filled at one moment and a network measured at another), and the predictions against
+the two measurements' geometric mean, a steadier figure than either.
 
 Nothing here is device-specific: the device, batch, dtype, threads and clock are options, and
 each device keeps its own table (``nasblocks latency profile --device ...``).
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -123,6 +125,14 @@ def main() -> None:
             summary[stat + "_remeasured"] = accuracy([r[stat]["remeasured_ms"] for r in rows],
                                                      [r[stat]["measured_ms"] for r in rows])
             print(f"{stat:>6s}: measured again against measured first: {accuracy_line(summary[stat + '_remeasured'])}")
+            # the two measurements' geometric mean: a steadier figure to predict than either
+            for name, chosen_rows in (("", rows), ("_from_other_networks", transferred)):
+                if chosen_rows:
+                    summary[stat + "_against_both" + name] = accuracy(
+                        [r[stat]["predicted_ms"] for r in chosen_rows],
+                        [math.sqrt(r[stat]["measured_ms"] * r[stat]["remeasured_ms"]) for r in chosen_rows])
+                    print(f"{'':>6s}  predicted against both measurements' geometric mean, {len(chosen_rows)} networks: "
+                          f"{accuracy_line(summary[stat + '_against_both' + name])}")
     if args.json:
         args.json.write_text(json.dumps({"device": first.to_dict(), "summary": summary, "rows": rows}, indent=1))
 
