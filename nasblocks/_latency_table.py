@@ -45,7 +45,6 @@ import dataclasses
 import json
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -300,9 +299,10 @@ class LatencyTable:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"format": FORMAT, "device": self.device, "entries": merged}, indent=1,
                           sort_keys=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        # a file of this process's own (created under the umask, unlike mkstemp's 0600: a cache
+        # that several users' workers share stays readable), then renamed over the table
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, self.path)
         self._mtime = self.path.stat().st_mtime
 

@@ -5,8 +5,10 @@ no timing is asserted."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from stat import S_IMODE
 
 import pytest
 import torch
@@ -295,6 +297,18 @@ def test_two_processes_filling_one_table_lose_nothing(tmp_path: Path) -> None:
     first.entries.clear()
     first.reload()
     assert set(first.entries) == {"a", "b"}
+
+
+def test_a_saved_table_is_readable_as_the_umask_allows(tmp_path: Path) -> None:
+    # a cache that several users' workers share: not mkstemp's owner-only 0600
+    table = lt.LatencyTable.open("cpu", tmp_path / "t.json")
+    table.entries["a"] = {"median_ms": 1.0}
+    previous = os.umask(0o022)
+    try:
+        table.save()
+    finally:
+        os.umask(previous)
+    assert S_IMODE((tmp_path / "t.json").stat().st_mode) == 0o644
 
 
 def test_entries_another_process_added_are_found_before_measuring(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
