@@ -16,10 +16,10 @@ search does). On CPU a network's missing units are timed inside that network, so
 figure flatters networks that brought new units; the second is the predictor's test.
 The goal (issue 5) is >= 95 % within ±10 %. Record results in benchmarks/RESULTS.md.
 
---remeasure measures every network a second time once all are done and prints how often the two
-measurements agree within ±10 % (the machine's agreement with itself: on a shared machine the
-table is filled at one moment and a network measured at another), and the predictions against
-the two measurements' geometric mean, a steadier figure than either.
+--remeasure N measures every network N more times once all are done and prints how often the
+second measurement agrees with the first within ±10 % (the machine's agreement with itself: on a
+shared machine the table is filled at one moment and a network measured at another), and the
+predictions against the median of all measurements, a steadier figure than any one of them.
 
 Nothing here is device-specific: the device, batch, dtype, threads and clock are options, and
 each device keeps its own table (``nasblocks latency profile --device ...``).
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -52,8 +52,9 @@ def main() -> None:
     add_network_arguments(parser)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--remeasure", action="store_true",
-                        help="measure every network again at the end: how far the machine agrees with itself")
+    parser.add_argument("--remeasure", type=int, default=0, metavar="N",
+                        help="measure every network N more times at the end: how far the machine agrees with "
+                             "itself, and a steadier figure to predict")
     parser.add_argument("--json", type=Path, help="also write every row to this file")
     args = parser.parse_args()
 
@@ -116,23 +117,24 @@ def main() -> None:
                                                              [r[stat]["measured_ms"] for r in transferred])
             print(f"{'':>6s}  the {len(transferred)} networks wholly predicted from units other networks measured: "
                   f"{accuracy_line(summary[stat + '_from_other_networks'])}")
-    if args.remeasure:  # the same networks, measured again minutes later: the machine's own agreement
+    for _ in range(args.remeasure):  # the same networks, measured again minutes later
         for row, (_, spec) in zip(rows, chosen):
             again = measure_network(nasblocks.expand(spec))
             for stat in stats:
-                row[stat]["remeasured_ms"] = getattr(again, f"{stat}_ms")
+                row[stat].setdefault("remeasured_ms", []).append(getattr(again, f"{stat}_ms"))
+    if args.remeasure:
         for stat in stats:
-            summary[stat + "_remeasured"] = accuracy([r[stat]["remeasured_ms"] for r in rows],
+            summary[stat + "_remeasured"] = accuracy([r[stat]["remeasured_ms"][0] for r in rows],
                                                      [r[stat]["measured_ms"] for r in rows])
             print(f"{stat:>6s}: measured again against measured first: {accuracy_line(summary[stat + '_remeasured'])}")
-            # the two measurements' geometric mean: a steadier figure to predict than either
+            # the median of every measurement: a steadier figure to predict than any one of them
             for name, chosen_rows in (("", rows), ("_from_other_networks", transferred)):
                 if chosen_rows:
-                    summary[stat + "_against_both" + name] = accuracy(
+                    summary[stat + "_against_all" + name] = accuracy(
                         [r[stat]["predicted_ms"] for r in chosen_rows],
-                        [math.sqrt(r[stat]["measured_ms"] * r[stat]["remeasured_ms"]) for r in chosen_rows])
-                    print(f"{'':>6s}  predicted against both measurements' geometric mean, {len(chosen_rows)} networks: "
-                          f"{accuracy_line(summary[stat + '_against_both' + name])}")
+                        [statistics.median([r[stat]["measured_ms"], *r[stat]["remeasured_ms"]]) for r in chosen_rows])
+                    print(f"{'':>6s}  predicted against the median of the {1 + args.remeasure} measurements, "
+                          f"{len(chosen_rows)} networks: {accuracy_line(summary[stat + '_against_all' + name])}")
     if args.json:
         args.json.write_text(json.dumps({"device": first.to_dict(), "summary": summary, "rows": rows}, indent=1))
 
