@@ -1,5 +1,5 @@
-"""Files that ``nasblocks viz`` and ``nasblocks export`` write: one error type for what stops
-them, and the check that the place can be written before any work is spent."""
+"""Files that the commands write (``viz``, ``export``, ``build -o``, ``study export``): one error
+type for what stops them, and the check that the place can be written before any work is spent."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from nasblocks.errors import NasblocksError
 
 
 class OutputError(NasblocksError):
-    """A picture or an export cannot be written as asked: an unknown format, a missing package
-    or program, a path that cannot be written."""
+    """A picture, an export or a saved file cannot be written as asked: an unknown format, a
+    missing package or program, a path that cannot be written."""
 
 
 def check_writable(path: Path) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -16,6 +17,7 @@ from nasblocks._study import StudyError
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 RECIPES = ("proxy", "seed")
+OPTIMIZERS = ("sgd", "adamw")
 OBJECTIVE_NAMES = {"accuracy": "accuracy", "acc": "accuracy", "macs": "macs", "flops": "macs",
                    "params": "params", "latency": "latency"}
 DEFAULT_RESOLUTION = 32
@@ -67,6 +69,17 @@ class SearchConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+# what torch's optimisers and loss, and scikit-learn's split (the seed), accept: checked before
+# any trial, which would otherwise fail with torch's traceback
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "lr": (lambda v: v > 0, "a number > 0"),
+    "momentum": (lambda v: v >= 0, "a number >= 0"),
+    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
+    "label_smoothing": (lambda v: 0 <= v <= 1, "a number from 0 to 1"),
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+}
+
+
 def _positive(name: str, value: Any, kind: type = int) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
         raise StudyError(f"--{name.replace('_', '-')}: expected a positive {kind.__name__}, got {value!r}")
@@ -94,12 +107,17 @@ def validate(config: SearchConfig) -> tuple[Budget, list[str]]:
         names.append(name)
     if "accuracy" not in names:
         raise StudyError("--objectives: include accuracy (a search trains for it), e.g. accuracy,latency")
-    for option, choices in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("recipe", RECIPES)):
+    for option, choices in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("recipe", RECIPES),
+                            ("optimizer", OPTIMIZERS)):
         value = getattr(config, option)
         if value is not None and value not in choices:
             raise StudyError(f"--{option}: expected one of {', '.join(choices)}, got {value!r}")
     for name in ("trials", "epochs", "resolution", "batch_size", "limit"):
         _positive(name, getattr(config, name))
+    for name, (accepts, expected) in _RANGES.items():
+        value = getattr(config, name)
+        if value is not None and not accepts(value):
+            raise StudyError(f"--{name.replace('_', '-')}: expected {expected}, got {value!r}")
     if config.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", config.device):
         raise StudyError(f"--device: expected auto, cpu, cuda or cuda:N, got {config.device!r}")
     import torch

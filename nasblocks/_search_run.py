@@ -13,6 +13,7 @@ here reimplements them.
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import threading
@@ -35,6 +36,10 @@ from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, c
 
 if TYPE_CHECKING:
     import optuna
+
+
+# Optuna's GridSampler holds every point of the grid in a list and scans it for each trial
+GRID_POINTS_MAX = 100_000
 
 
 class _Terminated(KeyboardInterrupt):
@@ -84,7 +89,13 @@ def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int,
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(4, config.trials // 4)))
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler({d.name: d.grid() for d in search.space.domains}, seed=seed)
+    grid = {d.name: d.grid() for d in search.space.domains}
+    points = math.prod(len(values) for values in grid.values())
+    if points > GRID_POINTS_MAX:
+        raise StudyError(f"--sampler grid: space {search.space.name!r} has {points:,} points and the grid sampler "
+                         f"lists every one in memory (at most {GRID_POINTS_MAX:,}); use tpe or random, or a space "
+                         f"with fewer choices")
+    return optuna.samplers.GridSampler(grid, seed=seed)
 
 
 def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
@@ -153,22 +164,25 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     search.check_budget()
     search.load_data()
     search.check_proxy()
-    search.folder.mkdir(parents=True, exist_ok=True)
     url = search.url = storage_url(root, name, config.storage)
+    directions = [DIRECTIONS[o] for o in search.objectives]
+    offset = 0 if existing is None else len(existing.trials)
+    sampler = _sampler(config, search, len(directions), offset, is_shared(url))  # before anything is written
+    try:
+        search.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StudyError(f"--dir {root}: cannot create {search.folder} ({err.strerror or err})") from None
     if is_sqlite(url) and (lock := lock_sqlite(url, name)) is not None:
         stack.enter_context(closing(lock))
     storage = open_storage(url)
-    directions = [DIRECTIONS[o] for o in search.objectives]
-    offset = 0
-    if existing is not None:
-        if is_sqlite(url):  # this process holds the only writer's lock: a RUNNING trial was interrupted
-            for trial in existing.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        offset = len(existing.trials)
+    if existing is not None and is_sqlite(url):
+        # this process holds the only writer's lock: a RUNNING trial was interrupted
+        for trial in existing.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
     optuna_study = optuna.create_study(
         study_name=name, storage=storage, directions=directions,
         load_if_exists=existing is not None or is_shared(url),  # a worker starting beside this one
-        sampler=_sampler(config, search, len(directions), offset, is_shared(url)), pruner=_pruner(config))
+        sampler=sampler, pruner=_pruner(config))
     quiet_metric_names(optuna_study, search.objectives)
     # the settings --resume reads; the storage URL (and any password in it) is not one of them
     optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})

@@ -71,8 +71,8 @@ def load_study(root: Path, name: str, storage: str | None = None) -> optuna.Stud
     check_name(name)
     url = storage_url(root, name, storage)
     if storage is None and not (study_dir(root, name) / "study.db").is_file():
-        known = sorted(p.name for p in root.glob("*/study.db")) if root.is_dir() else []
-        hint = f"; studies in {root}: {', '.join(p.split('/')[0] for p in known)}" if known else ""
+        known = sorted(p.parent.name for p in root.glob("*/study.db")) if root.is_dir() else []
+        hint = f"; studies in {root}: {', '.join(known)}" if known else ""
         raise StudyError(f"no study {name!r}: {study_dir(root, name) / 'study.db'} does not exist{hint}")
     from nasblocks._storage import open_storage, redact
 

@@ -53,13 +53,14 @@ def build(
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
     from nasblocks import expand
     from nasblocks._compile import compile_graph
+    from nasblocks._output import check_writable
 
     loaded = load_spec(spec, set_, input_size)
     ir = expand(loaded)
     if output is not None:
         import torch
 
-        output.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(output)
         torch.save(compile_graph(ir), output)
     if as_json:
         print(json.dumps({

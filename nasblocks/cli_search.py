@@ -126,6 +126,7 @@ def study_export(
     storage: StorageOpt = None,
 ) -> None:
     """Write a trial's network as a standalone spec that `nasblocks build` compiles."""
+    from nasblocks._output import check_writable
     from nasblocks._study import StudyError, best_trial, load_study, study_dir, trial_spec_file
 
     if best and trial is not None:
@@ -139,7 +140,7 @@ def study_export(
             raise StudyError(f"study {name!r} has no trial {trial}; it has trials 0 to {len(study.trials) - 1}")
         chosen = found[0]
     source = trial_spec_file(study, chosen, study_dir(root, name))  # written again if it ran elsewhere
-    output.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(output)
     shutil.copyfile(source, output)
     accuracy = chosen.user_attrs.get("accuracy")
     state = "" if chosen.state.name == "COMPLETE" else f" ({chosen.state.name.lower()}: "\

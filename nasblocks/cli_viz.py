@@ -23,10 +23,10 @@ OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to wri
 def viz(
     spec: SpecArg,
     output: OutputOpt,
-    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse the blocks below this depth of the hierarchical names into one box each (1: one box per top-level item) [default: every op].", show_default=False)] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse the blocks below this depth of the hierarchical names into one box each (1: one box per top-level item) \\[default: every op].", show_default=False)] = None,
     color: Annotated[Optional[str], typer.Option("--color", "-c", help="Shade the boxes by cost: macs (multiply-adds) or latency (predicted from the device's table).")] = None,
     device: Annotated[str, typer.Option("--device", help="The device whose latency table --color latency reads: cpu, cuda or cuda:N.")] = "cpu",
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="svg, png, pdf or dot [default: the output's suffix].", show_default=False)] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="svg, png, pdf or dot \\[default: the output's suffix].", show_default=False)] = None,
     set_: SetOpt = None,
     input_size: InputOpt = None,
 ) -> None:
@@ -47,13 +47,13 @@ def viz(
 def export(
     spec: SpecArg,
     output: OutputOpt,
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="onnx or pt2 (torch.export) [default: the output's suffix].", show_default=False)] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="onnx or pt2 (torch.export) \\[default: the output's suffix].", show_default=False)] = None,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="A symbolic batch dimension instead of batch 1.")] = False,
     set_: SetOpt = None,
     input_size: InputOpt = None,
 ) -> None:
     """Export the compiled network, in eval mode, as ONNX or torch.export's .pt2 (ONNX needs
-    pip install 'nasblocks[export]')."""
+    pip install 'nasblocks\\[export]')."""
     from nasblocks._compile import compile_graph
     from nasblocks._expand import expand
     from nasblocks._export import FORMATS

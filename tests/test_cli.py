@@ -1,15 +1,20 @@
-"""`nasblocks build` as a user runs it: the table, --json, --graph, -o and the op listing."""
+"""`nasblocks build` as a user runs it: the table, --json, --graph, -o and the op listing; and
+every command's --help."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 import torch
+import typer
 
-from nasblocks.cli import main
+from nasblocks.cli import app, main
 
 
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -62,3 +67,33 @@ def test_zoo_lists_networks_with_costs_and_blocks(monkeypatch: pytest.MonkeyPatc
     assert by_name["mobilenet_v2_050"]["macs"] == 97_131_840
     assert by_name["mobilenet_v2"]["blocks"] == ["conv_bn_act", "inverted_residual"]
     assert all("mobilenet_v2" in name for name in by_name)
+
+
+def _commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_keeps_every_bracketed_note(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # rich reads "[...]" in a help text as markup and drops it unless it is escaped as "\["
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping inside a note
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        shown = run(monkeypatch, capsys, *path, "--help")
+        for text in (command.help, *(getattr(p, "help", None) for p in command.params)):
+            for note in re.findall(r"\[[^\]\\]*\]", text or ""):
+                assert note in shown, f"nasblocks {' '.join(path)} --help lost {note!r}"
+                checked += 1
+    assert checked >= 20  # the search options' defaults, viz's and export's
+
+
+def test_build_o_to_a_place_it_cannot_write_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", "-o", str(tmp_path / "file" / "m.pt")])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'file' / 'm.pt'}: cannot write there (") and err.count("\n") == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_search import TINY_SPACE, write_tiny_space
 
 import nasblocks
 from nasblocks.cli import main
@@ -40,6 +41,12 @@ def test_search_show_and_export(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
     out, _ = run(monkeypatch, capsys, "study", "show", "t", "--dir", str(root))
     assert out.startswith("study t: space") and "2 complete" in out and "Pareto front" in out
+    _, err = run(monkeypatch, capsys, "study", "show", "nope", "--dir", str(root), status=2)
+    assert err.endswith(f"does not exist; studies in {root}: t\n")
+    (tmp_path / "file").write_text("")
+    _, err = run(monkeypatch, capsys, "study", "export", "t", "-o", str(tmp_path / "file" / "best.yaml"),
+                 "--dir", str(root), status=2)
+    assert err.startswith(f"error: {tmp_path / 'file' / 'best.yaml'}: cannot write there (") and err.count("\n") == 1
 
     target = tmp_path / "best.yaml"
     out, _ = run(monkeypatch, capsys, "study", "export", "t", "--best", "-o", str(target), "--dir", str(root))
@@ -70,12 +77,41 @@ def test_resume_through_the_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     (["--data", "cifar10:/nonexistent/cifar"], "error: cifar10 path '/nonexistent/cifar' does not exist"),
     (["--objectives", "accuracy,speed"], "error: --objectives: unknown objective 'speed'"),
     (["--sampler", "cmaes"], "error: --sampler: expected one of tpe, nsga2, random, grid, got 'cmaes'"),
+    (["--optimizer", "adam"], "error: --optimizer: expected one of sgd, adamw, got 'adam'"),
+    (["--lr", "-0.1"], "error: --lr: expected a number > 0, got -0.1"),
+    (["--label-smoothing", "2"], "error: --label-smoothing: expected a number from 0 to 1, got 2.0"),
+    (["--seed", "-1"], "error: --seed: expected an integer >= 0, got -1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                           tmp_path: Path, quick: dict[str, Any], args: list[str], message: str) -> None:
     _, err = run(monkeypatch, capsys, "search", *quick_args(quick, tmp_path), *args, status=2)
     assert err.startswith(message) and err.count("\n") == 1, err
     assert not list(tmp_path.glob("*/study.db"))
+
+
+@pytest.mark.parametrize("width, message", [
+    ("{low: 0.5, high: 3.0}", "error: the grid sampler needs a finite domain; parameter 'width' is the continuous "
+                              "range 0.5..3: give it a step or choices"),
+    ("{low: 0.5, high: 3.0, step: 0.0001}", "error: --sampler grid: space 'tiny' has 150,006 points and the grid "
+                                            "sampler lists every one in memory (at most 100,000)"),
+])
+def test_a_grid_it_cannot_list_is_refused_before_anything_is_written(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, width: str,
+        message: str) -> None:
+    space = write_tiny_space(tmp_path, TINY_SPACE.replace("{low: 0.5, high: 3.0, step: 0.25}", width))
+    root = tmp_path / "studies"
+    _, err = run(monkeypatch, capsys, "search", *quick_args({"space": str(space)}, root), "--sampler", "grid",
+                 status=2)
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not root.exists()
+
+
+def test_an_unwritable_dir_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path, quick: dict[str, Any]) -> None:
+    (tmp_path / "file").write_text("")
+    root = tmp_path / "file" / "studies"
+    _, err = run(monkeypatch, capsys, "search", *quick_args(quick, root), "--study", "s", status=2)
+    assert err.startswith(f"error: --dir {root}: cannot create {root / 's'} (") and err.count("\n") == 1
 
 
 def test_unknown_space_var_is_one_line_with_file_and_line(monkeypatch: pytest.MonkeyPatch,
