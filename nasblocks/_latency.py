@@ -426,6 +426,8 @@ def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: 
                   clock=clock)
     if repeats < 1:
         raise LatencyError(f"--repeats: expected a positive integer, got {repeats}")
+    if warmup < 0:
+        raise LatencyError(f"--warmup: expected an integer >= 0, got {warmup}")
     shapes = [tuple(input_shape)] if input_shape and isinstance(input_shape[0], int) else [tuple(s) for s in input_shape]  # type: ignore[arg-type]
     inputs = [make_input(shape, run) for shape in shapes]  # type: ignore[arg-type]
     return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, min_block_ms=min_block_ms)

@@ -204,7 +204,9 @@ class Search:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if not fitted.feasible:
-            reason = f"over budget even at its narrowest ({self._cost_text(cost)}); not trained"
+            narrowed = self.space.fit and self.config.fit  # else no narrower width was tried
+            where = " even at its narrowest" if narrowed else ""
+            reason = f"over budget{where} ({self._cost_text(cost)}); not trained"
             trial.set_user_attr("rejected", reason)
             raise optuna.TrialPruned(reason)
         try:

@@ -211,7 +211,7 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
         search.quota = Quota(config.trials, console)
         console.print(f"search {search.name}: space {search.space.name} ({search.space.file}), "
                       f"budget {search.budget}, objectives {', '.join(search.objectives)}; "
-                      f"{config.data} at {search.resolution}×{search.resolution}, {config.epochs} epochs on "
+                      f"{config.data} at {search.resolution}×{search.resolution}, {config.epochs} epoch{'s' * (config.epochs != 1)} on "
                       f"{search.device.type}; {remaining} trial(s) to run, studies in {search.folder}",
                       markup=False, highlight=False)
         status = 0
@@ -311,4 +311,5 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
         plots = []
     if plots:
         console.print(f"plots: {', '.join(str(p) for p in plots)}", highlight=False)
-    console.print(f"{len(study.trials)} trials in {search.folder} ({seconds:.0f} s this run)", highlight=False)
+    count = len(study.trials)
+    console.print(f"{count} trial{'s' * (count != 1)} in {search.folder} ({seconds:.0f} s this run)", highlight=False)

@@ -159,7 +159,11 @@ def study_list(root: DirOpt = Path("studies")) -> None:
     for column in ("study", "trials", "best accuracy", "space", "budget"):
         table.add_column(column)
     for db in sorted(root.glob("*/study.db")) if root.is_dir() else []:
-        study = load_study(root, db.parent.name)
+        try:
+            study = load_study(root, db.parent.name)
+        except StudyError as err:  # one unreadable folder does not hide the others
+            table.add_row(db.parent.name, "—", "—", f"unreadable: {err}", "")
+            continue
         try:
             best = f"{best_trial(study).user_attrs['accuracy']:.3f}"
         except StudyError:

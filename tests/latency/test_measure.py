@@ -123,9 +123,11 @@ def test_bad_settings_say_what_is_expected(options, message) -> None:
     assert str(err.value) == message
 
 
-def test_repeats_must_be_positive() -> None:
+def test_repeats_must_be_positive_and_warmup_not_negative() -> None:
     with pytest.raises(LatencyError, match="--repeats: expected a positive integer, got 0"):
         measure(nn.ReLU(), (1, 4, 4), repeats=0)
+    with pytest.raises(LatencyError, match="--warmup: expected an integer >= 0, got -1"):
+        measure(nn.ReLU(), (1, 4, 4), warmup=-1)
 
 
 def test_device_key_names_the_device_and_torch_and_is_a_file_name() -> None:

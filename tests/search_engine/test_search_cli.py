@@ -4,6 +4,7 @@ one-line errors."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,11 @@ def test_search_show_and_export(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert out.startswith("study t: space") and "2 complete" in out and "Pareto front" in out
     _, err = run(monkeypatch, capsys, "study", "show", "nope", "--dir", str(root), status=2)
     assert err.endswith(f"does not exist; studies in {root}: t\n")
+    (root / "broken").mkdir()
+    sqlite3.connect(root / "broken" / "study.db").close()  # a database that holds no study
+    out, _ = run(monkeypatch, capsys, "study", "list", "--dir", str(root))
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    assert "unreadable: no study 'broken'" in rows["broken"] and "│ 2 " in rows["t"]  # the others still listed
     (tmp_path / "file").write_text("")
     _, err = run(monkeypatch, capsys, "study", "export", "t", "-o", str(tmp_path / "file" / "best.yaml"),
                  "--dir", str(root), status=2)
