@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nasblocks._console import make_console
 from nasblocks._search import Search, _TrialFailed
 from nasblocks._search_config import SearchConfig
 from nasblocks._space import load_space, spaces_dir
@@ -202,7 +203,7 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
     """
     from nasblocks._workers import Quota
 
-    console = console or Console()
+    console = console or make_console()
     quiet_optuna()
     with ExitStack() as stack:
         search, optuna_study, remaining = prepare(given, study=study, resume=resume, root=root,

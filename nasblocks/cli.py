@@ -17,8 +17,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from nasblocks._console import make_console
 from nasblocks.errors import NasblocksError
-from nasblocks.cli_console import make_console
 from nasblocks.cli_latency import latency_app
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 from nasblocks.cli_search import search, space_app, study_app

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from nasblocks.cli_console import make_console
+from nasblocks._console import make_console
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 
 console = make_console()

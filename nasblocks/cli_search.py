@@ -22,8 +22,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from nasblocks._console import make_console
 from nasblocks._search_config import DEFAULT_RESOLUTION, PRUNERS, SAMPLERS, SearchConfig
-from nasblocks.cli_console import make_console
 
 console = make_console()
 _D = SearchConfig()

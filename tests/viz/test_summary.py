@@ -12,7 +12,7 @@ import pytest
 import nasblocks
 from nasblocks import cli
 from nasblocks._summary import summary_rows
-from nasblocks.cli_console import make_console
+from nasblocks._console import make_console
 
 
 @pytest.mark.parametrize("name", ["googlenet", "mobilenet_v2", "shufflenet_v2"])

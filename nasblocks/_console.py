@@ -1,6 +1,6 @@
-"""The commands' console: rich's, except that tables keep their natural width when the output
-goes to a file or a pipe, where rich assumes 80 columns and wraps every cell that overflows
-(``nasblocks build SPEC --summary > summary.txt``)."""
+"""The console nasblocks prints to (the commands, and ``nasblocks.search``): rich's, except that
+tables keep their natural width when the output goes to a file or a pipe, where rich assumes 80
+columns and wraps every cell that overflows (``nasblocks build SPEC --summary > summary.txt``)."""
 
 from __future__ import annotations
 
