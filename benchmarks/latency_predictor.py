@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -105,36 +106,37 @@ def main() -> None:
     print(f"\ndevice {first.device} ({first.device_name}), {first.threads} thread(s), batch {first.batch}, "
           f"{first.dtype}, {first.memory_format}, {first.clock} clock, torch {first.torch_version}; "
           f"{len(rows)} networks; prediction from a warm table {lookup_ms:.1f} ms per network (expand included)")
-    summary = {}
+    summary: dict[str, dict[str, float]] = {}
+
+    def report(name: str, label: str, figures: list[float], reference: list[float]) -> None:
+        summary[name] = accuracy(figures, reference)
+        print(f"{label}{accuracy_line(summary[name])}")
+
+    def column(chosen_rows: list[dict[str, Any]], stat: str, key: str = "predicted_ms") -> list[float]:
+        return [r[stat][key] for r in chosen_rows]
+
     # networks whose every unit was in the table before they came: predicted from what other
     # networks measured, nothing of their own
     transferred = [r for r in rows if r["measured_now"] == 0]
     for stat in stats:
-        summary[stat] = accuracy([r[stat]["predicted_ms"] for r in rows], [r[stat]["measured_ms"] for r in rows])
-        print(f"{stat:>6s}: {accuracy_line(summary[stat])}")
+        report(stat, f"{stat:>6s}: ", column(rows, stat), column(rows, stat, "measured_ms"))
         if transferred:
-            summary[stat + "_from_other_networks"] = accuracy([r[stat]["predicted_ms"] for r in transferred],
-                                                             [r[stat]["measured_ms"] for r in transferred])
-            print(f"{'':>6s}  the {len(transferred)} networks wholly predicted from units other networks measured: "
-                  f"{accuracy_line(summary[stat + '_from_other_networks'])}")
+            report(stat + "_from_other_networks", f"{'':>6s}  the {len(transferred)} networks wholly predicted "
+                   "from units other networks measured: ", column(transferred, stat),
+                   column(transferred, stat, "measured_ms"))
     for _ in range(args.remeasure):  # the same networks, measured again minutes later
         for row, (_, spec) in zip(rows, chosen):
             again = measure_network(nasblocks.expand(spec))
             for stat in stats:
                 row[stat].setdefault("remeasured_ms", []).append(getattr(again, f"{stat}_ms"))
-    if args.remeasure:
-        for stat in stats:
-            summary[stat + "_remeasured"] = accuracy([r[stat]["remeasured_ms"][0] for r in rows],
-                                                     [r[stat]["measured_ms"] for r in rows])
-            print(f"{stat:>6s}: measured again against measured first: {accuracy_line(summary[stat + '_remeasured'])}")
-            # the median of every measurement: a steadier figure to predict than any one of them
-            for name, chosen_rows in (("", rows), ("_from_other_networks", transferred)):
-                if chosen_rows:
-                    summary[stat + "_against_all" + name] = accuracy(
-                        [r[stat]["predicted_ms"] for r in chosen_rows],
-                        [statistics.median([r[stat]["measured_ms"], *r[stat]["remeasured_ms"]]) for r in chosen_rows])
-                    print(f"{'':>6s}  predicted against the median of the {1 + args.remeasure} measurements, "
-                          f"{len(chosen_rows)} networks: {accuracy_line(summary[stat + '_against_all' + name])}")
+    for stat in stats if args.remeasure else ():
+        report(stat + "_remeasured", f"{stat:>6s}: measured again against measured first: ",
+               [r[stat]["remeasured_ms"][0] for r in rows], column(rows, stat, "measured_ms"))
+        for name, chosen_rows in (("", rows), ("_from_other_networks", transferred)):
+            if chosen_rows:  # the median of every measurement: a steadier figure than any one of them
+                report(stat + "_against_all" + name, f"{'':>6s}  predicted against the median of the "
+                       f"{1 + args.remeasure} measurements, {len(chosen_rows)} networks: ", column(chosen_rows, stat),
+                       [statistics.median([r[stat]["measured_ms"], *r[stat]["remeasured_ms"]]) for r in chosen_rows])
     if args.json:
         args.json.write_text(json.dumps({"device": first.to_dict(), "summary": summary, "rows": rows}, indent=1))
 
