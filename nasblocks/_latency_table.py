@@ -435,9 +435,9 @@ def _reading_cost(probe: Callable[[str], None], marks: list[tuple[str, float]]) 
     marks.clear()
     for _ in range(201):
         probe("")
-    spans = sorted(b - a for (_, a), (_, b) in zip(marks, marks[1:]))
+    spans = [b - a for (_, a), (_, b) in zip(marks, marks[1:])]
     marks.clear()
-    return spans[len(spans) // 2]
+    return statistics.median(spans)
 
 
 def _unit_inputs(graph: Graph, unit: Sequence[Node], run: Setting) -> list[torch.Tensor]:
