@@ -69,20 +69,19 @@ class SearchConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-# what torch's optimisers and loss, and scikit-learn's split (the seed), accept: checked before
-# any trial, which would otherwise fail with torch's traceback
-_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "lr": (lambda v: v > 0, "a number > 0"),
-    "momentum": (lambda v: v >= 0, "a number >= 0"),
-    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
-    "label_smoothing": (lambda v: 0 <= v <= 1, "a number from 0 to 1"),
-    "seed": (lambda v: v >= 0, "an integer >= 0"),
+# The numeric options, each with the types it takes, what it accepts and how to say so: checked
+# before any trial, which would otherwise fail with a traceback from torch, scikit-learn's split
+# (the seed) or the data loader
+_POSITIVE = (int,), lambda v: v > 0, "a positive int"
+_NUMBERS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
+    "trials": _POSITIVE, "epochs": _POSITIVE, "resolution": _POSITIVE, "batch_size": _POSITIVE,
+    "limit": _POSITIVE,
+    "lr": ((int, float), lambda v: v > 0, "a number > 0"),
+    "momentum": ((int, float), lambda v: v >= 0, "a number >= 0"),
+    "weight_decay": ((int, float), lambda v: v >= 0, "a number >= 0"),
+    "label_smoothing": ((int, float), lambda v: 0 <= v <= 1, "a number from 0 to 1"),
+    "seed": ((int,), lambda v: v >= 0, "an integer >= 0"),
 }
-
-
-def _positive(name: str, value: Any, kind: type = int) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
-        raise StudyError(f"--{name.replace('_', '-')}: expected a positive {kind.__name__}, got {value!r}")
 
 
 def parse_budgets(texts: list[str]) -> Budget:
@@ -112,11 +111,9 @@ def validate(config: SearchConfig) -> tuple[Budget, list[str]]:
         value = getattr(config, option)
         if value is not None and value not in choices:
             raise StudyError(f"--{option}: expected one of {', '.join(choices)}, got {value!r}")
-    for name in ("trials", "epochs", "resolution", "batch_size", "limit"):
-        _positive(name, getattr(config, name))
-    for name, (accepts, expected) in _RANGES.items():
+    for name, (kinds, accepts, expected) in _NUMBERS.items():
         value = getattr(config, name)
-        if value is not None and not accepts(value):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or not accepts(value)):
             raise StudyError(f"--{name.replace('_', '-')}: expected {expected}, got {value!r}")
     if config.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", config.device):
         raise StudyError(f"--device: expected auto, cpu, cuda or cuda:N, got {config.device!r}")
