@@ -12,7 +12,7 @@ busy machine disturbs least): the share predicted within ±10 % of measured, the
 %), the mean and worst error, and the cost of a prediction from a warm table — for every
 network, and for those whose units were all in the table before them ("new" = 0: predicted
 wholly from what other networks measured; --depth-variants makes many such networks, as a depth
-search does). On CPU a network's missing units are timed inside that network, so the first
+search does). A network's missing units are timed inside that network, so the first
 figure flatters networks that brought new units; the second is the predictor's test.
 The goal (issue 5) is >= 95 % within ±10 %. Record results in benchmarks/RESULTS.md.
 

@@ -128,7 +128,6 @@ class Measurement:
     memory_format: str
     input_shape: tuple[Shape, ...]
     clock: str = "wall"
-    host_ms: float | None = None   # CUDA units: the host's time to issue one call (median)
 
     @property
     def spread(self) -> float:
@@ -205,7 +204,8 @@ def keep_freed_memory() -> bool:
 
 @contextlib.contextmanager
 def running(run: Setting) -> Iterator[None]:
-    """The context a timed forward runs in: threads fixed, inference mode, autocast, cudnn."""
+    """The context a timed forward runs in: threads fixed, the device current, inference mode,
+    autocast, cudnn."""
     if run.device_type == "cpu":
         keep_freed_memory()
     previous_threads = torch.get_num_threads()
@@ -214,8 +214,10 @@ def running(run: Setting) -> Iterator[None]:
     torch.backends.cudnn.benchmark = True
     autocast = (torch.autocast(run.device_type, dtype=run.autocast_dtype)
                 if run.autocast_dtype is not None else contextlib.nullcontext())
+    # events and torch.cuda._sleep act on the current device: make cuda:N current ("cuda" is)
+    device = torch.cuda.device(torch.device(run.device)) if ":" in run.device else contextlib.nullcontext()
     try:
-        with torch.inference_mode(), autocast:
+        with device, torch.inference_mode(), autocast:
             yield
     finally:
         torch.set_num_threads(previous_threads)
@@ -294,66 +296,6 @@ def _calls_per_block(call: Callable[[], Any], sync: Callable[[], Any], min_block
         calls *= 2
 
 
-@lru_cache(maxsize=None)
-def _sleep_cycles_per_ms(device: str) -> float:
-    """How many cycles of ``torch.cuda._sleep`` (a kernel that spins) make a millisecond."""
-    cycles = 1 << 22
-    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    with torch.cuda.device(torch.device(device)):
-        torch.cuda._sleep(cycles)  # the first launch loads the kernel
-        begin.record()
-        torch.cuda._sleep(cycles)
-        end.record()
-        torch.cuda.synchronize()
-    return cycles / max(begin.elapsed_time(end), 1e-3)
-
-
-def time_queued(call: Callable[[], Any], run: Setting, *, warmup: int = 3, repeats: int = 21,
-                max_calls: int = 16) -> tuple[list[float], list[float], int]:
-    """CUDA: per-call GPU times of ``repeats`` blocks of calls, per-call host times, and the calls
-    per block — the two sides of a call, each without the other.
-
-    Before each block a spinning kernel holds the GPU while the host queues the block's calls:
-    the host's time is its own (launches, Python, the dispatcher), never waiting for the GPU, and
-    CUDA events around the queued calls time the GPU's work alone, never waiting for the host.
-    Timed back to back instead, a call costs max(host, GPU), and a network of such figures is
-    over-predicted wherever its layers alternate between host-bound and GPU-bound: the network's
-    host runs ahead during its GPU-bound layers (see :mod:`nasblocks._latency_table`).
-    Call inside :func:`running`.
-    """
-    for _ in range(max(1, warmup)):
-        call()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    call()
-    torch.cuda.synchronize()
-    once_ms = (time.perf_counter() - start) * 1e3
-    calls = max(1, min(max_calls, math.ceil(1.0 / max(once_ms, 1e-3))))
-    sleep_ms = 0.5 + 2 * calls * once_ms  # meant to outlast the host's queueing of the calls
-    host: list[float] = []
-    gpu: list[float] = []
-    while len(gpu) < repeats:
-        torch.cuda._sleep(int(_sleep_cycles_per_ms(run.device) * sleep_ms))
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start = time.perf_counter()
-        begin.record()
-        for _ in range(calls):
-            call()
-        end.record()
-        queued_ms = (time.perf_counter() - start) * 1e3
-        if begin.query():  # the GPU woke before the host had queued every call: the GPU's
-            sleep_ms *= 2  # figure would count its waits for the host; sleep longer, again
-            torch.cuda.synchronize()
-            if sleep_ms > 10_000:
-                raise LatencyError(f"{run.device}: the GPU did not wait behind torch.cuda._sleep; "
-                                   "its units cannot be timed apart from the host")
-            continue
-        torch.cuda.synchronize()
-        host.append(queued_ms / calls)
-        gpu.append(begin.elapsed_time(end) / calls)
-    return gpu, host, calls
-
-
 def quantile_weights(values: Sequence[float], q: float) -> list[tuple[int, float]]:
     """The positions in ``values`` and the weights whose weighted sum is their ``q`` quantile
     (linear interpolation between order statistics, as ``statistics.quantiles(method="inclusive")``;
@@ -366,7 +308,7 @@ def quantile_weights(values: Sequence[float], q: float) -> list[tuple[int, float
 
 
 def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence[Shape],
-              host_ms: float | None = None, ranks: Sequence[float] | None = None) -> Measurement:
+              ranks: Sequence[float] | None = None) -> Measurement:
     """A :class:`Measurement` from per-call times.
 
     With ``ranks`` (one figure per call: the whole forward's time when ``times`` are one layer's
@@ -385,7 +327,7 @@ def summarise(times: Sequence[float], calls: int, run: Setting, shapes: Sequence
         repeats=len(times), calls_per_repeat=calls, device=_canonical(run.device),
         device_name=device_name(run.device), threads=run.threads, torch_version=torch.__version__,
         batch=run.batch, dtype=run.dtype, memory_format=run.memory_format,
-        input_shape=tuple(tuple(s) for s in shapes), clock=run.clock, host_ms=host_ms)
+        input_shape=tuple(tuple(s) for s in shapes), clock=run.clock)
 
 
 def _canonical(device: str) -> str:
@@ -400,16 +342,6 @@ def measure_inputs(module: nn.Module, inputs: Sequence[torch.Tensor], run: Setti
         times, calls = time_call(lambda: module(*inputs), run, warmup=warmup, repeats=repeats,
                                  min_block_ms=min_block_ms)
     return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs])
-
-
-def measure_queued(module: nn.Module, inputs: list[torch.Tensor], run: Setting, *, warmup: int = 3,
-                   repeats: int = 21) -> Measurement:
-    """CUDA: a layer's GPU time (the measurement's figures) and its host time (``host_ms``)
-    apart (:func:`time_queued`); the inputs are already batched and on the device."""
-    module = prepare(module, run)
-    with running(run):
-        times, host, calls = time_queued(lambda: module(*inputs), run, warmup=warmup, repeats=repeats)
-    return summarise(times, calls, run, [tuple(x.shape[1:]) for x in inputs], statistics.median(host))
 
 
 def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: str = "cpu",

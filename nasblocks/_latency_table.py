@@ -17,23 +17,17 @@ setting and cached on disk::
 dictionary lookup per unit — milliseconds of Python — and units missing from the table are
 measured on demand and added to it.
 
-On CPU the missing units are timed where they run: inside the compiled network, which is run
-once with a clock read after each layer (:func:`measure_in_network`), so each unit finds the
-caches as the layers before it leave them. Timed alone, a unit does not: in a hot loop of
-itself a small op runs two to three times faster than inside a network, and after a synthetic
-context the error depended on the machine's caches (benchmarks/RESULTS.md). A unit measured in
-one network is looked up for every other network that has it, and each later run of a network
-that has it adds a run to its entry (the median of the latest runs is kept), so that a unit
-first timed at a busy moment is corrected. The network's own overhead (its call, outside every
-layer) is the ``(call)`` entry.
-
-On CUDA a unit's two sides are timed apart, the unit alone: the GPU's work and the host's time
-to issue it (:func:`~nasblocks._latency.time_queued`), each through a call of its own small
-GraphModule, whose overhead — the network pays it once — is the ``(call)`` entry, an identity
-GraphModule. :func:`combine` adds them up:
+Missing units are timed where they run: inside the compiled network, which is run with a probe
+after each layer (:func:`measure_in_network`, :mod:`nasblocks._latency_probe`), so each unit
+finds the caches, the allocator and the dispatcher as the layers before it leave them. A unit
+measured in one network is looked up for every other network that has it, and each later run of
+a network that has it adds a run to its entry (the median of the latest runs is kept), so that a
+unit first timed at a busy moment is corrected. The network's own overhead (its call, outside
+every layer) is the ``(call)`` entry. On CUDA each entry holds the GPU's time of the unit and
+the host's time to issue it, timed apart. :func:`combine` adds them up:
 
     CPU:   predicted = call + Σ unit
-    CUDA:  predicted = max(Σ gpu, call + Σ max(host − call, 0))
+    CUDA:  predicted = max(Σ gpu, call + Σ host)
 
 How close this comes to the measured network is measured, not assumed:
 ``benchmarks/latency_predictor.py`` and benchmarks/RESULTS.md.
@@ -46,28 +40,26 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.fx
-from torch import nn
 
-from nasblocks._graph import INPUT, Graph, Node
-from nasblocks._compile import compile_graph, fast_attributes
-from nasblocks._latency import (Measurement, Setting, device_key, device_name, make_input,
-                                measure_queued, prepare, running, setting, summarise)
+from nasblocks._graph import Graph, Node
+from nasblocks._latency import Measurement, Setting, device_key, device_name, setting, summarise
+from nasblocks._latency_probe import time_layers
 from nasblocks._ops import REGISTRY
 from nasblocks.errors import LatencyError
 
 # 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network;
-# 4: a CPU unit's figures are its shares of the forward with that figure, pooled over runs
-FORMAT = 4
+# 4: a CPU unit's figures are its shares of the forward with that figure, pooled over runs;
+# 5: CUDA units timed in the network too, their host time without a call of their own
+FORMAT = 5
 STATS = ("median", "p10", "min")
-# How units are timed for the table: briefly, since a search prices thousands of candidates. On
-# CPU these are forwards of the whole network; on CUDA, blocks of calls of one unit.
+# How units are timed for the table (forwards of the whole network): briefly, since a search
+# prices thousands of candidates.
 UNIT_TIMING = {"warmup": 3, "repeats": 21}
 # Arguments that change no inference kernel: batch-norm statistics' momentum is used only in
 # training, eps only changes a constant, dropout is the identity in eval mode. Leaving them out
@@ -172,48 +164,6 @@ def entry_keys(graph: Graph, groups: Sequence[Sequence[Node]], run: Setting) -> 
     return [unit_key(graph, unit) + suffix for unit in groups]
 
 
-def unit_module(graph: Graph, unit: Sequence[Node]) -> torch.fx.GraphModule:
-    """The unit alone, compiled as ``compile_graph`` compiles it inside the network: one
-    placeholder per outside input, the same module factories and functional forms, activations
-    in place where their input is made inside the unit and read by nothing else."""
-    read = readers(graph)
-    fx_graph = torch.fx.Graph()
-    values: dict[str, torch.fx.Node] = {}
-    modules: dict[str, nn.Module] = {}
-    position = 0
-    for index, node in enumerate(unit):
-        opdef = REGISTRY[node.op]
-        args = []
-        for name in node.inputs:
-            if name in values:
-                args.append(values[name])
-            else:  # made outside the unit
-                args.append(fx_graph.placeholder(f"x{position}"))
-                position += 1
-        if node.target is None:
-            values[node.name] = opdef.emit(fx_graph, args, node.args)  # type: ignore[misc]
-            continue
-        source = node.inputs[0]
-        inplace = (opdef.inplace and source in values and source != INPUT
-                   and len(read.get(source, ())) + (source == graph.output) == 1)
-        modules[f"m{index}"] = opdef.module(node.args, node.in_shapes, inplace)  # type: ignore[misc]
-        values[node.name] = fx_graph.call_module(f"m{index}", tuple(args))
-    fx_graph.output(values[unit[-1].name])
-    module = torch.fx.GraphModule(modules, fx_graph, class_name="Unit")
-    fast_attributes(module)  # its submodules reached as the network reaches them
-    return module
-
-
-class _Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-def call_module() -> torch.fx.GraphModule:
-    """An identity GraphModule: what one call costs before any op runs."""
-    return torch.fx.symbolic_trace(_Identity())
-
-
 # --- the table on disk ----------------------------------------------------------------------------
 
 def cache_dir() -> Path:
@@ -279,13 +229,14 @@ class LatencyTable:
     def get(self, key: str) -> dict[str, Any] | None:
         return self.entries.get(key)
 
-    def put(self, key: str, measurement: Measurement) -> None:
-        """Add a run of ``key``'s unit. Each figure is the median of its latest :data:`RUNS_KEPT`
-        runs' (on CPU a unit is timed again whenever a network that has it runs for a missing
-        unit), so that one run at a busy moment does not set a unit's figure for good."""
+    def put(self, key: str, measurement: Measurement, host: Measurement | None = None) -> None:
+        """Add a run of ``key``'s unit (on CUDA, ``host`` is the host's side: its ``host_*``
+        figures). Each figure is the median of its latest :data:`RUNS_KEPT` runs' (a unit is
+        timed again whenever a network that has it runs for a missing unit), so that one run at
+        a busy moment does not set a unit's figure for good."""
         figures = {name: getattr(measurement, name) for name in RUN_FIGURES}
-        if measurement.host_ms is not None:
-            figures["host_ms"] = measurement.host_ms
+        if host is not None:
+            figures |= {f"host_{name}": getattr(host, name) for name in RUN_FIGURES}
         runs = [*self.entries.get(key, {}).get("runs", []), figures][-RUNS_KEPT:]
         self.entries[key] = {
             **{name: statistics.median(run[name] for run in runs) for name in figures},
@@ -323,8 +274,8 @@ def table_for(device: str, path: Path | None = None) -> LatencyTable:
 
 @dataclass(frozen=True)
 class UnitLatency:
-    """One unit's share of a prediction: on CPU its time in the network; on CUDA its GPU time,
-    and ``host_ms`` the host's time to issue it, less the call's."""
+    """One unit's share of a prediction: its time in the network (on CUDA the GPU's, and
+    ``host_ms`` the host's time to issue it)."""
 
     key: str
     scope: str          # the first node's scope: features.3.conv.1
@@ -365,104 +316,54 @@ def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any
     On CPU a forward runs its units one after the other: ``call + Σ unit``.
     On CUDA the host issues the units and the GPU runs them, each as fast as it can, with a
     queue between: over repeated forwards the slower side sets the pace, so the latency is
-    ``max(Σ gpu, call + Σ max(host − call, 0))`` — the GPU-bound layers of a network hide the
-    host time of its host-bound ones. (Summing each unit's back-to-back time, max(host, gpu) per
-    unit, over-predicted GoogLeNet by 41 % at batch 64 on an H100: benchmarks/RESULTS.md.)
+    ``max(Σ gpu, call + Σ host)`` — the GPU-bound layers of a network hide the host time of its
+    host-bound ones. (Summing each unit's back-to-back time, max(host, gpu) per unit,
+    over-predicted GoogLeNet by 41 % at batch 64 on an H100: benchmarks/RESULTS.md.)
     """
     figure = f"{stat}_ms"
-    if "host_ms" not in call:
+    if f"host_{figure}" not in call:
         units_ = [UnitLatency(key, scope, entry[figure]) for key, scope, entry in shares]
         return call[figure] + sum(u.ms for u in units_), call[figure], units_, None, None
-    units_ = [UnitLatency(key, scope, entry[figure], max(entry["host_ms"] - call["host_ms"], 0.0))
-              for key, scope, entry in shares]
-    gpu = sum(u.ms for u in units_)
-    host = call["host_ms"] + sum(u.host_ms for u in units_)  # type: ignore[misc]
-    return max(gpu, host), call["host_ms"], units_, gpu, host
+    units_ = [UnitLatency(key, scope, entry[figure], entry[f"host_{figure}"]) for key, scope, entry in shares]
+    gpu = call[figure] + sum(u.ms for u in units_)
+    host = call[f"host_{figure}"] + sum(u.host_ms for u in units_)  # type: ignore[misc]
+    return max(gpu, host), call[f"host_{figure}"], units_, gpu, host
 
 
 def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: int = 21
-                       ) -> tuple[Measurement, dict[str, Measurement]]:
-    """CPU: every unit of ``graph`` timed inside the compiled network — the network's overhead
-    outside its layers (the ``(call)`` entry) and each unit key's time per forward.
+                       ) -> dict[str, tuple[Measurement, Measurement | None]]:
+    """Every unit of ``graph`` timed inside the compiled network (:mod:`nasblocks._latency_probe`),
+    keyed as in the table, the ``(call)`` entry among them (the network's time outside every
+    layer): each key's time per forward and, on CUDA, where that time is the GPU's, the host's
+    time to issue it.
 
-    The network runs ``warmup + repeats`` times with a clock read before its first layer and
-    after each layer (``compile_graph``'s probe); a unit's time in a forward is the sum of its
-    layers', less what a reading of the clock costs. A key that several units of the network
+    A unit's time in a forward is the sum of its layers'; a key that several units of the network
     share (repeated blocks) takes their mean in each forward. Each figure is the unit's share of
     the forward that has that figure (``summarise``'s ranks): the units' minima are their times
-    in the fastest forward, so that they add up to it.
+    in the fastest forward, so that they add up to it (on CUDA, the GPU's side and the host's are
+    ranked each by its own forward's time).
     """
-    clock = time.thread_time if run.clock == "cpu" else time.perf_counter
-    marks: list[tuple[str, float]] = []
-
-    def probe(name: str) -> None:
-        marks.append((name, clock()))
-
-    module = prepare(compile_graph(graph, probe), run)
-    x = make_input(graph.input_shape, run)
-    layers: dict[str, list[float]] = {}
-    totals: list[float] = []
-    overhead: list[float] = []
-    warm = max(1, warmup)
-    with running(run):
-        for index in range(warm + repeats):
-            marks.clear()
-            start = clock()
-            module(x)
-            end = clock()
-            if index < warm:
-                continue
-            for (_, before), (name, after) in zip(marks, marks[1:]):
-                layers.setdefault(name, []).append((after - before) * 1e3)
-            totals.append((end - start) * 1e3)
-            overhead.append(totals[-1] - (marks[-1][1] - marks[0][1]) * 1e3)
-    reading = _reading_cost(probe, marks) * 1e3
+    timed = time_layers(graph, run, warmup=warmup, repeats=repeats)
     groups = units(graph)
-    instances: dict[str, list[list[float]]] = {}
-    shapes: dict[str, list[tuple[int, ...]]] = {}
-    for key, group in zip(entry_keys(graph, groups, run), groups):
-        instances.setdefault(key, []).append([max(sum(parts) - len(group) * reading, 0.0)
-                                              for parts in zip(*(layers[node.name] for node in group))])
-        shapes[key] = [graph.shape_of(name) for name in unit_inputs(group)]
-    call = summarise(overhead, 1, run, [graph.input_shape], ranks=totals)
-    return call, {key: summarise([statistics.fmean(times) for times in zip(*series)], 1, run, shapes[key],
-                                 ranks=totals)
-                  for key, series in instances.items()}
+    keys = entry_keys(graph, groups, run)
+    shapes = {key: [graph.shape_of(name) for name in unit_inputs(group)] for key, group in zip(keys, groups)}
+    shapes[CALL + setting_key(run)] = [graph.input_shape]
 
+    def side(layers: dict[str, list[float]], outside: list[float], totals: list[float] | None
+             ) -> dict[str, Measurement]:
+        instances: dict[str, list[list[float]]] = {CALL + setting_key(run): [outside]}
+        for key, group in zip(keys, groups):
+            instances.setdefault(key, []).append([max(sum(parts), 0.0)
+                                                  for parts in zip(*(layers[node.name] for node in group))])
+        ranks = totals if totals is not None else [sum(times) for times in zip(*(s for series in instances.values() for s in series))]
+        return {key: summarise([statistics.fmean(times) for times in zip(*series)], 1, run, shapes[key], ranks=ranks)
+                for key, series in instances.items()}
 
-def _reading_cost(probe: Callable[[str], None], marks: list[tuple[str, float]]) -> float:
-    """What one probe call costs, in seconds: the clock reading it adds to each layer's time."""
-    marks.clear()
-    for _ in range(201):
-        probe("")
-    spans = [b - a for (_, a), (_, b) in zip(marks, marks[1:])]
-    marks.clear()
-    return statistics.median(spans)
-
-
-def _unit_inputs(graph: Graph, unit: Sequence[Node], run: Setting) -> list[torch.Tensor]:
-    # under autocast every tensor after the network's input is already in the autocast dtype
-    return [make_input(graph.shape_of(name), run, None if name == INPUT else run.autocast_dtype)
-            for name in unit_inputs(unit)]
-
-
-def _measure_units(graph: Graph, groups: Sequence[Sequence[Node]], keys: Sequence[str], missing: Sequence[str],
-                   run: Setting) -> Iterator[tuple[str, Measurement]]:
-    """The entries ``missing`` (unit keys, and the ``(call)`` entry's), measured: on CPU in one
-    run of the network, which times its other units too (a run more for each); on CUDA unit by
-    unit."""
-    if run.device_type == "cpu":
-        call, found = measure_in_network(graph, run, **UNIT_TIMING)
-        yield CALL + setting_key(run), call
-        yield from found.items()
-        return
-    first = dict(zip(keys, groups))
-    for key in missing:
-        if key.startswith(CALL):
-            module, inputs = call_module(), [make_input(graph.input_shape, run)]
-        else:
-            module, inputs = unit_module(graph, first[key]), _unit_inputs(graph, first[key], run)
-        yield key, measure_queued(module, inputs, run, **UNIT_TIMING)
+    host = side(timed.host, timed.overhead, timed.totals)
+    if timed.gpu is None:
+        return {key: (measurement, None) for key, measurement in host.items()}
+    gpu = side(timed.gpu, [0.0] * len(timed.overhead), None)  # the call runs no kernel
+    return {key: (gpu[key], host[key]) for key in host}
 
 
 def _lookup(table: LatencyTable, key: str) -> dict[str, Any] | None:
@@ -496,10 +397,10 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
     if missing and not measure_missing:
         raise LatencyError(f"no entry {missing[0]!r} in {table.path}; run `nasblocks latency "
                            f"profile` or allow measuring missing units")
-    if missing:
+    if missing:  # one run of the network times them all, and adds a run to its other units
         try:
-            for key, measurement in _measure_units(graph, groups, keys, missing, run):
-                table.put(key, measurement)
+            for key, (measurement, host) in measure_in_network(graph, run, **UNIT_TIMING).items():
+                table.put(key, measurement, host)
         finally:  # what was measured is kept, even when interrupted
             table.save()
     shares = [(key, group[0].scope, table.get(key)) for key, group in zip(keys, groups)]

@@ -106,7 +106,9 @@ def measure(
          f"(p10 {measured.p10_ms:.3f}, p90 {measured.p90_ms:.3f}; spread {100 * measured.spread:.1f} %)")
     if prediction is not None:
         error = prediction.latency_ms / measured.median_ms - 1
-        _say(f"  predicted  {prediction.latency_ms:9.3f} ms  {100 * error:+.1f} % vs measured; "
+        sides = (f" (GPU {prediction.gpu_ms:.3f} ms, host {prediction.host_ms:.3f} ms)"
+                 if prediction.gpu_ms is not None and prediction.host_ms is not None else "")
+        _say(f"  predicted  {prediction.latency_ms:9.3f} ms  {100 * error:+.1f} % vs measured{sides}; "
              f"{len(prediction.units)} units, {prediction.measured_now} measured now")
     threads = f"{measured.threads} thread{'s' * (measured.threads != 1)}, " if measured.device == "cpu" else ""
     _say(f"  on {measured.device} ({measured.device_name}), {threads}batch {measured.batch}, "

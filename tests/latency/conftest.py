@@ -1,4 +1,5 @@
-"""Fixtures of the latency tests: a tiny network, a private cache directory, quick timing."""
+"""Fixtures of the latency tests: a tiny network, a private cache directory, quick timing, and
+a fake GPU (fake_gpu.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fake_gpu import FakeGPU, install
 
 import nasblocks
 
@@ -36,3 +38,9 @@ def tiny_path(write_spec: Callable[..., Path]) -> Path:
 @pytest.fixture
 def tiny(tiny_path: Path) -> nasblocks.Graph:
     return nasblocks.expand(nasblocks.load(str(tiny_path)))
+
+
+@pytest.fixture
+def gpu(monkeypatch: pytest.MonkeyPatch) -> FakeGPU:
+    """torch.cuda faked, the network kept on the CPU."""
+    return install(monkeypatch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,6 +48,14 @@ def test_predict_puts_the_prediction_beside_the_measurement(monkeypatch, capsys,
     assert predicted["table"] == str(lt.table_path("cpu")) and "error" in predicted
     out, _ = run(monkeypatch, capsys, str(tiny_path), *QUICK, "--predict")
     assert "predicted" in out and "% vs measured; 8 units, 0 measured now" in out
+
+
+def test_on_cuda_the_prediction_shows_the_gpus_side_and_the_hosts(monkeypatch, capsys, gpu, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, str(tiny_path), "--device", "cuda", "--batch", "4", "--warmup", "1",
+                 "--repeats", "3", "--predict")
+    assert re.search(r"predicted +[\d.]+ ms +[-+][\d.]+ % vs measured \(GPU [\d.]+ ms, host [\d.]+ ms\); "
+                     r"8 units, 9 measured now", out)
+    assert "on cuda:0 (Fake GPU), batch 4, fp32, contiguous, wall clock" in out
 
 
 def test_profile_fills_the_table_for_the_given_specs(monkeypatch, capsys, tiny_path: Path) -> None:

@@ -12,10 +12,11 @@ from stat import S_IMODE
 
 import pytest
 import torch
-from torch import nn
 
 import nasblocks
+from nasblocks import _latency_probe
 from nasblocks import _latency_table as lt
+from nasblocks._compile import compile_graph
 from nasblocks._latency import Measurement, Setting, device_key, setting, summarise
 from nasblocks.errors import LatencyError
 
@@ -77,20 +78,6 @@ def test_setting_keys_name_batch_dtype_format_and_cpu_threads() -> None:
     assert lt.setting_key(setting("cpu", threads=1, clock="cpu")) == SUFFIX + "|cpu-clock"
 
 
-def test_a_unit_module_is_compiled_as_in_the_network(tiny: nasblocks.Graph) -> None:
-    groups = lt.units(tiny)
-    first = lt.unit_module(tiny, groups[0])
-    assert [type(m) for m in first.children()] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
-    assert first.m2.inplace  # in place in the network too: the bn's output has one reader
-    assert first.__dict__["m0"] is first.m0  # reached as the network reaches its submodules
-    add = lt.unit_module(tiny, groups[4])
-    assert len([n for n in add.graph.nodes if n.op == "placeholder"]) == 2
-    x = torch.randn(1, 8, 8, 8)
-    assert torch.equal(add(x, x), 2 * x)
-    conv = first.m0
-    assert (conv.in_channels, conv.out_channels, conv.stride, conv.padding) == (3, 8, (2, 2), (1, 1))
-
-
 def test_the_table_lives_under_nasblocks_cache_named_by_the_device(tiny: nasblocks.Graph, cache: Path) -> None:
     prediction = lt.predict_detail(tiny, "cpu", threads=1)
     path = cache / "latency" / f"{device_key('cpu')}.json"
@@ -121,8 +108,8 @@ def test_entry_keys_are_unit_and_setting_and_repeated_blocks_share_them() -> Non
 def test_on_cpu_every_missing_unit_is_timed_inside_one_run_of_the_network(
         tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
     compiled = []
-    real = lt.compile_graph
-    monkeypatch.setattr(lt, "compile_graph", lambda graph, probe: compiled.append(probe) or real(graph, probe))
+    real = _latency_probe.compile_graph
+    monkeypatch.setattr(_latency_probe, "compile_graph", lambda graph, probe: compiled.append(probe) or real(graph, probe))
     detail = lt.predict_detail(tiny, "cpu", threads=1)
     assert len(compiled) == 1 and compiled[0] is not None  # one instrumented network, not 8 units
     entries = lt.table_for("cpu").entries
@@ -137,14 +124,15 @@ def test_units_repeated_in_a_network_take_their_mean_per_forward(monkeypatch: py
     summarised: list[list[float]] = []
     real = lt.summarise
     monkeypatch.setattr(lt, "summarise", lambda times, *a, **k: summarised.append(list(times)) or real(times, *a, **k))
-    call, found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=2)
+    found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=2)
     keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
-    assert set(found) == set(keys) and call.repeats == 2
+    assert set(found) == {lt.CALL + SUFFIX, *keys} and found[lt.CALL + SUFFIX][0].repeats == 2
+    assert all(host is None for _, host in found.values())  # on CPU there is one side
     assert len(summarised) == 1 + len(set(keys))  # one series per key, however often it repeats
     repeated = max(set(keys), key=keys.count)
-    assert keys.count(repeated) > 1 and found[repeated].repeats == 2
+    assert keys.count(repeated) > 1 and found[repeated][0].repeats == 2
     group = lt.units(graph)[keys.index(repeated)]
-    assert found[repeated].input_shape == tuple(graph.shape_of(name) for name in lt.unit_inputs(group))
+    assert found[repeated][0].input_shape == tuple(graph.shape_of(name) for name in lt.unit_inputs(group))
 
 
 @pytest.mark.parametrize("stat", lt.STATS)
@@ -155,11 +143,11 @@ def test_units_shares_add_up_to_the_forward_at_each_statistic(stat: str, monkeyp
     forwards: list[list[float]] = []
     real = lt.summarise
     monkeypatch.setattr(lt, "summarise", lambda *a, ranks, **k: forwards.append(list(ranks)) or real(*a, ranks=ranks, **k))
-    monkeypatch.setattr(lt, "_reading_cost", lambda probe, marks: 0.0)  # nothing subtracted
-    call, found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=7)
+    monkeypatch.setattr(_latency_probe, "_reading_cost", lambda probe: (0.0, 0.0))  # nothing subtracted
+    found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=7)
     keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
     figure = f"{stat}_ms"
-    total = getattr(call, figure) + sum(getattr(found[key], figure) for key in keys)
+    total = sum(getattr(found[key][0], figure) for key in [lt.CALL + SUFFIX, *keys])
     assert total == pytest.approx(getattr(real(forwards[0], 1, setting("cpu"), []), figure), rel=1e-9)
 
 
@@ -169,7 +157,7 @@ def test_a_probed_network_computes_what_the_network_computes(tiny: nasblocks.Gra
     def probe(name: str) -> None:
         seen.append(name)
 
-    plain, probed = lt.compile_graph(tiny), lt.compile_graph(tiny, probe)
+    plain, probed = compile_graph(tiny), compile_graph(tiny, probe)
     probed.load_state_dict(plain.state_dict())
     x = torch.randn(2, *tiny.input_shape)
     with torch.no_grad():
@@ -192,7 +180,7 @@ def test_the_default_cache_is_under_the_home_directory(monkeypatch: pytest.Monke
 def test_missing_units_are_measured_once_then_looked_up(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
     first = lt.predict_detail(tiny, "cpu", threads=1)
     assert first.measured_now == len(set(lt.unit_key(tiny, u) for u in lt.units(tiny))) + 1  # + the call
-    monkeypatch.setattr(lt, "_measure_units", lambda *a: pytest.fail("a unit in the table was measured again"))
+    monkeypatch.setattr(lt, "measure_in_network", lambda *a, **k: pytest.fail("a unit in the table was measured again"))
     again = lt.predict_detail(tiny, "cpu", threads=1)
     assert again.measured_now == 0 and again.latency_ms == first.latency_ms
 
@@ -200,7 +188,7 @@ def test_missing_units_are_measured_once_then_looked_up(tiny: nasblocks.Graph, m
 def test_a_new_process_reads_the_table_from_disk(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
     first = lt.predict(tiny, "cpu", threads=1)
     monkeypatch.setattr(lt, "_OPEN", {})  # as a fresh process
-    monkeypatch.setattr(lt, "_measure_units", lambda *a: pytest.fail("measured although on disk"))
+    monkeypatch.setattr(lt, "measure_in_network", lambda *a, **k: pytest.fail("measured although on disk"))
     assert lt.predict(tiny, "cpu", threads=1) == first
 
 
@@ -216,8 +204,8 @@ def test_a_missing_unit_is_added_and_the_networks_other_units_gain_a_run(tiny: n
     assert all(len(on_disk[key]["runs"]) == 2 for key in before if key != linear_key(tiny))
 
 
-def timed(ms: float, host_ms: float | None = None) -> Measurement:
-    return summarise([ms], 1, setting("cpu", threads=1), [(1,)], host_ms=host_ms)
+def timed(ms: float) -> Measurement:
+    return summarise([ms], 1, setting("cpu", threads=1), [(1,)])
 
 
 def test_an_entrys_figures_are_the_median_of_its_latest_runs() -> None:
@@ -226,10 +214,10 @@ def test_an_entrys_figures_are_the_median_of_its_latest_runs() -> None:
         table.put("u", timed(ms))
     assert table.get("u")["median_ms"] == table.get("u")["min_ms"] == 2.0
     for ms in range(1, 4 + lt.RUNS_KEPT):  # a CUDA entry: the host's time beside the GPU's
-        table.put("g", timed(ms, host_ms=ms / 10))
+        table.put("g", timed(ms), timed(ms / 10))
     entry = table.get("g")
     assert [run["median_ms"] for run in entry["runs"]] == list(range(4, 4 + lt.RUNS_KEPT))  # the latest only
-    assert entry["median_ms"] == 8 and entry["host_ms"] == pytest.approx(0.8)
+    assert entry["median_ms"] == 8 and entry["host_min_ms"] == pytest.approx(0.8)
 
 
 def test_another_setting_is_another_entry(tiny: nasblocks.Graph) -> None:
@@ -343,22 +331,21 @@ def test_a_table_of_an_older_method_is_measured_again_and_replaced(tiny: nasbloc
 
 
 def cuda_entry(gpu: float, host: float) -> dict[str, float]:
-    return {"median_ms": gpu, "p10_ms": gpu, "min_ms": gpu / 2, "host_ms": host}
+    return {"median_ms": gpu, "p10_ms": gpu, "min_ms": gpu / 2, "host_median_ms": host, "host_min_ms": host / 2}
 
 
 def test_on_cuda_the_slower_side_sets_the_pace() -> None:
     call = cuda_entry(0.0, 0.01)
-    # GPU-bound units hide the host time of host-bound ones: 2.0 of GPU work against 0.07 of host
+    # GPU-bound units hide the host time of host-bound ones: 2.0 of GPU work against 0.09 of host
     shares = [("big", "a", cuda_entry(1.9, 0.03)), ("small", "b", cuda_entry(0.1, 0.05))]
     latency, call_ms, units_, gpu, host = lt.combine(call, shares)
-    assert (gpu, host, latency, call_ms) == (pytest.approx(2.0), pytest.approx(0.01 + 0.02 + 0.04),
+    assert (gpu, host, latency, call_ms) == (pytest.approx(2.0), pytest.approx(0.01 + 0.03 + 0.05),
                                              pytest.approx(2.0), 0.01)
-    assert [(u.key, u.ms, u.host_ms) for u in units_] == [("big", 1.9, pytest.approx(0.02)),
-                                                         ("small", 0.1, pytest.approx(0.04))]
-    # many cheap launches: the host sets the pace, each unit's host time counted less the call's
+    assert [(u.key, u.ms, u.host_ms) for u in units_] == [("big", 1.9, 0.03), ("small", 0.1, 0.05)]
+    # many cheap launches: the host sets the pace (each side's figure of the statistic asked for)
     shares = [(f"u{i}", "s", cuda_entry(0.001, 0.021)) for i in range(100)]
     latency, *_, gpu, host = lt.combine(call, shares, "min")
-    assert gpu == pytest.approx(0.05) and latency == host == pytest.approx(0.01 + 100 * 0.011)
+    assert gpu == pytest.approx(0.05) and latency == host == pytest.approx((0.01 + 100 * 0.021) / 2)
 
 
 def test_on_cpu_units_are_summed_with_the_call() -> None:
@@ -366,31 +353,3 @@ def test_on_cpu_units_are_summed_with_the_call() -> None:
     latency, call_ms, units_, gpu, host = lt.combine(call, [("a", "s", {"median_ms": 2.0, "min_ms": 1.0}),
                                                            ("b", "s", {"median_ms": 0.1, "min_ms": 0.1})])
     assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.6, 0.5, [2.0, 0.1], None, None)
-
-
-def test_on_cuda_each_distinct_unit_is_timed_alone_gpu_and_host_apart(
-        tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
-    # no GPU here: the device is faked and each timing planted (GPU 1 ms, host 0.5 ms per unit)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
-    timed: list[tuple[str, tuple]] = []
-
-    def measure_queued(module: nn.Module, inputs: list[torch.Tensor], run: Setting, **timing: int):
-        timed.append((type(module).__name__, tuple(tuple(x.shape) for x in inputs)))
-        call = type(module).__name__ != "Unit"
-        ms = 0.0 if call else 1.0
-        return lt.Measurement(ms, ms, ms, 0.0, ms, 3, 1, "cuda:0", "Fake GPU", 1, torch.__version__, 4,
-                              "fp32", "contiguous", (), host_ms=0.1 if call else 0.5)
-
-    monkeypatch.setattr(lt, "measure_queued", measure_queued)
-    monkeypatch.setattr(lt, "make_input", lambda shape, run, dtype=None: torch.zeros(run.batch, *shape))
-    detail = lt.predict_detail(tiny, "cuda", batch=4)
-    distinct = len(set(lt.entry_keys(tiny, lt.units(tiny), setting("cpu"))))
-    assert detail.measured_now == 1 + distinct and len(timed) == 1 + distinct  # each key once, alone
-    assert timed[0] == ("_Identity", ((4, *tiny.input_shape),))  # the (call) entry first
-    assert (detail.gpu_ms, detail.host_ms, detail.call_ms) == (8.0, pytest.approx(0.1 + 8 * 0.4), 0.1)
-    assert detail.latency_ms == 8.0  # the GPU's side is the slower one
-    table = json.loads(lt.table_path("cuda").read_text())
-    assert table["device"]["key"].startswith("cuda-fake-gpu-") and \
-        all(e["host_ms"] in (0.1, 0.5) for e in table["entries"].values())

@@ -1,0 +1,74 @@
+"""The CUDA probe's bookkeeping, on a machine without a GPU (``torch.cuda`` faked: conftest's
+``gpu``, whose events read the host's clock plus a second per drain, so a drain that leaked into
+a layer's span would show); no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_gpu import DRAIN_MS, FakeGPU
+
+import nasblocks
+from nasblocks import _latency_probe as probe
+from nasblocks import _latency_table as lt
+from nasblocks._latency import setting
+from nasblocks.errors import LatencyError
+
+
+def test_drains_are_no_layers_time_and_every_layer_has_both_sides(gpu: FakeGPU) -> None:
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2", input=(3, 32, 32)))
+    assert len(graph) > 2 * probe.SEGMENT
+    timed = probe.time_layers(graph, setting("cuda"), warmup=1, repeats=2)
+    forwards = 1 + 2 + 1  # and the probe's own reading
+    assert gpu.syncs >= forwards * 3  # the GPU drained inside each forward, not only after it
+    assert timed.gpu is not None and set(timed.gpu) == set(timed.host) == {node.name for node in graph}
+    assert all(len(times) == 2 and max(times) < DRAIN_MS / 10 for times in timed.gpu.values())
+    assert all(t < DRAIN_MS / 10 for t in timed.totals)
+
+
+def test_a_forward_the_gpu_woke_early_in_is_run_again_with_a_longer_hold(
+        gpu: FakeGPU, tiny: nasblocks.Graph) -> None:
+    gpu.woken = 3  # the warm-up and the next two forwards
+    timed = probe.time_layers(tiny, setting("cuda"), warmup=1, repeats=2)
+    assert len(timed.totals) == 2
+    # five forwards (no drain: fewer layers than a segment), then the probe's 201 readings (3 drains)
+    assert len(gpu.holds) == 5 + 1 + 3
+    assert all(later >= 2 * earlier for earlier, later in zip(gpu.holds[:3], gpu.holds[1:4]))
+
+
+def test_a_gpu_that_never_waits_is_one_clear_error(gpu: FakeGPU, tiny: nasblocks.Graph) -> None:
+    gpu.woken = 10**9
+    with pytest.raises(LatencyError, match=r"cuda: the GPU did not wait behind torch.cuda._sleep"):
+        probe.time_layers(tiny, setting("cuda"), warmup=1, repeats=2)
+
+
+def test_on_cuda_each_entry_holds_the_gpus_time_and_the_hosts(gpu: FakeGPU, tiny: nasblocks.Graph) -> None:
+    detail = lt.predict_detail(tiny, "cuda", batch=4)
+    distinct = len(set(lt.entry_keys(tiny, lt.units(tiny), setting("cpu"))))
+    assert detail.measured_now == 1 + distinct  # one run of the network timed them all
+    assert detail.gpu_ms == pytest.approx(sum(u.ms for u in detail.units))  # the call runs no kernel
+    assert detail.host_ms == pytest.approx(detail.call_ms + sum(u.host_ms for u in detail.units))
+    assert detail.latency_ms == max(detail.gpu_ms, detail.host_ms)
+    table = json.loads(lt.table_path("cuda").read_text())
+    assert table["device"]["key"].startswith("cuda-fake-gpu-")
+    call = table["entries"][lt.CALL + "|b4|fp32|contiguous"]
+    assert call["median_ms"] == 0.0 and call["host_median_ms"] > 0
+    assert all({"host_median_ms", "host_min_ms"} <= set(entry) for entry in table["entries"].values())
+
+
+@pytest.mark.parametrize("stat", lt.STATS)
+def test_each_sides_shares_add_up_to_that_sides_forward(gpu: FakeGPU, stat: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = nasblocks.expand(nasblocks.load("mobilenet_v2", input=(3, 32, 32)))
+    ranked: list[list[float]] = []
+    real = lt.summarise
+    monkeypatch.setattr(lt, "summarise", lambda *a, ranks, **k: ranked.append(list(ranks)) or real(*a, ranks=ranks, **k))
+    found = lt.measure_in_network(graph, setting("cuda"), warmup=1, repeats=7)
+    keys = [lt.CALL + "|b1|fp32|contiguous", *lt.entry_keys(graph, lt.units(graph), setting("cuda"))]
+    host_forwards, gpu_forwards = ranked[0], ranked[-1]
+    figure = f"{stat}_ms"
+    for side, forwards in ((0, gpu_forwards), (1, host_forwards)):
+        total = sum(getattr(found[key][side], figure) for key in keys)
+        forward = getattr(real(forwards, 1, setting("cpu"), []), figure)
+        assert total == pytest.approx(forward, rel=1e-9) if side == 0 else total <= forward  # host: less readings
+    assert found[keys[0]][0].median_ms == 0.0
