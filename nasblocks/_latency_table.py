@@ -346,23 +346,28 @@ def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: 
     timed = time_layers(graph, run, warmup=warmup, repeats=repeats)
     groups = units(graph)
     keys = entry_keys(graph, groups, run)
+    call_key = CALL + setting_key(run)
     shapes = {key: [graph.shape_of(name) for name in unit_inputs(group)] for key, group in zip(keys, groups)}
-    shapes[CALL + setting_key(run)] = [graph.input_shape]
+    shapes[call_key] = [graph.input_shape]
 
-    def side(layers: dict[str, list[float]], outside: list[float], totals: list[float] | None
+    def side(layers: dict[str, list[float]], outside: list[float], totals: list[float] | None = None
              ) -> dict[str, Measurement]:
-        instances: dict[str, list[list[float]]] = {CALL + setting_key(run): [outside]}
+        """Each key's figures from one side's layer times, ranked by ``totals`` (each forward's
+        time; by default the sum of its units')."""
+        instances: dict[str, list[list[float]]] = {call_key: [outside]}
         for key, group in zip(keys, groups):
-            instances.setdefault(key, []).append([max(sum(parts), 0.0)
-                                                  for parts in zip(*(layers[node.name] for node in group))])
-        ranks = totals if totals is not None else [sum(times) for times in zip(*(s for series in instances.values() for s in series))]
-        return {key: summarise([statistics.fmean(times) for times in zip(*series)], 1, run, shapes[key], ranks=ranks)
+            forwards = zip(*(layers[node.name] for node in group))
+            instances.setdefault(key, []).append([max(sum(parts), 0.0) for parts in forwards])
+        every = [one for series in instances.values() for one in series]
+        ranks = totals if totals is not None else [sum(times) for times in zip(*every)]
+        return {key: summarise([statistics.fmean(times) for times in zip(*series)], 1, run, shapes[key],
+                               ranks=ranks)
                 for key, series in instances.items()}
 
     host = side(timed.host, timed.overhead, timed.totals)
     if timed.gpu is None:
         return {key: (measurement, None) for key, measurement in host.items()}
-    gpu = side(timed.gpu, [0.0] * len(timed.overhead), None)  # the call runs no kernel
+    gpu = side(timed.gpu, [0.0] * len(timed.overhead))  # the call runs no kernel
     return {key: (gpu[key], host[key]) for key in host}
 
 
