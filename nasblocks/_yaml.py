@@ -112,6 +112,7 @@ def _check_extent(root: yaml.Node, file: str) -> None:
     once (an alias is the same node again), so a billion laughs costs what its text costs."""
     values: dict[int, int] = {}
     depth: dict[int, int] = {}
+    open_: set[int] = set()  # nodes whose children are being walked: an alias back to one is a cycle
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -122,9 +123,14 @@ def _check_extent(root: yaml.Node, file: str) -> None:
         else:
             children = node.value if isinstance(node, yaml.SequenceNode) else []
         if not children_done:
+            if id(node) in open_:
+                raise SpecError("this value contains itself (an alias to an anchor it is inside of)",
+                                file=file, line=node.start_mark.line + 1)
+            open_.add(id(node))
             stack.append((node, True))
             stack.extend((child, False) for child in children if id(child) not in values)
             continue
+        open_.discard(id(node))
         values[id(node)] = 1 + sum(values[id(child)] for child in children)
         depth[id(node)] = 1 + max((depth[id(child)] for child in children), default=0)
         line = node.start_mark.line + 1

@@ -43,6 +43,8 @@ CASES = [
      "values nested more than 64 levels deep"),
     ("alias bomb in vars", HEAD + "vars:\n  a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + LAUGHS + "network: []\n", 8,
      "this value holds more than 100,000 values once its aliases are expanded (111,111)"),
+    ("alias inside its own anchor", HEAD + "vars: {a: &a [1, *a]}\nnetwork: []\n", 3,
+     "this value contains itself (an alias to an anchor it is inside of)"),
     ("infinite literal", HEAD + "network:\n  - conv: {out: .inf, kernel: 3}\n", 4, "expected a finite number, got .inf"),
     ("huge integer literal", HEAD + "network:\n  - conv: {out: " + "9" * 5000 + ", kernel: 3}\n", 4,
      "integer of 5,000 characters is too large (at most 4096 bits)"),
