@@ -30,6 +30,7 @@ from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._ops import REGISTRY, REQUIRED, ArgError, OpDef, ShapeError, fmt_shape
 from nasblocks._spec import RESERVED, BlockDef, Spec, fail, resolve, suggest
 from nasblocks._yaml import YList, YMap
+from nasblocks._yaml import kind as yaml_kind  # `kind` names a composite's kind here
 from nasblocks.errors import SpecError
 
 META = ("name", "if", "repeat", "functional", "inline", "aux", "doc")
@@ -104,7 +105,7 @@ class Expander:
     def sequence(self, items: Any, place: Place, env: Mapping[str, Any], x: str, scope: Scope,
                  stack: tuple[str, ...]) -> str:
         if not isinstance(items, YList):
-            raise place.error(f"expected a list of items, got {type(items).__name__}")
+            raise place.error(f"expected a list of items, got {yaml_kind(items)}")
         for index, item in enumerate(items):
             out = self.item(item, place.at(items, index, f"[{index}]"), env, x, scope, stack)
             x = x if out is None else out
@@ -242,7 +243,7 @@ class Expander:
         if kind == "seq":
             return self.sequence(branches, place, env, x, scope, stack)
         if not isinstance(branches, YList):
-            raise place.error(f"{kind} needs a list of branches, got {type(branches).__name__}")
+            raise place.error(f"{kind} needs a list of branches, got {yaml_kind(branches)}")
         outputs = []
         for index, branch in enumerate(branches):
             out = self.item(branch, place.at(branches, index, f"[{index}]"), env, x, scope, stack)

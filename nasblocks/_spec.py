@@ -26,7 +26,7 @@ from typing import Any
 
 from nasblocks._expr import ExprError, bare_name, evaluate
 from nasblocks._ops import REGISTRY, Shape
-from nasblocks._yaml import YList, YMap, display_path, read_yaml
+from nasblocks._yaml import YList, YMap, display_path, kind, read_yaml
 from nasblocks.errors import SpecError
 
 SPEC_KEYS = ("name", "description", "reference", "imports", "vars", "choices", "input", "blocks",
@@ -128,7 +128,7 @@ def _mapping(value: Any, parent: YMap, key: str, what: str) -> YMap:
         empty.file, empty.line, empty.lines = parent.file, parent.line_of(key), {}
         return empty
     if not isinstance(value, YMap):
-        raise fail(f"expected a mapping of {what}, got {type(value).__name__}", parent, key, key)
+        raise fail(f"expected a mapping of {what}, got {kind(value)}", parent, key, key)
     return value
 
 
@@ -277,7 +277,7 @@ def load(source: str | Path, *, input: Shape | None = None, **overrides: Any) ->
         name = str(source)
     document = read_yaml(path)
     if not isinstance(document, YMap):
-        raise SpecError(f"a spec must be a YAML mapping, got {type(document).__name__}",
+        raise SpecError(f"a spec must be a YAML mapping, got {kind(document)}",
                         file=display_path(path), line=1)
     _check_keys(document, SPEC_KEYS, "")
     spec = _bind(document, _block_defs(document), {**name_vars, **overrides},

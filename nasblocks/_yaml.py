@@ -51,6 +51,17 @@ class YList(list):
         return self.lines[index] if 0 <= index < len(self.lines) else self.line
 
 
+def kind(value: Any) -> str:
+    """What a value is, in YAML's words, for messages: "a list", not "YList"."""
+    if value is None:
+        return "null"
+    for types, name in ((YMap, "a mapping"), (YList, "a list"), (bool, "a boolean"), (str, "a string"),
+                        ((int, float), "a number")):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     file = ""
 

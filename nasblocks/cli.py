@@ -98,7 +98,7 @@ def zoo(
     match: Annotated[Optional[str], typer.Argument(help="Only names containing this text.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
-    """List every named network: reference, input, parameters, multiply-adds and blocks used."""
+    """List every named network: input, parameters, multiply-adds and blocks used (--json adds its spec file and reference)."""
     from nasblocks import expand
     from nasblocks._spec import load, zoo_names
 
@@ -114,7 +114,8 @@ def zoo(
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table(title=f"the zoo: {len(rows)} networks (costs per image at the input size shown)")
+    count = f"{len(rows)} network{'s' * (len(rows) != 1)}"
+    table = Table(title=f"the zoo: {count} (costs per image at the input size shown)")
     for column, justify in (("name", "left"), ("input", "right"), ("params", "right"),
                             ("MACs (multiply-adds)", "right"), ("blocks used", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]

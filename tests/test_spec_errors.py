@@ -26,7 +26,10 @@ def error_of(path: Path, **overrides: object) -> SpecError:
 # (case, spec text, line, path inside the spec, message fragment)
 CASES = [
     ("yaml syntax", HEAD + "network:\n  - conv: {out: 8\n", 5, None, "invalid YAML"),
-    ("not a mapping", "- conv: {kernel: 3, out: 8}\n", 1, None, "a spec must be a YAML mapping, got YList"),
+    ("not a mapping", "- conv: {kernel: 3, out: 8}\n", 1, None, "a spec must be a YAML mapping, got a list"),
+    ("branches not a list", HEAD + "network:\n  - concat: {conv: {kernel: 3, out: 8}}\n", 4, "network[0].concat",
+     "concat needs a list of branches, got a mapping"),
+    ("vars not a mapping", HEAD + "vars: [1, 2]\nnetwork: []\n", 3, "vars", "expected a mapping of vars, got a list"),
     ("duplicate key", HEAD + "network: []\nnetwork: []\n", 4, None, "duplicate key 'network' (first at line 3)"),
     ("unknown top key", HEAD + "netwrk: []\n", 3, "netwrk", "unknown key 'netwrk'"),
     ("unknown op", HEAD + "network:\n  - cnov: {out: 8}\n", 4, "network[0]", "unknown op or block 'cnov'; did you mean conv"),
