@@ -1,9 +1,14 @@
 """Files that the commands write (``viz``, ``export``, ``build -o``, ``study export``): one error
-type for what stops them, and the check that the place can be written before any work is spent."""
+type for what stops them, the check that the place can be written before any work is spent, and
+the guard around the write itself (a full disk shows only then)."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from nasblocks.errors import NasblocksError
 
@@ -14,13 +19,42 @@ class OutputError(NasblocksError):
 
 
 def check_writable(path: Path) -> None:
-    """Create ``path``'s folder and the file itself now, so a bad path fails in one line rather
-    than after seconds of layout or tracing."""
+    """Create ``path``'s folder and open the file itself for writing now (appending, so nothing
+    is lost yet), so a bad path fails in one line rather than after seconds of layout or tracing."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; name a file to write")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        with path.open("ab"):
+            pass
     except OSError as err:
-        raise OutputError(f"{path}: cannot write there ({err.strerror or err})") from None
+        raise _cannot_write(path, err) from None
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Write ``path`` inside this block: an OSError there (a full disk, most often) becomes one
+    OutputError naming the path, and the half-written file is removed (check_writable opened it
+    already, so what fails here is the write, after the old contents were truncated)."""
+    try:
+        yield
+    except OSError as err:
+        if path.is_file():
+            path.unlink()
+        raise _cannot_write(path, err) from None
+
+
+def write_saved(path: Path, save: Callable[[IO[bytes]], object]) -> None:
+    """Let ``save`` (``torch.save``, ``torch.export.save``) write into memory, then write that to
+    ``path``: torch's own file writer reports a full disk as a cryptic RuntimeError, or aborts."""
+    saved = io.BytesIO()
+    save(saved)
+    with writing(path):
+        path.write_bytes(saved.getbuffer())
+
+
+def _cannot_write(path: Path, err: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot write there ({err.strerror or err})")
 
 
 def format_of(path: Path, fmt: str | None, formats: tuple[str, ...]) -> str:

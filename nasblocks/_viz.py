@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nasblocks._graph import INPUT, Graph, Node, format_arg
 from nasblocks._ops import fmt_shape
-from nasblocks._output import OutputError, check_writable, format_of
+from nasblocks._output import OutputError, check_writable, format_of, writing
 
 FORMATS = ("svg", "png", "pdf", "dot")
 COLORS = ("macs", "latency")
@@ -222,13 +222,13 @@ def draw(pic: Picture, path: Path, fmt: str | None = None) -> str:
     installed (the DOT source needs no program)."""
     fmt = format_of(path, fmt, FORMATS)
     check_writable(path)
-    if fmt == "dot":
-        path.write_text(to_dot(pic).source)
-        return "dot"
-    if shutil.which("dot"):
-        path.write_bytes(to_dot(pic).pipe(format=fmt))
+    if fmt == "dot" or shutil.which("dot"):
+        drawn = to_dot(pic).source.encode() if fmt == "dot" else to_dot(pic).pipe(format=fmt)
+        with writing(path):
+            path.write_bytes(drawn)
         return "dot"
     from nasblocks._viz_fallback import draw_matplotlib
 
-    draw_matplotlib(pic, path, fmt)
+    with writing(path):
+        draw_matplotlib(pic, path, fmt)
     return "matplotlib"

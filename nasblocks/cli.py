@@ -53,7 +53,7 @@ def build(
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
     from nasblocks import expand
     from nasblocks._compile import compile_graph
-    from nasblocks._output import check_writable
+    from nasblocks._output import check_writable, write_saved
 
     loaded = load_spec(spec, set_, input_size)
     ir = expand(loaded)
@@ -61,7 +61,8 @@ def build(
         import torch
 
         check_writable(output)
-        torch.save(compile_graph(ir), output)
+        module = compile_graph(ir)
+        write_saved(output, lambda file: torch.save(module, file))
     if as_json:
         print(json.dumps({
             "name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(ir.input_shape),

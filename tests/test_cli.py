@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,3 +98,35 @@ def test_build_o_to_a_place_it_cannot_write_is_one_line(monkeypatch: pytest.Monk
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'file' / 'm.pt'}: cannot write there (") and err.count("\n") == 1
+
+
+def build_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: Path) -> str:
+    """What `build -o output` prints when it fails: exit status 2 and the error line."""
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", "--set", "width=0.5", "--input", "3x64x64",
+                                      "-o", str(output)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_build_o_to_a_folder_or_a_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert build_error(monkeypatch, capsys, tmp_path) == f"error: {tmp_path}: is a folder; name a file to write\n"
+    err = build_error(monkeypatch, capsys, Path("/dev/full"))  # every write there fails: ENOSPC
+    assert err == "error: /dev/full: cannot write there (No space left on device)\n"
+
+
+def test_build_o_stopped_half_way_leaves_no_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    # past RLIMIT_FSIZE a write fails with EFBIG (Python ignores SIGXFSZ) after the first megabyte
+    # of the module, some megabytes, is on disk
+    target = tmp_path / "m.pt"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, hard))
+    try:
+        err = build_error(monkeypatch, capsys, target)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert err == f"error: {target}: cannot write there (File too large)\n"
+    assert not target.exists()

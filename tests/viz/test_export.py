@@ -12,6 +12,7 @@ which a test here keeps true.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,14 @@ def test_cli_names_the_extra_when_onnx_packages_are_missing(monkeypatch: pytest.
     err = one_line_error(monkeypatch, capsys, "--format", "onnx", "-o", str(tmp_path / "x.onnx"))
     assert "pip install 'nasblocks[export]'" in err and "onnxscript" in err
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_cli_refuses_a_folder_and_reports_a_full_disk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path, write_spec: Callable[..., Path], fmt: str) -> None:
+    folder = tmp_path / f"folder.{fmt}"
+    folder.mkdir()
+    assert one_line_error(monkeypatch, capsys, "-o", str(folder)) == f"error: {folder}: is a folder; name a file to write\n"
+    spec = write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")  # traced in a moment
+    assert cli(monkeypatch, "export", str(spec), "--format", fmt, "-o", "/dev/full") == 2  # every write fails: ENOSPC
+    assert capsys.readouterr().err == "error: /dev/full: cannot write there (No space left on device)\n"

@@ -188,3 +188,16 @@ def test_the_readme_picture_is_what_the_tool_draws(monkeypatch: pytest.MonkeyPat
     viz(monkeypatch, capsys, *args)
     for kind in ("node", "cluster", "edge"):
         assert set(svg_groups(image, kind)) == set(svg_groups(tmp_path / "fresh.svg", kind))
+
+
+@pytest.mark.parametrize("fmt, with_dot", [("svg", True), ("dot", True), ("png", False)])
+def test_a_folder_or_a_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path, small: Path, fmt: str, with_dot: bool) -> None:
+    if not with_dot:  # matplotlib draws, and writes the file itself
+        monkeypatch.setenv("PATH", str(tmp_path))
+    folder = tmp_path / f"folder.{fmt}"
+    folder.mkdir()
+    code, err = viz(monkeypatch, capsys, str(small), "-o", str(folder))
+    assert code == 2 and err == f"error: {folder}: is a folder; name a file to write\n"
+    code, err = viz(monkeypatch, capsys, str(small), "-o", "/dev/full", "--format", fmt)  # every write fails: ENOSPC
+    assert code == 2 and err == "error: /dev/full: cannot write there (No space left on device)\n"
