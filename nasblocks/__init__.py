@@ -50,15 +50,17 @@ def cost(spec: Spec | str, latency: str | None = None) -> Cost:
 def search(study: str | None = None, *, resume: bool = False, root: str = "studies", **options: Any) -> Any:
     """Run (or resume) a search, as ``nasblocks search`` does; returns the optuna.Study.
 
-    ``options`` are the command's settings by name (``space``, ``budget`` as a list of strings,
-    ``objectives`` as a list, ``trials``, ``data``, ``epochs``, ``resolution``, ``sampler``, ...;
-    see ``nasblocks search --help``); the rest keep their defaults.
+    ``options`` are the command's settings by name (``space``, ``budget`` as a string or a list
+    of them, ``objectives`` as a list or a comma-separated string, ``trials``, ``data``,
+    ``epochs``, ``resolution``, ``sampler``, ...; see ``nasblocks search --help``); the rest keep
+    their defaults. An unknown name is a TypeError.
 
-        study = nasblocks.search(budget=["60MFLOPs"], space="mobilenet_v3", trials=30)
+        study = nasblocks.search(budget=["60MFLOPs", "8ms"], space="mobilenet_v3", trials=30)
         study.best_trial.user_attrs["spec"]      # the best network, as a standalone spec
     """
     from pathlib import Path
 
+    from nasblocks._search_config import api_options
     from nasblocks._search_run import run_search
 
-    return run_search(options, study=study, resume=resume, root=Path(root)).study
+    return run_search(api_options(options), study=study, resume=resume, root=Path(root)).study

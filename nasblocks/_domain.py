@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from nasblocks._spec import fail
@@ -56,7 +57,15 @@ class Domain:
         if self.integer:
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1),  # type: ignore[arg-type]
                                      log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)  # type: ignore[arg-type]
+        return self.snap(trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log))  # type: ignore[arg-type]
+
+    def snap(self, value: Any) -> Any:
+        """A stepped float at the decimals its low end and step are written with: Optuna suggests
+        0.35 + 12 × 0.05 as 0.9500000000000001, which a trial's spec should read as 0.95."""
+        if self.step is None or self.integer or not _number(value):
+            return value
+        exponents = [Decimal(repr(v)).as_tuple().exponent for v in (self.low, self.step)]
+        return round(value, max(0, *(-e for e in exponents)))  # type: ignore[operator]
 
     def contains(self, value: Any) -> bool:
         if self.choices is not None:
@@ -81,7 +90,7 @@ class Domain:
             raise SpecError(f"the grid sampler needs a finite domain; parameter {self.name!r} is the "
                             f"continuous range {self.describe()}: give it a step or choices")
         count = int(round((self.high - self.low) / self.step))  # type: ignore[operator]
-        return [round(self.low + k * self.step, 10) for k in range(count + 1)]  # type: ignore[operator]
+        return [self.snap(self.low + k * self.step) for k in range(count + 1)]  # type: ignore[operator]
 
     def lowest(self) -> Any:
         """The smallest value of a range (choices have no order that costs respect)."""
@@ -162,6 +171,31 @@ def _template(raw: Any, name: str, path: str, columns: list[str] | None, row: bo
             out.append(_template(v, label, f"{path}[{i}]", columns, row=rows))
         return out
     return raw
+
+
+def check_rows(raw: Any, base: Any, path: str, columns: list[str] | None) -> None:
+    """Where the base spec's value is a table (rows of one length), the space's rows have that
+    length too. The base unpacks each row into as many names (``foreach: stages, as: [t, c, n,
+    s]``): a short row would otherwise be reported at that line of the base spec, not at the
+    space's line that wrote it."""
+    if _is_domain(raw):
+        return
+    if isinstance(raw, YMap) and isinstance(base, dict):
+        cases = "by" in raw and isinstance(raw.get("cases"), YMap)
+        for key, value in (raw["cases"] if cases else raw).items():
+            check_rows(value, base.get(key), f"{path}{'.cases' * cases}.{key}", columns)
+    elif isinstance(raw, YList) and isinstance(base, list):
+        lengths = {len(row) if isinstance(row, list) else None for row in base}
+        if len(lengths) != 1 or None in lengths:  # not a table: its items may hold one
+            for index, value in enumerate(raw):
+                check_rows(value, base[index] if index < len(base) else None, f"{path}[{index}]", columns)
+            return
+        (length,) = lengths
+        named = f" ({', '.join(map(str, columns))})" if columns and len(columns) == length else ""
+        for index, row in enumerate(raw):
+            if not isinstance(row, YList) or len(row) != length:
+                raise fail(f"expected a row of {length} values{named} like the base spec's, got {row!r}",
+                           raw, index, f"{path}[{index}]")
 
 
 def _domains(template: Any) -> Iterator[Domain]:

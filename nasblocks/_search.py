@@ -56,6 +56,10 @@ class _TrialFailed(Exception):
     failed and the study goes on."""
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the search runs so that it stops as Ctrl-C stops it."""
+
+
 class _Abandoned(Exception):
     """This worker's trial was failed by another one while this one was paused past the grace
     period; its retry runs elsewhere."""
@@ -175,6 +179,10 @@ class Search:
         except UpdateFinishedTrialError:  # failed by another worker: no heartbeat for the grace period
             self.abandoned = trial.number
             raise _Abandoned(f"trial {trial.number} was failed by another worker") from None
+        except KeyboardInterrupt as stop:  # Optuna fails the trial and stops: record why
+            signal = "SIGTERM" if isinstance(stop, _Terminated) else "Ctrl-C (SIGINT)"
+            trial.set_user_attr("failed", f"interrupted by {signal} while it ran")
+            raise
 
     def _trial(self, trial: optuna.Trial) -> float | list[float]:
         import optuna

@@ -84,6 +84,24 @@ _NUMBERS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
 }
 
 
+def api_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``nasblocks.search``'s keywords as ``nasblocks search`` gives its options: one budget may be
+    a string and the objectives a comma-separated one, as on the command line; a keyword that is
+    no setting is a TypeError, as for any function, not a setting silently left at its default."""
+    from nasblocks._spec import suggest
+
+    known = [f.name for f in fields(SearchConfig)]
+    for key in options:
+        if key not in known:
+            raise TypeError(f"search() got an unexpected keyword argument {key!r}{suggest(key, known)}")
+    given = dict(options)
+    if isinstance(given.get("budget"), str):
+        given["budget"] = [given["budget"]]
+    if isinstance(given.get("objectives"), str):
+        given["objectives"] = given["objectives"].split(",")
+    return given
+
+
 def parse_budgets(texts: list[str]) -> Budget:
     """The budget several ``--budget`` texts make together."""
     budget = Budget()

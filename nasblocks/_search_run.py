@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import signal
 import threading
 import time
@@ -28,12 +29,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nasblocks._console import make_console
-from nasblocks._search import Search, _TrialFailed
+from nasblocks._search import Search, _Terminated, _TrialFailed
 from nasblocks._search_config import SearchConfig
 from nasblocks._space import load_space, spaces_dir
-from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, check_name, pareto_front,
-                              quiet_metric_names, quiet_optuna, save_plots, storage_url, study_dir, trial_spec_file,
-                              trials_table)
+from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, check_name, count_states,
+                              pareto_front, quiet_metric_names, quiet_optuna, save_plots, storage_url, study_dir,
+                              trial_spec_file, trials_table)
 
 if TYPE_CHECKING:
     import optuna
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 
 # Optuna's GridSampler holds every point of the grid in a list and scans it for each trial
 GRID_POINTS_MAX = 100_000
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the search runs so that it stops as Ctrl-C stops it."""
 
 
 def _space_source(text: str) -> str:
@@ -118,6 +115,13 @@ def _fresh_name(root: Path, base: str) -> str:
     return name
 
 
+def _make_folder(folder: Path, root: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StudyError(f"--dir {root}: cannot create {folder} ({err.strerror or err})") from None
+
+
 def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Path, console: Console,
             stack: ExitStack) -> tuple[Search, optuna.Study, int]:
     """The Search and the Optuna study it feeds (created, or loaded with --resume), and how many
@@ -169,13 +173,16 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     directions = [DIRECTIONS[o] for o in search.objectives]
     offset = 0 if existing is None else len(existing.trials)
     sampler = _sampler(config, search, len(directions), offset, is_shared(url))  # before anything is written
-    try:
-        search.folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StudyError(f"--dir {root}: cannot create {search.folder} ({err.strerror or err})") from None
+    # the default SQLite file lives in the study's folder; a --storage elsewhere opens first, so
+    # that a bad one leaves no empty folder behind
+    inside = config.storage is None
+    if inside:
+        _make_folder(search.folder, root)
     if is_sqlite(url) and (lock := lock_sqlite(url, name)) is not None:
         stack.enter_context(closing(lock))
     storage = open_storage(url)
+    if not inside:
+        _make_folder(search.folder, root)
     if existing is not None and is_sqlite(url):
         # this process holds the only writer's lock: a RUNNING trial was interrupted
         for trial in existing.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -296,7 +303,7 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
 
     if interrupted:
         console.print(f"stopped: every finished trial is kept in {search.folder}; continue with "
-                      f"nasblocks search --study {search.name} --resume", highlight=False)
+                      f"{resume_command(search)}", markup=False, highlight=False, soft_wrap=True)
     front = pareto_front(study)
     if front:
         console.print(trials_table(front, f"{search.name}: Pareto front, accuracy against "
@@ -312,5 +319,19 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
         plots = []
     if plots:
         console.print(f"plots: {', '.join(str(p) for p in plots)}", highlight=False)
-    count = len(study.trials)
-    console.print(f"{count} trial{'s' * (count != 1)} in {search.folder} ({seconds:.0f} s this run)", highlight=False)
+    count, states = len(study.trials), count_states(study.trials)
+    console.print(f"{count} trial{'s' * (count != 1)} in {search.folder}{': ' * bool(states)}{states} "
+                  f"({seconds:.0f} s this run)", highlight=False)
+
+
+def resume_command(search: Search) -> str:
+    """The command that continues a stopped study, with the --dir and --storage it needs (a
+    password shows as ***: the user types it, or keeps it in PGPASSWORD)."""
+    from nasblocks._storage import redact
+
+    words = ["nasblocks", "search", "--study", search.name, "--resume"]
+    if search.folder.parent != Path("studies"):
+        words += ["--dir", str(search.folder.parent)]
+    if search.config.storage:
+        words += ["--storage", redact(search.config.storage)]
+    return shlex.join(words)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasblocks._cost import Cost
-from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template
+from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template, check_rows
 from nasblocks._expand import expand
 from nasblocks._graph import Graph, Node
 from nasblocks._spec import Spec, fail, load, shipped_dir, specs_dir, suggest, zoo_names
@@ -119,7 +119,7 @@ class Space:
             if d.name not in params:
                 raise SpecError(f"assignment for space {self.name!r} lacks parameter {d.name!r}"
                                 f" (missing: {', '.join(missing)})")
-            return params[d.name]
+            return d.snap(params[d.name])  # Optuna's stored value may carry float noise
 
         return self._bind(lookup)
 
@@ -269,6 +269,7 @@ def load_space(source: str | Path) -> Space:
             raise fail(f"unknown var {var!r} of base spec {base.name!r} ({display_path(Path(base.file))}); "
                        f"its vars are {', '.join(base.vars)}{suggest(var, base.vars)}", raw_vars, var,
                        f"vars.{var}")
+        check_rows(raw, base.vars[var], f"vars.{var}", columns.get(var))
         templates[str(var)] = _template(raw, str(var), f"vars.{var}", columns.get(var))
         by = templates[str(var)].by if isinstance(templates[str(var)], Cases) else None
         if by is not None and by in raw_vars and by not in templates:
@@ -300,6 +301,10 @@ def _load_base(document: YMap, path: Path) -> tuple[Spec, dict[str, Any]]:
     for folder in (path.parent, specs_dir()):
         if (folder / entry).is_file() and (folder / entry).resolve() != path.resolve():
             return load(folder / entry), {}
+    if Path(entry).suffix and not Path(entry).is_file():  # a file, not a zoo name
+        raise fail(f"no spec file {entry!r} beside the space (in {path.parent.resolve()}) or among the "
+                   f"shipped specs (in {specs_dir()}){suggest(Path(entry).stem, zoo_names())}",
+                   document, "base", "base")
     try:
         return load(entry), dict(zoo_names().get(entry, (None, {}))[1])
     except SpecError as err:

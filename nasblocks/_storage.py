@@ -93,13 +93,31 @@ def is_shared(url: str) -> bool:
     return not is_sqlite(url)
 
 
+def _check_folder(url: str, path: Path) -> None:
+    """A storage file's folder must exist: nasblocks makes none for a --storage elsewhere."""
+    if not path.parent.is_dir():
+        raise StudyError(f"--storage {redact(url)}: folder {path.parent} does not exist")
+
+
+def _open_journal(url: str) -> JournalStorage:
+    text = url[len(JOURNAL):]
+    expected = "expected journal:PATH, the path of the journal file"
+    if not text:
+        raise StudyError(f"--storage {url}: {expected}")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise StudyError(f"--storage {url}: {path} is a folder; {expected}")
+    _check_folder(url, path)
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as err:
+        raise StudyError(f"--storage {url}: cannot open {path} ({err.strerror or err})") from None
+
+
 def open_storage(url: str) -> BaseStorage:
     """The storage a URL names, or a StudyError that shows the URL without its password."""
     if url.startswith(JOURNAL):
-        path = Path(url[len(JOURNAL):]).expanduser()
-        if not path.parent.is_dir():
-            raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
-        return JournalStorage(JournalFileBackend(str(path)))
+        return _open_journal(url)
     interval, grace = heartbeat()
     try:
         if is_sqlite(url):
@@ -109,9 +127,10 @@ def open_storage(url: str) -> BaseStorage:
             return ServerStorage(url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=interval,
                                  grace_period=grace,
                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
-    except ModuleNotFoundError as err:
-        raise StudyError(f"--storage {redact(url)}: the database driver is not installed ({err.name}); "
-                           f"pip install 'psycopg[binary]' for PostgreSQL") from None
+    except ImportError as err:  # Optuna's, raised from SQLAlchemy's ModuleNotFoundError
+        missing = getattr(err.__cause__, "name", None) or err
+        raise StudyError(f"--storage {redact(url)}: its database driver is not installed ({missing}); "
+                         f"for PostgreSQL: pip install 'psycopg[binary]'") from None
     except (sqlalchemy.exc.ArgumentError, ValueError) as err:
         raise StudyError(f"--storage {redact(url)}: not a database URL ({scrub(str(err), url)}); expected "
                            f"e.g. postgresql://user@host/db, sqlite:///path or journal:PATH") from None
@@ -126,7 +145,11 @@ def lock_sqlite(url: str, study: str) -> IO[str] | None:
     database = make_url(url).database
     if not database or database == ":memory:":
         return None
-    handle = open(f"{database}.lock", "a")
+    _check_folder(url, Path(database))
+    try:
+        handle = open(f"{database}.lock", "a")
+    except OSError as err:
+        raise StudyError(f"--storage {redact(url)}: cannot write {database}.lock ({err.strerror or err})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

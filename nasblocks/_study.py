@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.table import Table
+from rich.text import Text
 
 from nasblocks._cost import Cost
 from nasblocks._spec import Spec, specs_dir
@@ -234,6 +235,32 @@ def _fmt_count(value: Any) -> str:
     return f"{value / 1e6:,.1f}M" if value >= 1e6 else f"{value / 1e3:,.1f}K"
 
 
+STATES = ("finished", "pruned", "rejected", "failed", "running", "waiting")
+
+
+def trial_state(trial: optuna.trial.FrozenTrial) -> str:
+    """How a trial ended, in the reports' words: a rejected trial (over budget, or a network that
+    does not build) is one that Optuna counts as pruned, never trained."""
+    if "rejected" in trial.user_attrs:
+        return "rejected"
+    return {"COMPLETE": "finished", "FAIL": "failed"}.get(trial.state.name, trial.state.name.lower())
+
+
+def trial_reason(trial: optuna.trial.FrozenTrial) -> str:
+    """Why a trial did not finish, as it recorded it ('' for a finished or running one)."""
+    a = trial.user_attrs
+    reason = a.get("rejected") or a.get("pruned") or a.get("failed")
+    # a trial whose worker was killed records nothing: Optuna's heartbeat check, or --resume of a
+    # SQLite study, fails it
+    return reason or ("its worker stopped while it ran" if trial.state.name == "FAIL" else "")
+
+
+def count_states(trials: list[optuna.trial.FrozenTrial]) -> str:
+    """``3 finished, 1 rejected, 1 failed``."""
+    counts = [(state, sum(trial_state(t) == state for t in trials)) for state in STATES]
+    return ", ".join(f"{n} {state}" for state, n in counts if n)
+
+
 def trial_row(trial: optuna.trial.FrozenTrial) -> list[str]:
     a = trial.user_attrs
     latency = a.get("latency_ms")
@@ -246,14 +273,22 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> list[str]:
             _fmt_count(a.get("params")), shown_latency, width_text, "/".join(Path(a.get("spec", "")).parts[-2:])]
 
 
-def trials_table(trials: list[optuna.trial.FrozenTrial], title: str) -> Table:
+def trials_table(trials: list[optuna.trial.FrozenTrial], title: str, states: bool = False) -> Table:
+    """One row per trial; with ``states`` (trials that did not all finish), how each ended and why."""
     table = Table(title=title)
-    for column, justify in (("trial", "right"), ("accuracy", "right"), ("MACs", "right"),
-                            ("params", "right"), ("latency ms", "right"), ("width", "right"),
-                            ("spec", "left")):
+    columns = [("trial", "right"), ("accuracy", "right"), ("MACs", "right"), ("params", "right"),
+               ("latency ms", "right"), ("width", "right"), ("spec", "left")]
+    if states:
+        columns[1:1] = [("state", "left")]
+        columns.append(("why", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for trial in trials:
-        table.add_row(*trial_row(trial))
+        row: list[str | Text] = [*trial_row(trial)]
+        if states:
+            row[1:1] = [trial_state(trial)]
+            row.append(Text(trial_reason(trial)))  # not markup: a reason may quote [t, c, n, s]
+        table.add_row(*row)
     table.caption = "MACs: multiply-adds; latency: (m)easured or (p)redicted; width: fitted←sampled"
     return table
 

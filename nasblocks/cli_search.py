@@ -14,7 +14,6 @@ study was created with).
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -98,22 +97,20 @@ StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="RDB storag
 
 @study_app.command("show")
 def study_show(name: StudyArg, root: DirOpt = Path("studies"), storage: StorageOpt = None,
-               all_trials: Annotated[bool, typer.Option("--all", help="Every trial, not only the Pareto front.")] = False) -> None:
+               all_trials: Annotated[bool, typer.Option("--all", help="Every trial, not only the Pareto front, with how it ended and why.")] = False) -> None:
     """A table of the study's Pareto front (accuracy against its cost objectives, or against
-    MACs for a one-objective study), best accuracy first."""
-    from nasblocks._study import load_study, pareto_front, trials_table
+    MACs for a one-objective study), best accuracy first; with --all, every trial in order, its
+    state (finished, pruned, rejected, failed, running) and the reason it recorded."""
+    from nasblocks._study import count_states, load_study, pareto_front, trials_table
 
     study = load_study(root, name, storage)
     trials = study.trials if all_trials else pareto_front(study)
-    states: dict[str, int] = {}
-    for trial in study.trials:
-        key = "rejected" if "rejected" in trial.user_attrs else trial.state.name.lower()
-        states[key] = states.get(key, 0) + 1
     config = study.user_attrs.get("nasblocks", {})
     console.print(f"study {name}: space {config.get('space')}, budget {', '.join(config.get('budget') or [])}, "
-                  f"objectives {', '.join(config.get('objectives') or [])}; "
-                  + ", ".join(f"{n} {s}" for s, n in sorted(states.items())), highlight=False)
-    console.print(trials_table(trials, f"{name}: {'all trials' if all_trials else 'Pareto front'}"))
+                  f"objectives {', '.join(config.get('objectives') or [])}; {count_states(study.trials)}",
+                  highlight=False)
+    console.print(trials_table(trials, f"{name}: {'all trials' if all_trials else 'Pareto front'}",
+                               states=all_trials))
 
 
 @study_app.command("export")
@@ -126,8 +123,9 @@ def study_export(
     storage: StorageOpt = None,
 ) -> None:
     """Write a trial's network as a standalone spec that `nasblocks build` compiles."""
-    from nasblocks._output import check_writable
-    from nasblocks._study import StudyError, best_trial, load_study, study_dir, trial_spec_file
+    from nasblocks._output import check_writable, writing
+    from nasblocks._study import (StudyError, best_trial, load_study, study_dir, trial_reason, trial_spec_file,
+                                  trial_state)
 
     if best and trial is not None:
         raise StudyError("give --best or --trial N, not both")
@@ -140,11 +138,13 @@ def study_export(
             raise StudyError(f"study {name!r} has no trial {trial}; it has trials 0 to {len(study.trials) - 1}")
         chosen = found[0]
     source = trial_spec_file(study, chosen, study_dir(root, name))  # written again if it ran elsewhere
+    spec = source.read_bytes()
     check_writable(output)
-    shutil.copyfile(source, output)
+    with writing(output):
+        output.write_bytes(spec)
     accuracy = chosen.user_attrs.get("accuracy")
-    state = "" if chosen.state.name == "COMPLETE" else f" ({chosen.state.name.lower()}: "\
-        f"{chosen.user_attrs.get('rejected') or chosen.user_attrs.get('pruned') or 'not finished'})"
+    state = "" if chosen.state.name == "COMPLETE" else \
+        f" ({trial_state(chosen)}: {trial_reason(chosen) or 'not finished'})"
     console.print(f"trial {chosen.number}{state}: accuracy "
                   f"{'—' if accuracy is None else f'{accuracy:.3f}'}, {chosen.user_attrs.get('macs', 0):,} MACs "
                   f"→ {output}", highlight=False)
@@ -207,7 +207,12 @@ def space_show(space: SpaceArg) -> None:
     from nasblocks._expand import expand
     from nasblocks._space import load_space
 
+    def price(spec: Any) -> Cost:
+        graph = expand(spec)
+        return Cost(graph.params, graph.macs)
+
     loaded = load_space(space)
+    _, smallest = loaded.smallest(price)  # first: a space that builds nothing prints only its error
     console.print(f"space {loaded.name} ({loaded.file}): base {loaded.base.name} ({loaded.base.file})"
                   + (f", fitted by {loaded.fit}" if loaded.fit else ""), highlight=False)
     table = Table()
@@ -216,12 +221,6 @@ def space_show(space: SpaceArg) -> None:
     for domain in loaded.domains:
         table.add_row(domain.name, domain.describe())
     console.print(table)
-
-    def price(spec: Any) -> Cost:
-        graph = expand(spec)
-        return Cost(graph.params, graph.macs)
-
-    _, smallest = loaded.smallest(price)
     console.print(f"smallest network: {smallest.macs:,} MACs (multiply-adds), {smallest.params:,} params",
                   highlight=False)
 

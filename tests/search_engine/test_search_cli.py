@@ -41,7 +41,7 @@ def test_search_show_and_export(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert (root / "t" / "pareto_front.html").is_file()
 
     out, _ = run(monkeypatch, capsys, "study", "show", "t", "--dir", str(root))
-    assert out.startswith("study t: space") and "2 complete" in out and "Pareto front" in out
+    assert out.startswith("study t: space") and "2 finished" in out and "Pareto front" in out
     _, err = run(monkeypatch, capsys, "study", "show", "nope", "--dir", str(root), status=2)
     assert err.endswith(f"does not exist; studies in {root}: t\n")
     (root / "broken").mkdir()
@@ -120,6 +120,24 @@ def test_an_unwritable_dir_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert err.startswith(f"error: --dir {root}: cannot create {root / 's'} (") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("storage, message", [
+    ("mysql://me:s3cret@db/nas", "error: --storage mysql://me:***@db/nas: its database driver is not installed "
+                                 "(MySQLdb)"),
+    ("sqlite:///{tmp}/nope/x.db", "error: --storage sqlite:///{tmp}/nope/x.db: folder {tmp}/nope does not exist"),
+    ("journal:", "error: --storage journal:: expected journal:PATH, the path of the journal file"),
+    ("journal:{tmp}", "error: --storage journal:{tmp}: {tmp} is a folder; expected journal:PATH, the path of "
+                      "the journal file"),
+])
+def test_a_bad_storage_is_one_line_and_leaves_no_folder(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                        quick: dict[str, Any], storage: str, message: str) -> None:
+    root = tmp_path / "studies"
+    _, err = run(monkeypatch, capsys, "search", *quick_args(quick, root), "--storage",
+                 storage.format(tmp=tmp_path), status=2)
+    assert err.startswith(message.format(tmp=tmp_path)) and err.count("\n") == 1, err
+    assert "s3cret" not in err and not root.exists()
+
+
 def test_unknown_space_var_is_one_line_with_file_and_line(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     space = tmp_path / "bad.yaml"
@@ -127,6 +145,15 @@ def test_unknown_space_var_is_one_line_with_file_and_line(monkeypatch: pytest.Mo
     _, err = run(monkeypatch, capsys, "search", "--space", str(space), "--dir", str(tmp_path), status=2)
     assert err.startswith("error: ") and ":3: vars.widht: unknown var 'widht' of base spec 'mobilenet_v2'" in err
     assert err.rstrip().endswith("did you mean width?") and err.count("\n") == 1
+
+
+def test_space_show_prints_only_the_error_of_a_space_that_builds_nothing(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    space = tmp_path / "bad.yaml"
+    space.write_text("base: mobilenet_v2\nvars:\n  width: {low: 0.5, high: 1.0}\n  kernels: [0, 3, 3, 3, 3, 3, 3]\n")
+    out, err = run(monkeypatch, capsys, "space", "show", str(space), status=2)
+    assert out == "" and err.count("\n") == 1 and err.rstrip().endswith(f"none of the points tried in space 'bad' "
+                                                                        f"({space}) builds"), out + err
 
 
 def test_resume_of_a_missing_study(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -153,3 +180,15 @@ def test_space_show_and_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     out, _ = run(monkeypatch, capsys, "space", "list")
     assert "mobilenet_v2" in out
     assert nasblocks.cost("mobilenet_v2").macs == 300_774_272
+
+
+def test_study_export_to_a_folder_or_a_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                              quick: dict[str, Any]) -> None:
+    root = tmp_path / "studies"
+    run(monkeypatch, capsys, "search", *quick_args(quick, root), "--trials", "1", "--study", "t")
+    export = ["study", "export", "t", "--best", "--dir", str(root), "-o"]
+    _, err = run(monkeypatch, capsys, *export, str(tmp_path), status=2)
+    assert err == f"error: {tmp_path}: is a folder; name a file to write\n"
+    _, err = run(monkeypatch, capsys, *export, "/dev/full", status=2)  # every write there fails: ENOSPC
+    assert err == "error: /dev/full: cannot write there (No space left on device)\n"

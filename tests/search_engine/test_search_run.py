@@ -3,6 +3,8 @@ violations are never trained, resume, Ctrl-C, pruning, several objectives and la
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ from rich.console import Console
 import nasblocks
 from nasblocks import _train
 from nasblocks._search_run import run_search
-from nasblocks._study import StudyError
+from nasblocks._study import StudyError, load_study
 from nasblocks._train import TrainResult
+from nasblocks.cli import main
+from nasblocks.cli_search import study_show
 from nasblocks.errors import BudgetError
 
 
@@ -98,8 +102,9 @@ def test_resume_continues_the_count_with_the_stored_settings(tmp_path: Path, qui
     assert (tmp_path / "s" / "trials" / "3.yaml").is_file()
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(tmp_path: Path, quick: dict[str, Any],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_stops_cleanly_and_the_command_it_prints_resumes(tmp_path: Path, quick: dict[str, Any],
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     def interrupt_second(model: Any, data: Any, **kwargs: Any) -> TrainResult:
         if len(calls) == 2:
             raise KeyboardInterrupt
@@ -107,12 +112,27 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(tmp_path: Path, quick: d
 
     _train_real = _train.train
     calls = spy_on_train(monkeypatch, interrupt_second)
-    outcome = search(tmp_path, quick, study="c")
+    root, storage = tmp_path / "st13", f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    console = Console(width=60, record=True)  # narrower than the command: it must not be wrapped
+    outcome = run_search({**quick, "storage": storage}, study="c", root=root, console=console)
+    text = console.export_text()
     assert outcome.interrupted
     assert [t.state for t in outcome.study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert "2 trials in" in text and ": 1 finished, 1 failed (" in " ".join(text.split())
+
+    capsys.readouterr()  # the search's own output
+    study_show("c", root=root, storage=storage, all_trials=True)
+    rows = [line.split("│") for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    assert [(row[1].strip(), row[2].strip()) for row in rows] == [("0", "finished"), ("1", "failed")]
+    assert rows[1][-2].strip() == "interrupted by Ctrl-C (SIGINT) while it ran" and rows[0][-2].strip() == ""
+
+    command = text.split("continue with ")[1].splitlines()[0]
     monkeypatch.setattr(_train, "train", _train_real)
-    resumed = search(tmp_path, {}, study="c", resume=True)
-    states = [t.state for t in resumed.study.trials]
+    monkeypatch.setattr(sys, "argv", shlex.split(command))
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert not exited.value.code, capsys.readouterr()
+    states = [t.state for t in load_study(root, "c", storage).trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
 
 
@@ -178,8 +198,19 @@ def test_a_default_name_never_reuses_a_study(tmp_path: Path, quick: dict[str, An
 def test_the_python_api_runs_a_search(tmp_path: Path, quick: dict[str, Any]) -> None:
     import nasblocks
 
-    study = nasblocks.search("api", root=str(tmp_path), **{**quick, "trials": 2})
+    # one budget may be a string, objectives a comma-separated one, as on the command line
+    study = nasblocks.search("api", root=str(tmp_path), **{**quick, "trials": 2, "budget": "1MFLOPs",
+                                                           "objectives": "accuracy,macs"})
     assert study.study_name == "api" and len(study.trials) == 2
+    settings = study.user_attrs["nasblocks"]
+    assert (settings["budget"], settings["objectives"]) == (["1MFLOPs"], ["accuracy", "macs"])
     assert (tmp_path / "api" / "study.db").is_file()
     priced = [t for t in study.trials if "spec" in t.user_attrs]
     assert priced and all(Path(t.user_attrs["spec"]).is_file() for t in priced)
+
+
+def test_the_python_api_refuses_an_unknown_keyword(tmp_path: Path, quick: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=r"^search\(\) got an unexpected keyword argument 'budgets'; did you "
+                                        r"mean budget\?$"):
+        nasblocks.search("api", root=str(tmp_path / "studies"), **quick, budgets=["300MFLOPs"])
+    assert not (tmp_path / "studies").exists()

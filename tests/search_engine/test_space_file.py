@@ -7,11 +7,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 import nasblocks
 from nasblocks._cost import Cost
 from nasblocks._space import check, fit_width, load_space, spaces_dir
 from nasblocks._spec import specs_dir
+from nasblocks._study import export_trial
 from nasblocks.errors import SpecError
 
 
@@ -39,7 +41,7 @@ def test_sampling_binds_the_base_spec() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     trial = study.ask()
     params = space.sample(trial)
-    assert params == trial.params
+    assert params == pytest.approx(trial.params)  # stepped floats rounded to their step
     spec = space.spec(params)
     assert spec.vars["width"] == params["width"]
     assert spec.vars["stages"][2] == [params["stages[2].t"], 32, params["stages[2].n"], 2]
@@ -136,6 +138,58 @@ def test_unknown_key_and_unknown_space(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"no search space file or shipped space named 'mobilenet_v9'.*"
                                         r"did you mean mobilenet_v3, mobilenet_v2, mobilenet_v1\?"):
         load_space("mobilenet_v9")
+
+
+STAGES = """
+  stages:
+    - [1, 16, 1, 1]
+    - {row}
+    - [6, 32, 3, 2]
+    - [6, 64, 4, 2]
+    - [6, 96, 3, 1]
+    - [6, 160, 3, 2]
+    - [6, 320, 1, 1]
+"""
+
+
+MISSING = "base: no spec file {name!r} beside the space (in {folder}) or among the shipped specs (in {specs})"
+
+
+@pytest.mark.parametrize("space, line, message", [
+    ("base: nosuch.yaml\nvars: {width: {low: 0.5, high: 1.0}}\n", 1, MISSING.replace("{name!r}", "'nosuch.yaml'")),
+    ("base: mobilenetv2.yaml\nvars: {width: {low: 0.5, high: 1.0}}\n", 1,
+     MISSING.replace("{name!r}", "'mobilenetv2.yaml'") + "; did you mean mobilenet_v2"),
+    ("base: mobilenet_v2.yaml\nvars:" + STAGES.format(row="[6, 24, 2]"), 5,
+     "vars.stages[1]: expected a row of 4 values like the base spec's, got [6, 24, 2]"),
+    ("base: mobilenet_v2.yaml\ncolumns: {stages: [t, c, n, s]}\nvars:"
+     + STAGES.format(row="[{choices: [3, 6]}, 24, 2]"), 6,
+     "vars.stages[1]: expected a row of 4 values (t, c, n, s) like the base spec's, got [{'choices': [3, 6]}, 24, 2]"),
+])
+def test_a_bad_value_is_blamed_on_the_space_file_line_that_wrote_it(tmp_path: Path, space: str, line: int,
+                                                                     message: str) -> None:
+    path = write(tmp_path, space)
+    with pytest.raises(SpecError) as err:
+        load_space(path)
+    shown = message.replace("{folder}", str(tmp_path)).replace("{specs}", str(specs_dir()))
+    assert str(err.value).startswith(f"{path}:{line}: {shown}"), str(err.value)
+
+
+def test_a_stepped_float_is_written_at_the_decimals_of_its_step(tmp_path: Path) -> None:
+    space = load_space("mobilenet_v2")  # width: {low: 0.35, high: 1.4, step: 0.05}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    sampled = []
+    for _ in range(20):
+        trial = study.ask()
+        sampled.append(space.sample(trial)["width"])
+        study.tell(trial, 0.0)
+    assert all(width == round(width, 2) for width in sampled)
+    # what Optuna stores (0.35 + k * 0.05, say 0.9500000000000001) is bound and written rounded too
+    raw = [t.params for t in study.trials if t.params["width"] != round(t.params["width"], 2)]
+    assert raw
+    for params in raw:
+        path = export_trial(tmp_path, "s", space, "300MFLOPs", 0, space.spec(params), params, Cost(1, 1))
+        written = yaml.safe_load(path.read_text())["vars"]["width"]
+        assert written == round(params["width"], 2) and f"width: {written}\n" in path.read_text()
 
 
 def test_cases_search_only_the_selected_table(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from nasblocks import _storage, _train
 from nasblocks._search_run import run_search
 from nasblocks._study import StudyError, storage_url
 from nasblocks._train import TrainResult
+from nasblocks.cli_search import study_export, study_show
 
 
 
@@ -112,7 +113,8 @@ def test_a_worker_whose_every_trial_fails_stops(tmp_path: Path, quick: dict[str,
 
 
 def test_a_candidate_that_does_not_build_is_rejected_and_the_study_goes_on(
-        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     space = write_tiny_space(tmp_path, TINY_SPACE.replace("choices: [3, 5]", "choices: [3, 0]"))
     monkeypatch.setattr(_train, "train", fake_train)
     outcome, _ = search(tmp_path, {**quick, "space": str(space), "trials": 6}, study="unbuilt")
@@ -122,6 +124,20 @@ def test_a_candidate_that_does_not_build_is_rejected_and_the_study_goes_on(
     assert all(t.user_attrs["rejected"].startswith("does not build: ") and "tiny_spec.yaml:" in t.user_attrs["rejected"]
                and "got 0" in t.user_attrs["rejected"] for t in rejected)
     assert len(trials) == 6 and sum(t.state == TrialState.COMPLETE for t in trials) == 6 - len(rejected)
+    # `study show --all` says which trials were rejected, and why
+    capsys.readouterr()  # the search's own output
+    study_show("unbuilt", root=tmp_path, all_trials=True)
+    out = capsys.readouterr().out
+    rows = {row[1].strip(): row for row in (line.split("│") for line in out.splitlines() if line.startswith("│"))}
+    for trial in trials:
+        row = rows[str(trial.number)]
+        shown = ("rejected", trial.user_attrs["rejected"]) if trial in rejected else ("finished", "")
+        assert (row[2].strip(), row[-2].strip()) == shown
+    assert f"{len(rejected)} rejected" in out.splitlines()[0]
+    # and `study export` of one says why it has no network
+    with pytest.raises(StudyError, match=rf"trial {rejected[0].number} of 'unbuilt' has no network: it ended "
+                                         r"before it was priced \(does not build: "):
+        study_export("unbuilt", output=tmp_path / "rejected.yaml", trial=rejected[0].number, root=tmp_path)
 
 
 def test_a_trial_failed_by_another_worker_is_let_go(tmp_path: Path, quick: dict[str, Any],
@@ -158,6 +174,7 @@ def test_sigterm_stops_cleanly_and_resume_reaches_the_total(tmp_path: Path, quic
     assert "stopped: every finished trial is kept" in output and "Traceback" not in output
     stopped = optuna.load_study(study_name="term", storage=storage_url(tmp_path, "term", None))
     assert [t.state for t in stopped.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert stopped.trials[1].user_attrs["failed"] == "interrupted by SIGTERM while it ran"
     monkeypatch.setattr(_train, "train", fake_train)
     outcome, text = search(tmp_path, {}, study="term", resume=True)
     assert "2 trial(s) to run" in text

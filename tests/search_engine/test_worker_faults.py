@@ -21,6 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 from postgres_server import Postgres
 from tiny_search import write_tiny_space
 
+from nasblocks._study import trial_reason
+
 TOTAL = 8
 retry_history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
 
@@ -100,6 +102,7 @@ def test_every_killed_or_paused_trial_is_failed_and_retried_to_completion(scenar
     for number in [*scenario.killed, scenario.paused]:
         trial = by_number[number]
         assert trial.state == TrialState.FAIL, number
+        assert trial_reason(trial) == "its worker stopped while it ran"  # as `study show --all` says
         while trial.state == TrialState.FAIL:  # a retry may itself have been killed: follow the chain
             retries = [t for t in scenario.trials if retry_history(t)[-1:] == [trial.number]]
             assert len(retries) == 1, f"trial {trial.number} was retried {len(retries)} times"
