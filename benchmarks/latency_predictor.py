@@ -10,10 +10,11 @@ missing from it are measured now), then measure the compiled network (warm-up, -
 Prints one row per network, then for the device and each statistic (median, and min, which a
 busy machine disturbs least): the share predicted within ±10 % of measured, the RMSE (ms and
 %), the mean and worst error, and the cost of a prediction from a warm table — for every
-network, and for those whose units were all in the table before them ("new" = 0: predicted
-wholly from what other networks measured; --depth-variants makes many such networks, as a depth
-search does). A network's missing units are timed inside that network, so the first
-figure flatters networks that brought new units; the second is the predictor's test.
+network, and for those that did not run (predicted wholly from what other networks measured;
+--depth-variants makes many such networks, as a depth search does). A network runs when the
+table lacks some of its units ("new": how many) or holds a unit timed in fewer than 3 runs, the
+latest 10 s old ("r" after "new": it ran). Its units are then timed inside it, so the first
+figure flatters networks that ran; the second is the predictor's test.
 The goal (issue 5) is >= 95 % within ±10 %. Record results in benchmarks/RESULTS.md.
 
 --remeasure N measures every network N more times once all are done and prints how often the
@@ -81,7 +82,8 @@ def main() -> None:
         first = first or measured
         row = {"network": label, "gmacs": graph.macs / 1e9, "spread": measured.spread,
                "units": len(predictions[stats[0]].units),
-               "measured_now": sum(p.measured_now for p in predictions.values())}
+               "measured_now": sum(p.measured_now for p in predictions.values()),
+               "ran": any(p.ran for p in predictions.values())}
         line = f"{label[:64]:64s} {graph.macs / 1e9:7.3f} "
         for stat, prediction in predictions.items():
             observed = getattr(measured, f"{stat}_ms")
@@ -92,7 +94,8 @@ def main() -> None:
         rows.append(row)
         first_stat = predictions[stats[0]]
         sides = f" gpu {first_stat.gpu_ms:8.3f} host {first_stat.host_ms:8.3f}" if first_stat.gpu_ms is not None else ""
-        print(line + f"{100 * measured.spread:5.1f}% {row['measured_now']:3d}{sides}", flush=True)
+        print(line + f"{100 * measured.spread:5.1f}% {row['measured_now']:3d}{'r' if row['ran'] else ' '}{sides}",
+              flush=True)
         if args.json:  # row by row, so that a run stopped by a time limit keeps what it measured
             args.json.write_text(json.dumps({"device": first.to_dict(), "rows": rows}, indent=1))
 
@@ -115,9 +118,8 @@ def main() -> None:
     def column(chosen_rows: list[dict[str, Any]], stat: str, key: str = "predicted_ms") -> list[float]:
         return [r[stat][key] for r in chosen_rows]
 
-    # networks whose every unit was in the table before they came: predicted from what other
-    # networks measured, nothing of their own
-    transferred = [r for r in rows if r["measured_now"] == 0]
+    # networks that did not run: predicted from what other networks measured, nothing of their own
+    transferred = [r for r in rows if not r["ran"]]
     for stat in stats:
         report(stat, f"{stat:>6s}: ", column(rows, stat), column(rows, stat, "measured_ms"))
         if transferred:

@@ -21,8 +21,9 @@ Missing units are timed where they run: inside the compiled network, which is ru
 after each layer (:func:`measure_in_network`, :mod:`nasblocks._latency_probe`), so each unit
 finds the caches, the allocator and the dispatcher as the layers before it leave them. A unit
 measured in one network is looked up for every other network that has it, and each later run of
-a network that has it adds a run to its entry (the median of the latest runs is kept), so that a
-unit first timed at a busy moment is corrected. The network's own overhead (its call, outside
+a network that has it adds a run to its entry (the median of the latest runs is kept); a network
+also runs while one of its entries holds fewer than 3 runs, so that a unit first timed at a busy
+moment is corrected. The network's own overhead (its call, outside
 every layer) is the ``(call)`` entry. On CUDA each entry holds the GPU's time of the unit and
 the host's time to issue it, timed apart. :func:`combine` adds them up:
 
@@ -68,6 +69,13 @@ NO_SPEED_EFFECT = {"bn": {"eps", "momentum"}, "dropout": {"p"}}
 # A unit's figures in the table: the median of its latest runs' (LatencyTable.put)
 RUN_FIGURES = ("median_ms", "p10_ms", "min_ms", "p90_ms")
 RUNS_KEPT = 9
+# An entry timed in fewer runs is timed again by the next network that has it, once its latest
+# run is 10 s old: its figure then comes from several moments of the machine, not one. (Settled
+# this way, ResNet-18 depth variants whose stage-4 units came from one run went from +8–12 % to
+# −6…+2 %: benchmarks/RESULTS.md.)
+SETTLED_RUNS = 3
+SETTLE_AFTER_S = 10.0
+MEASURED_FORMAT = "%Y-%m-%dT%H:%M:%S"  # an entry's latest run, local time
 _FUSE_HEADS = {"conv", "dwconv", "bn", "linear", "add"}
 CALL = "(call)"
 
@@ -241,7 +249,7 @@ class LatencyTable:
         self.entries[key] = {
             **{name: statistics.median(run[name] for run in runs) for name in figures},
             "repeats": measurement.repeats, "calls_per_repeat": measurement.calls_per_repeat,
-            "measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": runs,
+            "measured": time.strftime(MEASURED_FORMAT), "runs": runs,
         }
 
     def save(self) -> None:
@@ -285,7 +293,9 @@ class UnitLatency:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A network's predicted latency, with the units it sums and what was measured for it.
+    """A network's predicted latency, with the units it sums and what was measured for it:
+    ``measured_now`` entries the table lacked, and ``ran`` whether the network was run for them
+    (or to give unsettled entries another run).
 
     On CUDA ``gpu_ms`` and ``host_ms`` are the two sums and ``latency_ms`` the larger.
     """
@@ -299,12 +309,13 @@ class Prediction:
     setting: Setting
     gpu_ms: float | None = None
     host_ms: float | None = None
+    ran: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         sides = {"gpu_ms": self.gpu_ms, "host_ms": self.host_ms} if self.gpu_ms is not None else {}
         return {"latency_ms": self.latency_ms, "call_ms": self.call_ms, "units": len(self.units),
-                "measured_now": self.measured_now, "table": str(self.table), "stat": self.stat,
-                **sides, "setting": dataclasses.asdict(self.setting)}
+                "measured_now": self.measured_now, "ran": self.ran, "table": str(self.table),
+                "stat": self.stat, **sides, "setting": dataclasses.asdict(self.setting)}
 
 
 def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any]]], stat: str = "median"
@@ -384,8 +395,9 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
                    stat: str = "median",
                    measure_missing: bool = True, table: LatencyTable | None = None) -> Prediction:
     """The predicted latency (ms per forward of ``batch`` images) of the compiled ``graph``,
-    from ``device``'s table; units missing from it are measured now and saved (unless
-    ``measure_missing`` is false: then a missing unit is a :class:`LatencyError`).
+    from ``device``'s table; units missing from it, or timed in fewer than :data:`SETTLED_RUNS`
+    runs, are measured now and saved (unless ``measure_missing`` is false: then a missing unit
+    is a :class:`LatencyError`, and entries are taken as they are).
 
     ``stat`` picks which figure of each entry is summed: median (the default, what
     :func:`~nasblocks._latency.measure` reports first), p10 or min (robust on a busy machine).
@@ -398,11 +410,13 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
     groups = units(graph)
     keys = entry_keys(graph, groups, run)
     call_key = CALL + setting_key(run)
-    missing = [key for key in dict.fromkeys([call_key, *keys]) if _lookup(table, key) is None]
+    entries = {key: _lookup(table, key) for key in dict.fromkeys([call_key, *keys])}
+    missing = [key for key, entry in entries.items() if entry is None]
     if missing and not measure_missing:
         raise LatencyError(f"no entry {missing[0]!r} in {table.path}; run `nasblocks latency "
                            f"profile` or allow measuring missing units")
-    if missing:  # one run of the network times them all, and adds a run to its other units
+    ran = bool(missing) or (measure_missing and any(map(_unsettled, filter(None, entries.values()))))
+    if ran:  # one run of the network times its units, each gaining a run
         try:
             for key, (measurement, host) in measure_in_network(graph, run, **UNIT_TIMING).items():
                 table.put(key, measurement, host)
@@ -410,7 +424,17 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
             table.save()
     shares = [(key, group[0].scope, table.get(key)) for key, group in zip(keys, groups)]
     total, call_ms, unit_shares, gpu, host = combine(table.get(call_key), shares, stat)  # type: ignore[arg-type]
-    return Prediction(total, call_ms, tuple(unit_shares), len(missing), table.path, stat, run, gpu, host)
+    return Prediction(total, call_ms, tuple(unit_shares), len(missing), table.path, stat, run, gpu, host, ran)
+
+
+def _unsettled(entry: dict[str, Any]) -> bool:
+    """Whether an entry holds fewer than :data:`SETTLED_RUNS` runs, the latest
+    :data:`SETTLE_AFTER_S` old (an entry of figures put there by hand, without runs, is taken as
+    it is)."""
+    runs = len(entry.get("runs", ()))
+    if runs == 0 or runs >= SETTLED_RUNS:
+        return False
+    return time.time() - time.mktime(time.strptime(entry["measured"], MEASURED_FORMAT)) >= SETTLE_AFTER_S
 
 
 def predict(graph: Graph, device: str = "cpu", **options: Any) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from stat import S_IMODE
@@ -202,6 +203,26 @@ def test_a_missing_unit_is_added_and_the_networks_other_units_gain_a_run(tiny: n
     on_disk = json.loads(table.path.read_text())["entries"]
     assert len(on_disk[linear_key(tiny)]["runs"]) == 1
     assert all(len(on_disk[key]["runs"]) == 2 for key in before if key != linear_key(tiny))
+
+
+def age_entries(table: lt.LatencyTable, seconds: float) -> None:
+    stamp = time.strftime(lt.MEASURED_FORMAT, time.localtime(time.time() - seconds))
+    for entry in table.entries.values():
+        entry["measured"] = stamp
+
+
+def test_an_entry_of_few_runs_is_timed_again_by_a_later_network(tiny: nasblocks.Graph) -> None:
+    first = lt.predict_detail(tiny, "cpu", threads=1)
+    table = lt.table_for("cpu")
+    assert first.ran and not lt.predict_detail(tiny, "cpu", threads=1).ran  # its run is a moment old
+    for runs in range(2, lt.SETTLED_RUNS + 1):
+        age_entries(table, lt.SETTLE_AFTER_S)  # a minute later, another network with these units
+        again = lt.predict_detail(tiny, "cpu", threads=1)
+        assert again.ran and again.measured_now == 0
+        assert {len(entry["runs"]) for entry in table.entries.values()} == {runs}
+    age_entries(table, 10 * lt.SETTLE_AFTER_S)
+    assert not lt.predict_detail(tiny, "cpu", threads=1).ran  # settled: looked up from now on
+    assert not lt.predict_detail(tiny, "cpu", threads=1, measure_missing=False).ran
 
 
 def timed(ms: float) -> Measurement:
