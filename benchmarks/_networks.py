@@ -12,7 +12,8 @@ import json
 import math
 import random
 import statistics
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 
 import torchvision
 
@@ -23,6 +24,16 @@ from nasblocks.errors import NasblocksError
 VARIED = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v1", "shufflenet_v2_x1_0",
           "resnet18", "resnet50", "squeezenet1_1", "googlenet", "shufflenet_v1_g3_x1_0")
 RESOLUTIONS = (96, 128, 160, 192, 224)
+
+
+def run_main(main: Callable[[], None]) -> None:
+    """Run a benchmark's ``main``: a nasblocks error (``--device cuda`` without a GPU, say) is one
+    line and exit status 2, as on the command line."""
+    try:
+        main()
+    except NasblocksError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:

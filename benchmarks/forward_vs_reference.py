@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-from _networks import add_setting_arguments, fit_resolution, zoo  # noqa: E402
+from _networks import add_setting_arguments, fit_resolution, run_main, zoo  # noqa: E402
 
 import nasblocks  # noqa: E402
 from nasblocks._expr import evaluate  # noqa: E402
@@ -114,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

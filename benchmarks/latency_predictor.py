@@ -39,7 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nasblocks  # noqa: E402
-from _networks import accuracy, accuracy_line, add_network_arguments, add_setting_arguments, networks  # noqa: E402
+from _networks import (accuracy, accuracy_line, add_network_arguments, add_setting_arguments,  # noqa: E402
+                       networks, run_main)
 from nasblocks._compile import compile_graph  # noqa: E402
 from nasblocks._latency import Measurement, measure, setting  # noqa: E402
 from nasblocks._latency_table import predict_detail  # noqa: E402
@@ -144,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
