@@ -47,7 +47,7 @@ def build(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     graph: Annotated[bool, typer.Option("--graph", help="Print the graph IR, one line per op.")] = False,
     summary: Annotated[bool, typer.Option("--summary", help="Print one row per module down to --depth, as torchinfo does.")] = False,
-    depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="How deep --summary goes into the hierarchical names.")] = 3,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="How deep --summary goes into the hierarchical names \\[default: 3].", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Save the compiled module (torch.save).")] = None,
 ) -> None:
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
@@ -55,6 +55,11 @@ def build(
     from nasblocks._compile import compile_graph
     from nasblocks._output import check_writable, write_saved
 
+    views = [flag for flag, asked in (("--json", as_json), ("--graph", graph), ("--summary", summary)) if asked]
+    if len(views) > 1:
+        raise NasblocksError(f"give one of {' or '.join(views)}: each prints the network its own way")
+    if depth is not None and not summary:
+        raise NasblocksError("--depth sets how deep --summary goes: give --summary too")
     loaded = load_spec(spec, set_, input_size)
     ir = expand(loaded)
     if output is not None:
@@ -76,7 +81,7 @@ def build(
     if summary:
         from nasblocks._summary import summary_table
 
-        console.print(summary_table(ir, depth, f"{loaded.name}  ({loaded.file})"))
+        console.print(summary_table(ir, depth or 3, f"{loaded.name}  ({loaded.file})"))
         return
     table = Table(title=f"{loaded.name}  ({loaded.file}, input {_fmt_shape(ir.input_shape)})")
     table.add_column("block")

@@ -100,6 +100,20 @@ def test_build_o_to_a_place_it_cannot_write_is_one_line(monkeypatch: pytest.Monk
     assert err.startswith(f"error: {tmp_path / 'file' / 'm.pt'}: cannot write there (") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--json", "--graph"], "give one of --json or --graph: each prints the network its own way"),
+    (["--graph", "--summary", "--json"], "give one of --json or --graph or --summary: each prints the network its own way"),
+    (["--depth", "2"], "--depth sets how deep --summary goes: give --summary too"),
+])
+def test_build_options_that_do_not_go_together_are_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            args: list[str], message: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
 def build_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: Path) -> str:
     """What `build -o output` prints when it fails: exit status 2 and the error line."""
     monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", "--set", "width=0.5", "--input", "3x64x64",
