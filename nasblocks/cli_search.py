@@ -151,25 +151,32 @@ def study_export(
 
 
 @study_app.command("list")
-def study_list(root: DirOpt = Path("studies")) -> None:
-    """The studies under --dir, with their trial counts and best accuracy."""
+def study_list(root: DirOpt = Path("studies"), storage: StorageOpt = None) -> None:
+    """The studies under --dir (or in the --storage database), with their trial counts and best accuracy."""
+    from nasblocks._storage import open_storage, redact
     from nasblocks._study import StudyError, best_trial, load_study
 
-    table = Table(title=f"studies in {root}")
+    if storage is None:
+        names = [db.parent.name for db in sorted(root.glob("*/study.db"))] if root.is_dir() else []
+    else:
+        import optuna
+
+        names = sorted(optuna.get_all_study_names(open_storage(storage)))
+    table = Table(title=f"studies in {root if storage is None else redact(storage)}")
     for column in ("study", "trials", "best accuracy", "space", "budget"):
         table.add_column(column)
-    for db in sorted(root.glob("*/study.db")) if root.is_dir() else []:
+    for name in names:
         try:
-            study = load_study(root, db.parent.name)
+            study = load_study(root, name, storage)
         except StudyError as err:  # one unreadable folder does not hide the others
-            table.add_row(db.parent.name, "—", "—", f"unreadable: {err}", "")
+            table.add_row(name, "—", "—", f"unreadable: {err}", "")
             continue
         try:
             best = f"{best_trial(study).user_attrs['accuracy']:.3f}"
         except StudyError:
             best = "—"
         config = study.user_attrs.get("nasblocks", {})
-        table.add_row(db.parent.name, str(len(study.trials)), best, str(config.get("space")),
+        table.add_row(name, str(len(study.trials)), best, str(config.get("space")),
                       ", ".join(config.get("budget") or []))
     console.print(table)
 

@@ -138,6 +138,29 @@ def test_a_bad_storage_is_one_line_and_leaves_no_folder(monkeypatch: pytest.Monk
     assert "s3cret" not in err and not root.exists()
 
 
+def test_study_list_reads_a_storage_database(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    import optuna
+
+    from nasblocks._storage import open_storage
+
+    url = f"journal:{tmp_path / 'studies.log'}"
+    for name, trials in (("b", 2), ("a", 1)):  # studies that workers made there, no folder of theirs
+        study = optuna.create_study(study_name=name, storage=open_storage(url))
+        study.set_user_attr("nasblocks", {"space": "tiny", "budget": ["1MFLOPs"]})
+        for k in range(trials):
+            trial = study.ask()
+            trial.set_user_attr("accuracy", 0.5 + k / 10)
+            trial.set_user_attr("macs", 1000)
+            study.tell(trial, 0.5 + k / 10)
+    out, _ = run(monkeypatch, capsys, "study", "list", "--storage", url, "--dir", str(tmp_path / "none"))
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    assert "studies in" in out and rows == [["a", "1", "0.500", "tiny", "1MFLOPs"],
+                                                        ["b", "2", "0.600", "tiny", "1MFLOPs"]]
+    _, err = run(monkeypatch, capsys, "study", "list", "--storage", "journal:", status=2)
+    assert err == "error: --storage journal:: expected journal:PATH, the path of the journal file\n"
+
+
 def test_unknown_space_var_is_one_line_with_file_and_line(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     space = tmp_path / "bad.yaml"
