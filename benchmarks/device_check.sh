@@ -5,10 +5,9 @@
 #   bash benchmarks/device_check.sh                      # every step
 #   bash benchmarks/device_check.sh predictor predictor_cpu  # the named groups only
 #
-# Groups: predictor (one network's prediction, then the GPU predictor at batch 64 fp16 and batch 1
-# fp32), predictor_cpu (the CPU
-# predictor, after the GPU steps: timing beside them disturbs both), forward (compiled vs
-# torchvision), search, pricing. CPU steps are pinned to the upper half of the cores, GPU steps'
+# Groups: predictor (the CUDA tests, one network's prediction, then the GPU predictor at batch 64
+# fp16 and batch 1 fp32), predictor_cpu (the CPU predictor, after the GPU steps: timing beside
+# them disturbs both), forward (compiled vs torchvision), search, pricing. CPU steps are pinned to the upper half of the cores, GPU steps'
 # host to the lower half.
 # Where optuna and scikit-learn are missing and no network is reachable, carry their wheels in
 # wheels/ (pip download --python-version 3.12 --only-binary=:all: -d wheels optuna scikit-learn

@@ -23,9 +23,9 @@ finds the caches, the allocator and the dispatcher as the layers before it leave
 measured in one network is looked up for every other network that has it, and each later run of
 a network that has it adds a run to its entry (the median of the latest runs is kept); a network
 also runs while one of its entries holds fewer than 3 runs, so that a unit first timed at a busy
-moment is corrected. The network's own overhead (its call, outside
-every layer) is the ``(call)`` entry. On CUDA each entry holds the GPU's time of the unit and
-the host's time to issue it, timed apart. :func:`combine` adds them up:
+moment is corrected. The network's own overhead (its call, outside every layer) is the
+``(call)`` entry. On CUDA each entry holds the GPU's time of the unit and the host's time to
+issue it, timed apart. :func:`combine` adds them up:
 
     CPU:   predicted = call + Σ unit
     CUDA:  predicted = max(Σ gpu, call + Σ host)
@@ -72,7 +72,7 @@ RUNS_KEPT = 9
 # An entry timed in fewer runs is timed again by the next network that has it, once its latest
 # run is 10 s old: its figure then comes from several moments of the machine, not one. (Settled
 # this way, ResNet-18 depth variants whose stage-4 units came from one run went from +8–12 % to
-# −6…+2 %: benchmarks/RESULTS.md.)
+# −6…+5 %: benchmarks/RESULTS.md.)
 SETTLED_RUNS = 3
 SETTLE_AFTER_S = 10.0
 MEASURED_FORMAT = "%Y-%m-%dT%H:%M:%S"  # an entry's latest run, local time

@@ -153,21 +153,23 @@ def study_export(
 @study_app.command("list")
 def study_list(root: DirOpt = Path("studies"), storage: StorageOpt = None) -> None:
     """The studies under --dir (or in the --storage database), with their trial counts and best accuracy."""
+    import optuna
+
     from nasblocks._storage import open_storage, redact
     from nasblocks._study import StudyError, best_trial, load_study
 
-    if storage is None:
+    # opened once, not per study: each opening replays a journal or connects to a database
+    opened = None if storage is None else open_storage(storage)
+    if opened is None:
         names = [db.parent.name for db in sorted(root.glob("*/study.db"))] if root.is_dir() else []
     else:
-        import optuna
-
-        names = sorted(optuna.get_all_study_names(open_storage(storage)))
+        names = sorted(optuna.get_all_study_names(opened))
     table = Table(title=f"studies in {root if storage is None else redact(storage)}")
     for column in ("study", "trials", "best accuracy", "space", "budget"):
         table.add_column(column)
     for name in names:
         try:
-            study = load_study(root, name, storage)
+            study = load_study(root, name) if opened is None else optuna.load_study(study_name=name, storage=opened)
         except StudyError as err:  # one unreadable folder does not hide the others
             table.add_row(name, "—", "—", f"unreadable: {err}", "")
             continue
