@@ -47,10 +47,13 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
     The channel rounding of MobileNet v2/v3 (torchvision's ``_make_divisible``, from TF-slim):
     round to nearest, at least ``min_value`` (default ``divisor``), and step up once if rounding
-    lost more than 10 %.
+    lost more than 10 %. A value of 0 or less is refused rather than rounded up to ``min_value``:
+    it comes from a width or channel count set below zero, which no network has.
     """
     if divisor <= 0:
-        raise ExprError(f"make_divisible: divisor must be positive, got {divisor}")
+        raise ExprError(f"divisor must be positive, got {divisor}")
+    if value <= 0:
+        raise ExprError(f"the value must be positive, got {value:g}")
     floor = divisor if min_value is None else min_value
     rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:

@@ -58,6 +58,8 @@ def test_make_divisible_matches_torchvision(value: float, divisor: int) -> None:
     ("'a' * 'b'", {}, "cannot combine 'a' and 'b'"),
     ("rows[5]", {"rows": [1]}, "cannot index [1] with 5"),
     ("make_divisible(8, 0)", {}, "divisor must be positive"),
+    ("make_divisible(32 * width)", {"width": -1}, "the value must be positive, got -32"),
+    ("make_divisible(32 * width)", {"width": 0}, "the value must be positive, got 0"),
     ("x" * 1001, {}, "longer than 1000 characters"),
 ])
 def test_refuses(text: str, env: dict, message: str) -> None:
