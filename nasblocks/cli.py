@@ -148,9 +148,18 @@ def ops() -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning nasblocks' errors into one line and exit status 2."""
+    """Entry point: run the app, turning nasblocks' errors and click's usage errors (an unknown
+    option, a missing argument) into one line and exit status 2."""
     try:
-        app()
+        code = app(prog_name="nasblocks", standalone_mode=False)
+    except typer.TyperException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # typer has printed the help (typer's own test)
+            sys.exit(2)
+        context = getattr(err, "ctx", None)
+        hint = f" (try '{context.command_path} --help')" if context is not None else ""
+        message = " ".join(err.format_message().split())
+        print(f"error: {message}{hint}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except NasblocksError as err:
         if os.environ.get("NASBLOCKS_DEBUG"):
             raise
@@ -159,3 +168,4 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    sys.exit(code)  # what typer.Exit asked for; None (0) otherwise

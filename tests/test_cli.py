@@ -10,10 +10,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import pytest
 import torch
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from nasblocks.cli import app, main
 
@@ -70,7 +70,10 @@ def test_zoo_lists_networks_with_costs_and_blocks(monkeypatch: pytest.MonkeyPatc
     assert all("mobilenet_v2" in name for name in by_name)
 
 
-def _commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+Command = TyperCommand | TyperGroup
+
+
+def _commands(command: Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Command]]:
     yield path, command
     for name, sub in getattr(command, "commands", {}).items():
         yield from _commands(sub, (*path, name))
@@ -87,6 +90,31 @@ def test_help_keeps_every_bracketed_note(monkeypatch: pytest.MonkeyPatch, capsys
                 assert note in shown, f"nasblocks {' '.join(path)} --help lost {note!r}"
                 checked += 1
     assert checked >= 20  # the search options' defaults, viz's and export's
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("build", "specs/mobilenet_v2.yaml", "--ouput", "x.pt"),
+     "error: No such option: --ouput (Possible options: --input, --output) (try 'nasblocks build --help')"),
+    (("build",), "error: Missing argument 'spec'. (try 'nasblocks build --help')"),
+    (("search", "--trials", "many"), "error: Invalid value for '--trials' / '-n': "),
+    (("study", "shwo"), "error: No such command 'shwo'."),
+])
+def test_usage_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                   args: tuple[str, ...], message: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_no_arguments_prints_the_help(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "study"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    printed = capsys.readouterr()
+    assert exited.value.code == 2 and "show" in printed.out and not printed.err
+
 
 
 def test_build_o_to_a_place_it_cannot_write_is_one_line(monkeypatch: pytest.MonkeyPatch,
