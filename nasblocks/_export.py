@@ -64,8 +64,8 @@ def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = 
     # given the module rather than an ExportedProgram, the exporter names the batch axis "batch"
     example, dynamic = _to_trace(module, input_shape, dynamic_batch)
     onnx_program = torch.onnx.export(module, example, dynamic_shapes=dynamic, dynamo=True, verbose=False)
-    with writing(path):
-        onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, beside it above
+    with writing(path, path.with_name(f"{path.name}.data")):
+        onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, in PATH.data above
     return fmt
 
 

@@ -32,15 +32,17 @@ def check_writable(path: Path) -> None:
 
 
 @contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Write ``path`` inside this block: an OSError there (a full disk, most often) becomes one
-    OutputError naming the path, and the half-written file is removed (check_writable opened it
-    already, so what fails here is the write, after the old contents were truncated)."""
+def writing(path: Path, *beside: Path) -> Iterator[None]:
+    """Write ``path`` (and the files ``beside`` it that the same write makes) inside this block:
+    an OSError there (a full disk, most often) becomes one OutputError naming the path, and the
+    half-written files are removed (check_writable opened ``path`` already, so what fails here is
+    the write, after the old contents were truncated)."""
     try:
         yield
     except OSError as err:
-        if path.is_file():
-            path.unlink()
+        for written in (path, *beside):
+            if written.is_file():
+                written.unlink()
         raise _cannot_write(path, err) from None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nasblocks._graph import INPUT, Graph, Node, format_arg
 from nasblocks._ops import fmt_shape
-from nasblocks._output import OutputError, check_writable, format_of, writing
+from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
 
 FORMATS = ("svg", "png", "pdf", "dot")
 COLORS = ("macs", "latency")
@@ -229,6 +229,5 @@ def draw(pic: Picture, path: Path, fmt: str | None = None) -> str:
         return "dot"
     from nasblocks._viz_fallback import draw_matplotlib
 
-    with writing(path):
-        draw_matplotlib(pic, path, fmt)
+    write_saved(path, lambda file: draw_matplotlib(pic, file, fmt))  # into memory: an OSError is the write's
     return "matplotlib"

@@ -7,7 +7,7 @@ sits at instead (``inception3a.branch2``).
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import IO
 
 import networkx as nx
 from matplotlib import rc_context
@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from nasblocks._viz import Picture, fills, is_dark
 
 
-def draw_matplotlib(pic: Picture, path: Path, fmt: str) -> None:
-    """Write ``pic`` to ``path`` as ``fmt`` (svg, png or pdf)."""
+def draw_matplotlib(pic: Picture, file: IO[bytes], fmt: str) -> None:
+    """Write ``pic`` to ``file`` as ``fmt`` (svg, png or pdf)."""
     graph = nx.DiGraph()
     graph.add_nodes_from(pic.boxes)
     graph.add_edges_from(pic.edges)
@@ -43,4 +43,4 @@ def draw_matplotlib(pic: Picture, path: Path, fmt: str) -> None:
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": fill, "edgecolor": "grey",
                       "linestyle": "--" if box.training_only else "-"})
     with rc_context({"svg.fonttype": "none"}):  # text stays text: searchable, and smaller
-        figure.savefig(path, format=fmt, bbox_inches="tight", dpi=150)
+        figure.savefig(file, format=fmt, bbox_inches="tight", dpi=150)

@@ -157,3 +157,19 @@ def test_cli_refuses_a_folder_and_reports_a_full_disk(monkeypatch: pytest.Monkey
     spec = write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")  # traced in a moment
     assert cli(monkeypatch, "export", str(spec), "--format", fmt, "-o", "/dev/full") == 2  # every write fails: ENOSPC
     assert capsys.readouterr().err == "error: /dev/full: cannot write there (No space left on device)\n"
+
+
+def test_an_onnx_write_that_fails_leaves_neither_the_model_nor_its_weights_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_spec: Callable[..., Path]) -> None:
+    save = torch.onnx.ONNXProgram.save
+
+    def save_then_fill_the_disk(program: torch.onnx.ONNXProgram, destination: Path, **_: object) -> None:
+        save(program, destination, external_data=True)  # what a model over ONNX's 2 GB limit gets
+        assert destination.with_name(f"{destination.name}.data").is_file()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch.onnx.ONNXProgram, "save", save_then_fill_the_disk)
+    graph = nasblocks.expand(nasblocks.load(write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")))
+    with pytest.raises(nasblocks.NasblocksError, match="x.onnx: cannot write there"):
+        export(compile_graph(graph), graph.input_shape, tmp_path / "x.onnx")
+    assert list(tmp_path.iterdir()) == [tmp_path / "net.yaml"]

@@ -19,7 +19,7 @@ from PIL import Image
 import nasblocks
 from nasblocks._graph import INPUT
 from nasblocks._latency_table import units
-from nasblocks._viz import picture
+from nasblocks._viz import draw, picture
 from nasblocks.cli import main
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -201,3 +201,16 @@ def test_a_folder_or_a_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch, ca
     assert code == 2 and err == f"error: {folder}: is a folder; name a file to write\n"
     code, err = viz(monkeypatch, capsys, str(small), "-o", "/dev/full", "--format", fmt)  # every write fails: ENOSPC
     assert code == 2 and err == "error: /dev/full: cannot write there (No space left on device)\n"
+
+
+def test_a_matplotlib_failure_is_not_called_a_write_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            small: Path) -> None:
+    from matplotlib.figure import Figure
+
+    def broken(*_: object, **__: object) -> None:
+        raise OSError("cannot read the font cache")  # matplotlib's own trouble, not the output path's
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot: matplotlib draws
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(OSError, match="font cache"):
+        draw(picture(nasblocks.expand(nasblocks.load(str(small)))), tmp_path / "net.svg")
