@@ -8,6 +8,7 @@ shows as a bug.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -147,9 +148,20 @@ def ops() -> None:
     console.print(table)
 
 
+def _join_docstring_lines(group: typer.Typer) -> None:
+    """Give every command its docstring with each paragraph on one line: typer's rich help keeps
+    a docstring's line breaks, so text wrapped for the source came out wrapped twice."""
+    for command in group.registered_commands:
+        paragraphs = inspect.getdoc(command.callback).split("\n\n")
+        command.help = "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in paragraphs)
+    for subgroup in group.registered_groups:
+        _join_docstring_lines(subgroup.typer_instance)
+
+
 def main() -> None:
     """Entry point: run the app, turning nasblocks' errors and click's usage errors (an unknown
     option, a missing argument) into one line and exit status 2."""
+    _join_docstring_lines(app)
     try:
         code = app(prog_name="nasblocks", standalone_mode=False)
     except typer.TyperException as err:

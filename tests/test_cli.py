@@ -117,6 +117,15 @@ def test_no_arguments_prints_the_help(monkeypatch: pytest.MonkeyPatch, capsys: p
 
 
 
+def test_help_wraps_each_paragraph_at_the_terminal_not_at_the_source(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # wider than any paragraph
+    lines = [line.strip() for line in run(monkeypatch, capsys, "search", "--help").splitlines()]
+    assert any(line.startswith("With no option:") and line.endswith("stop at --trials.") for line in lines)
+    lines = [line.strip("│ ") for line in run(monkeypatch, capsys, "--help").splitlines()]
+    assert any(line.startswith("viz") and line.endswith("labelled with tensor shapes.") for line in lines)
+
+
 def test_build_o_to_a_place_it_cannot_write_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
