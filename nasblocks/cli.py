@@ -26,6 +26,7 @@ from nasblocks.cli_search import search, space_app, study_app
 from nasblocks.cli_viz import export, viz
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
                   help="Compose, price, compile and search convolutional networks declared in YAML.")
 app.add_typer(latency_app, name="latency")
 app.command()(search)

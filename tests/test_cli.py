@@ -117,6 +117,11 @@ def test_no_arguments_prints_the_help(monkeypatch: pytest.MonkeyPatch, capsys: p
 
 
 
+def test_h_is_help_in_every_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for path, _ in _commands(typer.main.get_command(app)):
+        assert run(monkeypatch, capsys, *path, "-h") == run(monkeypatch, capsys, *path, "--help")
+
+
 def test_help_wraps_each_paragraph_at_the_terminal_not_at_the_source(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COLUMNS", "1000")  # wider than any paragraph
