@@ -11,7 +11,7 @@
 # host to the lower half.
 # Where optuna and scikit-learn are missing and no network is reachable, carry their wheels in
 # wheels/ (pip download --python-version 3.12 --only-binary=:all: -d wheels optuna scikit-learn
-# plotly pytest): they are installed from there.
+# plotly pytest "typer>=0.28"): they are installed from there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-device-out}
@@ -34,7 +34,7 @@ step() {  # step NAME SECONDS CORES COMMAND...
 wanted() { [[ " $groups " == *" $1 "* ]]; }
 
 if [[ -d wheels ]]; then
-    $py -m pip install -q --no-index --find-links wheels optuna scikit-learn plotly pytest >"$out/pip.txt" 2>&1
+    $py -m pip install -q --no-index --find-links wheels optuna scikit-learn plotly pytest "typer>=0.28" >"$out/pip.txt" 2>&1
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/gpu.txt" 2>&1
 $py -c "import torch, platform; print(torch.__version__, torch.cuda.get_device_name(0), platform.python_version())" \
