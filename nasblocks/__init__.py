@@ -10,36 +10,75 @@ searched with Optuna under FLOP and latency budgets.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import signal
+from typing import TYPE_CHECKING, Any
 
 from nasblocks._cost import Cost, graph_cost
-from nasblocks._expand import expand
+from nasblocks._expand import expand as expand_spec
 from nasblocks._graph import Graph, Node
 from nasblocks._ops import list_ops
 from nasblocks._spec import Spec, load, zoo_names
 from nasblocks.errors import NasblocksError, SpecError
+
+if TYPE_CHECKING:
+    import optuna
+    from torch.fx import GraphModule
 
 __all__ = ["Cost", "Graph", "NasblocksError", "Node", "Spec", "SpecError", "build", "cost",
            "expand", "list_ops", "load", "search", "zoo_names"]
 __version__ = "0.1.0"
 
 
-def build(spec: Spec | str):  # -> torch.fx.GraphModule
-    """Compile a spec (or a path or zoo name) to a torch.fx GraphModule."""
+def _as_spec(spec: Spec | str | os.PathLike[str]) -> Spec:
+    """What ``build``, ``cost`` and ``expand`` take: a loaded spec, or what ``load`` takes."""
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        return load(spec)
+    raise TypeError(f"expected a Spec (from nasblocks.load), a spec file's path or a zoo name, "
+                    f"got {type(spec).__name__}")
+
+
+def expand(spec: Spec | str | os.PathLike[str]) -> Graph:
+    """The graph IR of a spec (or a path or zoo name): its primitive ops with their shapes and
+    costs, no torch involved. Print it to read it, one line per op; ``.nx`` is the networkx
+    DiGraph.
+
+    >>> graph = nasblocks.expand("mobilenet_v2")
+    >>> graph.macs, graph.params
+    (300774272, 3504872)
+    """
+    return expand_spec(_as_spec(spec))
+
+
+def build(spec: Spec | str | os.PathLike[str]) -> GraphModule:
+    """Compile a spec (or a path or zoo name) to a torch.fx GraphModule, freshly initialised and
+    in training mode. Its ``state_dict`` has the reference implementation's keys: a zoo network
+    loads torchvision's or timm's weights with ``strict=True``. In training mode a network with
+    auxiliary heads returns a tuple, its main output first; in eval mode, the main output alone.
+
+    >>> model = nasblocks.build("resnet18")
+    >>> list(model.state_dict())[:3]
+    ['conv1.weight', 'bn1.weight', 'bn1.bias']
+    """
     from nasblocks._compile import compile_graph
 
-    return compile_graph(expand(load(spec) if isinstance(spec, str) else spec))
+    return compile_graph(expand(spec))
 
 
-def cost(spec: Spec | str, latency: str | None = None) -> Cost:
-    """Parameters and multiply-adds of a spec at its input size, read off the graph IR; with
-    ``latency="cpu"`` or ``"cuda"``, also its latency in ms (batch 1, fp32) predicted from that
-    device's table of measured ops (entries missing from the table are measured once, then kept).
+def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None) -> Cost:
+    """Parameters and multiply-adds of a spec (or a path or zoo name) at its input size, read off
+    the graph IR; with ``latency="cpu"``, ``"cuda"`` or ``"cuda:N"``, also its latency in ms
+    (batch 1, fp32) predicted from that device's table of measured ops (entries missing from the
+    table are measured once, then kept). A device this machine lacks is a LatencyError.
 
     >>> nasblocks.cost("resnet18").macs
     1814073344
     """
-    graph = expand(load(spec) if isinstance(spec, str) else spec)
+    if latency is not None and not isinstance(latency, str):
+        raise TypeError(f'cost(latency=...) expects "cpu", "cuda" or "cuda:N", got {latency!r}')
+    graph = expand(spec)
     if latency is None:
         return graph_cost(graph)
     from nasblocks._latency_table import latency_ms
@@ -47,20 +86,36 @@ def cost(spec: Spec | str, latency: str | None = None) -> Cost:
     return graph_cost(graph, latency_ms(graph, latency))
 
 
-def search(study: str | None = None, *, resume: bool = False, root: str = "studies", **options: Any) -> Any:
-    """Run (or resume) a search, as ``nasblocks search`` does; returns the optuna.Study.
+def search(study: str | None = None, *, resume: bool = False, root: str | os.PathLike[str] = "studies",
+           **options: Any) -> optuna.Study:
+    """Run (or resume) a search, as ``nasblocks search`` does, and return its optuna.Study.
 
-    ``options`` are the command's settings by name (``space``, ``budget`` as a string or a list
-    of them, ``objectives`` as a list or a comma-separated string, ``trials``, ``data``,
-    ``epochs``, ``resolution``, ``sampler``, ...; see ``nasblocks search --help``); the rest keep
-    their defaults. An unknown name is a TypeError.
+    ``study`` is the study's name (``--study``), ``root`` the folder of studies (``--dir``).
+    ``options`` are the command's other settings by name (``space``, ``budget`` as a string or a
+    list of them, a latency bound such as ``"8ms"`` among them, ``objectives`` as a list or a
+    comma-separated string, ``trials``, ``data``, ``epochs``, ``resolution``, ``sampler``, ...;
+    see ``nasblocks search --help``); the rest keep their defaults. An unknown name is a
+    TypeError. The run prints its progress and writes the study's folder as the command does.
+    Ctrl-C (SIGINT) stops it as it stops the command, every finished trial kept, then raises
+    KeyboardInterrupt, as Optuna's ``optimize`` does; SIGTERM then ends the process (status 143).
 
         study = nasblocks.search(budget=["60MFLOPs", "8ms"], space="mobilenet_v3", trials=30)
-        study.best_trial.user_attrs["spec"]      # the best network, as a standalone spec
+        study.best_trial.user_attrs["spec"]     # the path of that trial's spec file
+
+    ``best.yaml`` in the study's folder is the most accurate trial's spec (ties: fewer MACs).
+    With several objectives ``study.best_trials`` is Optuna's Pareto front, and
+    ``study.best_trial`` an error.
     """
     from pathlib import Path
 
     from nasblocks._search_config import api_options
     from nasblocks._search_run import run_search
 
-    return run_search(api_options(options), study=study, resume=resume, root=Path(root)).study
+    if study is not None and not isinstance(study, str):
+        raise TypeError(f"search(study=...) expects the study's name, a str, got {type(study).__name__}")
+    outcome = run_search(api_options(options), study=study, resume=resume, root=Path(root))
+    if outcome.status == 128 + signal.SIGINT:
+        raise KeyboardInterrupt  # a script's loop of searches stops too, not only this search
+    if outcome.status:
+        raise SystemExit(outcome.status)
+    return outcome.study

@@ -15,7 +15,8 @@ from nasblocks._graph import Graph
 
 @dataclass(frozen=True)
 class Cost:
-    """What a network costs per image at its spec's input size."""
+    """What a network costs per image at its spec's input size; ``latency_ms`` is None unless
+    ``nasblocks.cost(..., latency=device)`` asked for it."""
 
     params: int
     macs: int

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.resources
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -111,7 +112,7 @@ class Spec:
 
     def with_input(self, shape: Shape) -> Spec:
         """The same network at another input size (C, H, W)."""
-        shape = _check_input(list(shape), self.document)
+        shape = _check_input(list(shape) if isinstance(shape, (list, tuple)) else shape, self.document)
         return replace(self, input=shape, input_override=shape)
 
 
@@ -259,13 +260,17 @@ def zoo_names() -> dict[str, tuple[Path, dict[str, Any]]]:
     return _alias_index(str(specs_dir()))
 
 
-def load(source: str | Path, *, input: Shape | None = None, **overrides: Any) -> Spec:
-    """Load a spec from a path or a zoo name, with vars set by keyword.
+def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overrides: Any) -> Spec:
+    """Load a spec from a path or a zoo name, with vars set by keyword and, with ``input``, at
+    another input size (C, H, W). A mistake in the file or the values is a :class:`SpecError`.
 
     >>> spec = load("mobilenet_v2", width=0.75)
     >>> spec.vars["width"]
     0.75
     """
+    if not isinstance(source, (str, os.PathLike)):
+        hint = "; spec.with_vars(...) sets the vars of a loaded spec" if isinstance(source, Spec) else ""
+        raise TypeError(f"load() expects a spec file's path or a zoo name, got {type(source).__name__}{hint}")
     path = Path(source)
     name_vars: dict[str, Any] = {}
     name = None
