@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, get_type_hints
 
 from nasblocks._budget import Budget, parse_budget
 from nasblocks._study import StudyError
@@ -95,10 +96,18 @@ def api_options(options: dict[str, Any]) -> dict[str, Any]:
         if key not in known:
             raise TypeError(f"search() got an unexpected keyword argument {key!r}{suggest(key, known)}")
     given = dict(options)
+    if isinstance(given.get("space"), os.PathLike):
+        given["space"] = os.fspath(given["space"])
     if isinstance(given.get("budget"), str):
         given["budget"] = [given["budget"]]
     if isinstance(given.get("objectives"), str):
         given["objectives"] = given["objectives"].split(",")
+    hints = get_type_hints(SearchConfig)
+    for key, value in given.items():
+        if hints[key] in (str, str | None) and value is not None and not isinstance(value, str):
+            raise TypeError(f"search({key}=...) expects a str, got {type(value).__name__}")
+        if hints[key] == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise TypeError(f"search({key}=...) expects a str or a list of str, got {value!r}")
     return given
 
 

@@ -86,6 +86,26 @@ def test_search_study_is_a_name(tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"budget": 300}, "search(budget=...) expects a str or a list of str, got 300"),
+    ({"budget": ["300MFLOPs", 8]}, "search(budget=...) expects a str or a list of str, got ['300MFLOPs', 8]"),
+    ({"data": Path("digits")}, "search(data=...) expects a str, got PosixPath"),
+    ({"device": 0}, "search(device=...) expects a str, got int"),
+])
+def test_search_options_of_the_wrong_type_are_one_type_error(tmp_path: Path, options: dict[str, Any],
+                                                             message: str) -> None:
+    with pytest.raises(TypeError) as raised:
+        nasblocks.search(root=tmp_path, **options)
+    assert str(raised.value) == message and not any(tmp_path.iterdir())
+
+
+def test_search_takes_the_space_as_a_path() -> None:
+    from nasblocks._search_config import api_options
+
+    space = Path("search_spaces/mobilenet_v2.yaml")
+    assert api_options({"space": space}) == {"space": "search_spaces/mobilenet_v2.yaml"}
+
+
 def test_public_functions_declare_what_they_return() -> None:
     functions = [getattr(nasblocks, name) for name in nasblocks.__all__
                  if inspect.isfunction(getattr(nasblocks, name))]
