@@ -37,6 +37,25 @@ app.command()(export)
 console = make_console()
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        import platform
+        from importlib.metadata import version
+
+        from nasblocks import __version__
+
+        print(f"nasblocks {__version__} (torch {version('torch')}, torchvision {version('torchvision')}, "
+              f"Python {platform.python_version()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top_level(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the versions of nasblocks, torch, torchvision and Python, then exit.")] = False) -> None:
+    """The options before any command (the app's help text is given to typer.Typer above)."""
+
+
 def _fmt_shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 

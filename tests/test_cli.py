@@ -117,6 +117,17 @@ def test_no_arguments_prints_the_help(monkeypatch: pytest.MonkeyPatch, capsys: p
 
 
 
+def test_version_names_nasblocks_torch_and_python(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    import nasblocks
+
+    out = run(monkeypatch, capsys, "--version")
+    assert out.startswith(f"nasblocks {nasblocks.__version__} (torch {version('torch')}, ")
+    assert version("nasblocks") == nasblocks.__version__  # pyproject reads it from the package
+
+
 def test_h_is_help_in_every_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for path, _ in _commands(typer.main.get_command(app)):
         assert run(monkeypatch, capsys, *path, "-h") == run(monkeypatch, capsys, *path, "--help")
