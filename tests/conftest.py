@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,20 @@ from nasblocks import _latency_table
 def _seed_and_threads() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    """A spec that hangs fails the test after 20 s instead of hanging the suite; no time is
+    measured, so a slow machine never fails it."""
+    def hung(signum: int, frame: object) -> None:
+        pytest.fail("still running after 20 s: not refused quickly")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 
 import nasblocks
+from nasblocks import _expand
+from nasblocks._fragments import Fragment
+from nasblocks._spec import specs_dir
 
 HEAD = "imports: [blocks.yaml]\ninput: [8, 16, 16]\n"
 
@@ -159,7 +164,11 @@ def test_graph_prints_one_line_per_node(write_spec: Callable[..., Path]) -> None
     lines = str(graph).splitlines()
     assert lines[0] == "graph net(%x: 8×16×16):"
     assert lines[1].startswith("    %stem_0 : 8×8×8 = conv[out=8, kernel=3×3, stride=2×2](%x)  params=576 macs=36,864  # ")
-    assert lines[1].endswith("specs/blocks.yaml:14") or "blocks.yaml:" in lines[1]
+    # the origin is the line of conv_bn_act's conv in the block library, and the next two follow it
+    library = (specs_dir() / "blocks.yaml").read_text().splitlines()
+    conv = library.index("      - conv: {out: out, kernel: kernel, stride: stride, groups: groups, dilation: dilation,") + 1
+    origins = [line.rsplit("  # ", 1)[1] for line in lines[1:4]]
+    assert all(origin.endswith(f"specs/blocks.yaml:{conv + k}") for origin, k in zip(origins, (0, 2, 3))), origins
     assert lines[-1] == "    return %stem_2"
     assert len(lines) == len(graph) + 2
 
@@ -173,15 +182,27 @@ def test_networkx_view_carries_nodes_and_edge_positions(write_spec: Callable[...
     graph.lint()
 
 
-def test_block_fragments_replay_identically(write_spec: Callable[..., Path]) -> None:
+def test_block_fragments_replay_identically(write_spec: Callable[..., Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # repeats 1 and 2 (and repeat 0 once cached) are replayed; the walk without a cache is the oracle
     text = "network:\n  - inverted_residual: {out: 8, expand: 6}\n    repeat: 3\n"
-    first = graph_of(write_spec, text)
-    from nasblocks._fragments import CACHE
+    graph_of(write_spec, text)
+    replays: list[str] = []   # the prefixes replayed under
+    real = _expand.replay
 
-    CACHE.clear()
-    cold = graph_of(write_spec, text)
-    assert [(n.name, n.target, n.inputs, n.out_shape) for n in first] == \
-           [(n.name, n.target, n.inputs, n.out_shape) for n in cold]
+    def replay(fragment: Fragment, graph: nasblocks.Graph, block_input: str, prefix: str) -> str | None:
+        out = real(fragment, graph, block_input, prefix)
+        if out is not None:
+            replays.append(prefix)
+        return out
+
+    monkeypatch.setattr(_expand, "replay", replay)
+    replayed = graph_of(write_spec, text)
+    assert replays == ["0", "1", "2"]
+    with monkeypatch.context() as patch:
+        patch.setattr(_expand, "fragment_key", lambda *args: None)  # no block is cached or replayed
+        walked = graph_of(write_spec, text)
+    assert [dataclasses.astuple(n) for n in replayed] == [dataclasses.astuple(n) for n in walked]
 
 
 def test_with_vars_recomputes_derived_vars_and_keeps_a_set_input(write_spec: Callable[..., Path]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,37 +90,42 @@ def test_unknown_var_override(write_spec: Callable[..., Path]) -> None:
         nasblocks.load(spec, width="wide")
 
 
+EMPTY = "empty file: a spec is a YAML mapping with at least 'input' and 'network'"
+
+
 @pytest.mark.parametrize("content, message", [
-    (b"", "empty file"),
-    (b"   \n\n", "empty file"),
-    (b"\x00\x01binary", "not a text file"),
-    (b"\xff\xfe\xfa", "not UTF-8 text"),
-    (b"a: 1\n" * 300_000, "a spec must be under 1,048,576"),
+    (b"", EMPTY),
+    (b"   \n\n", EMPTY),
+    (b"\x00\x01binary", "not a text file (it contains NUL bytes)"),
+    (b"\xff\xfe\xfa", "not UTF-8 text (byte 0)"),
+    (b"a: 1\n" * 300_000, "file is 1,500,000 bytes; a spec must be under 1,048,576"),
 ])
-def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
+def test_unreadable_files_are_named(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_bytes(content)
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(SpecError) as caught:
         nasblocks.load(path)
+    assert str(caught.value) == f"{path}: {message}"
 
 
 def test_missing_file_and_unknown_name() -> None:
-    with pytest.raises(SpecError, match="nope.yaml: file not found"):
+    with pytest.raises(SpecError) as caught:
         nasblocks.load("nope.yaml")
-    with pytest.raises(SpecError, match="no spec file or zoo network named 'mobilenet_v3'|did you mean"):
+    assert str(caught.value) == "nope.yaml: file not found"
+    with pytest.raises(SpecError) as caught:
         nasblocks.load("mobilenetv2")
+    assert str(caught.value) == ("no spec file or zoo network named 'mobilenetv2'; "
+                                 "did you mean mobilenet_v2, mobilenet_v3, mobilenet_v1?")
 
 
-def test_explosive_specs_are_refused_quickly(write_spec: Callable[..., Path]) -> None:
+def test_explosive_specs_are_refused_quickly(write_spec: Callable[..., Path], alarm: None) -> None:
     # a YAML alias bomb: each level refers to the previous one ten times
     levels = ["a0: &a0 [{relu: {}}]"] + [f"a{i}: &a{i} [{', '.join(['{seq: *a%d}' % (i - 1)] * 10)}]" for i in range(1, 9)]
     text = HEAD + "vars:\n  " + "\n  ".join(levels) + "\nnetwork:\n  - seq: *a8\n"
     spec = write_spec(text)
-    started = time.perf_counter()
     with pytest.raises(SpecError, match=r"net.yaml:9: this value holds more than 100,000 values once its aliases "
                                         r"are expanded \(633,331\)"):
         nasblocks.expand(nasblocks.load(spec))
-    assert time.perf_counter() - started < 30  # a generous bound: it must not hang
 
 
 CLI_SPEC = HEAD + "vars: {width: 1.0}\nnetwork:\n  - conv: {out: 8, kernel: 7, stride: 8, padding: 0}\n" \

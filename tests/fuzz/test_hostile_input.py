@@ -5,8 +5,7 @@ in tests/test_spec_errors.py.)"""
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,19 +48,6 @@ CASES = [
     ("huge integer literal", HEAD + "network:\n  - conv: {out: " + "9" * 5000 + ", kernel: 3}\n", 4,
      "integer of 5,000 characters is too large (at most 4096 bits)"),
 ]
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """A spec that hangs fails the test after 20 s instead of hanging the suite."""
-    def hung(signum: int, frame: object) -> None:
-        pytest.fail("still running after 20 s: not refused quickly")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("case, text, line, message", CASES, ids=[c[0] for c in CASES])

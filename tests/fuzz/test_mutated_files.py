@@ -129,13 +129,16 @@ def build_space(path: Path) -> None:
     load_space(path).smallest(price)
 
 
-def refused_properly(build: Any, path: Path) -> None:
+def refused_properly(build: Any, path: Path) -> bool:
+    """Whether ``build`` refused the file (with one located line) rather than building it."""
     try:
         build(path)
     except NasblocksError as err:
         message = str(err)
         assert LOCATED.match(message) or WHOLE_FILE.match(message), message
         assert "\n" not in message, message
+        return True
+    return False
 
 
 @pytest.fixture
@@ -156,13 +159,15 @@ def test_mutated_files_build_or_name_file_and_line(source: str, build: Any, exam
                                                    tmp_path_factory: pytest.TempPathFactory,
                                                    bounded_memory: None) -> None:
     folder = tmp_path_factory.mktemp("mutated")
+    refused = []
 
     @settings(FUZZ, max_examples=examples)
     @given(text=mutated(ROOT / source))
     def check(text: str) -> None:
-        refused_properly(build, write(folder, text))
+        refused.append(refused_properly(build, write(folder, text)))
 
     check()
+    assert any(refused), "no mutated file was refused: the error messages were never checked"
 
 
 def test_the_cli_exits_2_with_one_line_for_mutated_files(tmp_path_factory: pytest.TempPathFactory,
