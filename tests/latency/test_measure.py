@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 
 import pytest
 import torch
@@ -96,8 +97,16 @@ def test_bf16_autocast_runs_the_convolution_in_bf16() -> None:
     assert m.dtype == "bf16" and set(dtypes) == {torch.bfloat16}
 
 
-def test_cpu_clock_is_recorded() -> None:
-    assert quick(nn.ReLU(), (1, 4, 4), threads=1, clock="cpu").clock == "cpu"
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_the_cpu_clock_times_with_the_threads_cpu_time(clock: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = []
+    thread_time = time.thread_time
+    monkeypatch.setattr(time, "thread_time", lambda: reads.append(1) or thread_time())
+    assert quick(nn.ReLU(), (1, 4, 4), threads=1, clock=clock).clock == clock
+    if clock == "cpu":  # each of the 5 blocks' start and end is read off the thread's CPU time
+        assert len(reads) >= 2 * 5
+    else:
+        assert reads == []
 
 
 def test_cuda_without_a_gpu_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

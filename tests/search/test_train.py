@@ -15,12 +15,21 @@ def digits():
     return load_dataset("digits", resolution=None, device=CPU)
 
 
-def tiny_cnn(seed=0):
+def tiny_cnn(seed=0, dropout=0.1):
     torch.manual_seed(seed)
     return nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.1), nn.Linear(16 * 4 * 4, 10),
+        nn.Flatten(), nn.Dropout(dropout), nn.Linear(16 * 4 * 4, 10),
     )
+
+
+def trained_weights(digits, seed, *, dropout=0.1, noise=0):
+    """The weights of tiny_cnn after an epoch with ``seed``, the global generator first set to
+    ``noise``: what the seed does not fix shows as a difference between two noises."""
+    model = tiny_cnn(dropout=dropout)
+    torch.manual_seed(noise)
+    train(model, digits, epochs=1, seed=seed, batch_size=64)
+    return torch.cat([t.flatten().float() for t in model.state_dict().values()])
 
 
 def test_tiny_cnn_learns_digits(digits):
@@ -35,10 +44,12 @@ def test_tiny_cnn_learns_digits(digits):
     assert evaluate(model, digits) == result.accuracy
 
 
-def test_same_seed_same_accuracy(digits):
-    first = train(tiny_cnn(), digits, epochs=2, seed=3, batch_size=64)
-    again = train(tiny_cnn(), digits, epochs=2, seed=3, batch_size=64)
-    assert first.accuracy == again.accuracy
+def test_the_seed_alone_fixes_dropout_and_the_order_of_examples(digits):
+    # dropout: the same seed gives the same weights (so the same accuracy) whatever the global
+    # generator held
+    assert torch.equal(trained_weights(digits, 3, noise=1), trained_weights(digits, 3, noise=2))
+    # the order: without dropout, another seed is another order, so other weights
+    assert not torch.equal(trained_weights(digits, 3, dropout=0.0), trained_weights(digits, 4, dropout=0.0))
 
 
 def test_report_is_called_after_each_epoch(digits):
@@ -99,8 +110,19 @@ def test_auxiliary_losses_weigh_0_3():
     assert torch.allclose(total, ce(main, target) + 0.3 * ce(aux, target))
 
 
-def test_amp_runs_on_cpu(digits):
-    assert train(tiny_cnn(), digits, epochs=2, seed=0, amp=True).accuracy > 0.5
+def conv_output_dtypes(digits, **options):
+    """{(training, dtype of the first conv's output)} over a training run."""
+    model, seen = tiny_cnn(), set()
+    model[0].register_forward_hook(lambda module, inputs, out: seen.add((module.training, out.dtype)))
+    result = train(model, digits, epochs=2, seed=0, **options)
+    return result, seen
+
+
+def test_amp_runs_on_cpu_in_bf16(digits):
+    result, seen = conv_output_dtypes(digits, amp=True)
+    assert result.accuracy > 0.5
+    assert seen == {(True, torch.bfloat16), (False, torch.bfloat16)}   # training steps and evaluation
+    assert conv_output_dtypes(digits)[1] == {(True, torch.float32), (False, torch.float32)}  # off by default on CPU
 
 
 def test_bad_arguments(digits):
