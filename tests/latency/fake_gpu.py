@@ -1,7 +1,7 @@
 """A GPU for tests on machines without one: ``torch.cuda``'s events, ``_sleep`` and
-``synchronize`` faked, the network run on the CPU. An event reads the host's clock plus a second
-per synchronisation before it (what the GPU "ran" while drained), so a drain that leaked into a
-layer's span would show."""
+``synchronize`` faked, the network run on the CPU. An event reads the host's clock plus a thousand
+seconds per synchronisation before it (what the GPU "ran" while drained), so a drain that leaked
+into a layer's span would show, however slowly the host runs the layer itself."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 
 from nasblocks import _latency, _latency_probe
 
-DRAIN_MS = 1000.0
+DRAIN_MS = 1e6
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The CUDA probe's bookkeeping, on a machine without a GPU (``torch.cuda`` faked: conftest's
-``gpu``, whose events read the host's clock plus a second per drain, so a drain that leaked into
-a layer's span would show); no timing is asserted."""
+``gpu``, whose events read the host's clock plus a thousand seconds per drain, so a drain that
+leaked into a layer's span would show); no timing is asserted."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_drains_are_no_layers_time_and_every_layer_has_both_sides(gpu: FakeGPU) 
     assert gpu.syncs >= forwards * 3  # the GPU drained inside each forward, not only after it
     assert timed.gpu is not None and set(timed.gpu) == set(timed.host) == {node.name for node in graph}
     assert all(len(times) == 2 and max(times) < DRAIN_MS / 10 for times in timed.gpu.values())
-    assert all(t < DRAIN_MS / 10 for t in timed.totals)
+    assert len(timed.totals) == 2  # host-side: the fake's drains take no host time, so nothing to compare
 
 
 def test_a_forward_the_gpu_woke_early_in_is_run_again_with_a_longer_hold(
