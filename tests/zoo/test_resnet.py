@@ -33,7 +33,8 @@ def test_paper_v1_stride_costs_what_reference_md_says():
 
 
 @pytest.mark.parametrize(("name", "shape"), [
-    ("resnet18", SMALL), ("resnet50", SMALL), ("resnext50_32x4d", SMALL), ("seresnet50", SMALL),
+    ("resnet18", SMALL), ("resnet34", SMALL), ("resnet50", SMALL), ("resnext50_32x4d", SMALL),
+    ("seresnet50", SMALL),
     ("legacy_seresnet50", ODD), ("legacy_seresnext50_32x4d", SMALL),
 ])
 def test_equals_reference(name, shape):

@@ -41,7 +41,7 @@ def test_ten_classes_equal_torchvision(vgg11_bn):
     assert_same_network(nasblocks.load("vgg11_bn", input=SMALL, num_classes=10), reference)
 
 
-@pytest.mark.parametrize("name", ["vgg13", "vgg16_bn", "vgg19", "vgg19_bn"])
+@pytest.mark.parametrize("name", ["vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"])
 def test_deeper_networks_equal_torchvision(name):
     assert_same_network(nasblocks.load(name, input=SMALL), getattr(torchvision.models, name)())
 
