@@ -115,7 +115,6 @@ def test_on_cpu_every_missing_unit_is_timed_inside_one_run_of_the_network(
     assert len(compiled) == 1 and compiled[0] is not None  # one instrumented network, not 8 units
     entries = lt.table_for("cpu").entries
     assert set(entries) == {lt.CALL + SUFFIX, *lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))}
-    assert all(min(e[f"{stat}_ms"] for stat in lt.STATS) >= 0 for e in entries.values())
     assert all(e["repeats"] == 3 for e in entries.values())  # the conftest's UNIT_TIMING
     assert detail.latency_ms == pytest.approx(detail.call_ms + sum(u.ms for u in detail.units))
 
