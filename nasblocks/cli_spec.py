@@ -12,8 +12,10 @@ from nasblocks._spec import Spec, load
 from nasblocks.errors import SpecError
 
 SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Set a var: NAME=VALUE (repeatable).")]
-InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input size CxHxW, e.g. 3x160x160.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="NAME=VALUE",
+                                                     help="Set a var: NAME=VALUE (repeatable).")]
+InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", metavar="CxHxW",
+                                                 help="Input size CxHxW, e.g. 3x160x160.")]
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
