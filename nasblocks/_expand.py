@@ -28,7 +28,7 @@ from nasblocks._expr import ExprError, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._ops import REGISTRY, REQUIRED, ArgError, OpDef, ShapeError, fmt_shape
-from nasblocks._spec import RESERVED, BlockDef, Spec, fail, resolve, suggest
+from nasblocks._spec import RESERVED, BlockDef, Spec, check_name, fail, resolve, suggest
 from nasblocks._yaml import YList, YMap
 from nasblocks._yaml import kind as yaml_kind  # `kind` names a composite's kind here
 from nasblocks.errors import SpecError
@@ -40,6 +40,8 @@ MAX_REPEAT = 10_000
 MAX_DEPTH = 48
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[0-9A-Za-z_]+")
+_UNDEFINED = re.compile(r"undefined name '(\w+)'")
+FLAGS = ("functional", "inline")
 
 
 @dataclass
@@ -117,6 +119,9 @@ class Expander:
         if not isinstance(item, YMap):
             raise place.error(f"expected a mapping with one op or block, got {item!r}")
         head = self._head(item, place)
+        for flag in FLAGS:
+            if flag in item and not isinstance(item[flag], bool):
+                raise place.error(f"{flag} must be true or false, got {item[flag]!r}", flag, item)
         count = self._count(item, place, env) if "repeat" in item else None
         produced = None
         for i in range(1 if count is None else count):
@@ -150,16 +155,19 @@ class Expander:
 
     def _head(self, item: YMap, place: Place) -> str:
         if "foreach" in item:
+            allowed = (*FOREACH, "if", "doc")
             for key in item:
-                if key not in FOREACH and key not in ("if", "doc"):
+                if key not in allowed:
                     raise place.error(f"unexpected key {key!r} in foreach; allowed: "
-                                      f"{', '.join(FOREACH)}, if", key, item)
+                                      f"{', '.join(allowed)}{suggest(key, allowed)}", key, item)
             return "foreach"
         heads = [k for k in item if k not in META]
         if len(heads) != 1:
             found = ", ".join(map(str, heads)) or "none"
+            unknown = [k for k in heads if k not in REGISTRY and k not in self.spec.blocks]
+            hint = suggest(unknown[0], META) if unknown else ""
             raise place.error("an item needs exactly one op, block, seq, concat, add, mul or "
-                              f"foreach (meta keys: {', '.join(META)}); found {found}")
+                              f"foreach (meta keys: {', '.join(META)}); found {found}{hint}")
         return str(heads[0])
 
     def _count(self, item: YMap, place: Place, env: Mapping[str, Any]) -> int:
@@ -175,7 +183,13 @@ class Expander:
         if head == "foreach":
             return self.foreach(item, inner, env, x, scope, stack)
         if head in REGISTRY and head not in RESERVED:
+            if item.get("inline"):
+                raise place.error(f"inline puts a block's or composite's children in the enclosing "
+                                  f"scope; op {head!r} has none: drop it", "inline", item)
             return self.op(REGISTRY[head], item, inner, env, x, scope)
+        if item.get("functional") and (head in RESERVED or head in self.spec.blocks):
+            raise place.error(f"functional applies to one op; {head!r} is not an op: put "
+                              "'functional: true' on its ops", "functional", item)
         if head in RESERVED:
             child = self.enter(item, place, env, scope)
             return self.composite(head, item[head], inner, env, x, child, stack)
@@ -208,6 +222,9 @@ class Expander:
         return name
 
     def _template(self, raw: Any, env: Mapping[str, Any], place: Place) -> str:
+        if isinstance(raw, (YMap, YList)):
+            raise place.error(f"a name is a word, got {yaml_kind(raw)}; quote a template that starts "
+                              'with a brace: name: "{k}"')
         text = str(raw)
         try:
             name = _TEMPLATE.sub(lambda m: str(resolve(m.group(1), env)), text)
@@ -226,6 +243,10 @@ class Expander:
         names = names if isinstance(names, list) else [names]
         if not all(isinstance(n, str) and n.isidentifier() for n in names):
             raise place.error(f"'as' must name one variable or a list of them, got {names!r}", "as", item)
+        for name in names:
+            check_name(name, "loop variable", item, "as", f"{place.path}.as")
+        if "index" in item:
+            check_name(item["index"], "index", item, "index", f"{place.path}.index")
         if "do" not in item:
             raise place.error("foreach needs 'do': the items to repeat per row")
         for k, row in enumerate(rows):
@@ -270,7 +291,7 @@ class Expander:
         for key, default in block.args.items():
             if key in raw:
                 local[key] = self.value(raw[key], env, place.at(raw, key, f".{key}"),
-                                        words=isinstance(default, str))
+                                        words=isinstance(default, str), required=default is None)
             elif default is None:
                 raise place.error(f"missing required argument {key!r} of block {block.name!r}")
             else:
@@ -320,7 +341,9 @@ class Expander:
             if key in raw:
                 try:
                     args[key] = param.coerce(resolve(raw[key], env, words=param.kind in ("str", "padding")))
-                except (ExprError, ArgError) as err:
+                except ExprError as err:
+                    raise self._expression_error(err, place.at(raw, key, f".{key}")) from None
+                except ArgError as err:
                     raise place.at(raw, key, f".{key}").error(str(err)) from None
             elif param.default is REQUIRED:
                 raise place.error(f"missing required argument {key!r} of op {opdef.name!r}")
@@ -329,6 +352,10 @@ class Expander:
         functional = item.get("functional", opdef.functional)
         if functional and opdef.emit is None:
             raise place.error(f"op {opdef.name!r} has parameters or state; it cannot be functional")
+        if functional and "name" in item:
+            why = "" if "functional" in item else f" (op {opdef.name!r} is one unless 'functional: false')"
+            raise place.error(f"a functional op is a call, with no module to name{why}; drop 'name' or "
+                              "'functional'", "name", item)
         if not functional and opdef.module is None:
             raise place.error(f"op {opdef.name!r} exists only as a function; drop 'functional: false'")
         target = None if functional else scope.child(self.name_in(scope, item, place, env))
@@ -340,8 +367,9 @@ class Expander:
         try:
             out = opdef.shape(args, in_shapes)
         except ShapeError as err:
-            shapes = ", ".join(fmt_shape(s) for s in in_shapes)
-            raise place.error(f"{err} (input {shapes})") from None
+            if len(inputs) > 1:  # a merge: the message already shows its branches' shapes
+                raise place.error(str(err)) from None
+            raise place.error(f"{err} (input {fmt_shape(in_shapes[0])})") from None
         if any(d <= 0 for d in out):
             raise place.error(f"{opdef.name} would produce an empty output {fmt_shape(out)}")
         params, macs = opdef.cost(args, in_shapes, out)
@@ -363,12 +391,31 @@ class Expander:
         self._names[base] = count + 1
         return name
 
-    @staticmethod
-    def value(raw: Any, env: Mapping[str, Any], place: Place, *, words: bool = False) -> Any:
+    def value(self, raw: Any, env: Mapping[str, Any], place: Place, *, words: bool = False,
+              required: bool = False) -> Any:
+        """Evaluate ``raw``; ``required`` marks a required block argument, which takes no bare word."""
         try:
             return resolve(raw, env, words=words)
         except ExprError as err:
-            raise place.error(str(err)) from None
+            error = self._expression_error(err, place)
+            if required and raw == _word(err):
+                error = place.error(f"{err}; a required argument takes no bare word: quote it, "
+                                    f"\"'{raw}'\", or give the argument a string default")
+            raise error from None
+
+    def _expression_error(self, err: ExprError, place: Place) -> SpecError:
+        """The expression's error at ``place``; a spec var read inside a block says why it fails."""
+        name = _word(err)
+        if name in self.spec.vars and place.path.startswith("blocks."):
+            return place.error(f"{err}; a block sees only its arguments, let values and input, never "
+                               f"the spec's vars: pass {name} as an argument")
+        return place.error(str(err))
+
+
+def _word(err: ExprError) -> str | None:
+    """The name an 'undefined name' error is about, or None."""
+    found = _UNDEFINED.match(str(err))
+    return found.group(1) if found else None
 
 
 def expand(spec: Spec) -> Graph:

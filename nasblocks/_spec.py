@@ -34,6 +34,8 @@ SPEC_KEYS = ("name", "description", "reference", "imports", "vars", "choices", "
              "aliases", "network")
 BLOCK_KEYS = ("doc", "args", "let", "body")
 RESERVED = frozenset({"seq", "concat", "add", "mul", "foreach"})
+LIBRARY_KEYS = ("description", "imports", "blocks")
+INPUT_NAMES = ("in", "in_h", "in_w")  # what expressions call the input; nothing else may take them
 
 
 def shipped_dir(folder: str) -> Path:
@@ -123,6 +125,17 @@ def _check_keys(mapping: YMap, allowed: tuple[str, ...], path: str) -> None:
                        mapping, key, f"{path}.{key}" if path else str(key))
 
 
+def check_name(name: Any, what: str, where: YMap | YList, key: Any, path: str) -> None:
+    """A name an expression will read (a var, a block argument, a let value, a loop variable)
+    must be an identifier, and not one of the input's names, which it would hide or lose."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail(f"{what} {name!r} is not a name an expression can use; use letters, digits and _",
+                   where, key, path)
+    if name in INPUT_NAMES:
+        raise fail(f"{what} {name!r} is taken: expressions read the input's channels, height and width "
+                   f"as {', '.join(INPUT_NAMES)}; choose another name", where, key, path)
+
+
 def _mapping(value: Any, parent: YMap, key: str, what: str) -> YMap:
     if value is None:
         empty = YMap()
@@ -147,12 +160,27 @@ def _block_defs(document: YMap, seen: tuple[str, ...] = ()) -> dict[str, BlockDe
         if not isinstance(library, YMap):
             raise fail("a block library must be a YAML mapping with 'blocks'", imports, index,
                        f"imports[{index}]")
-        _check_keys(library, ("description", "imports", "blocks"), "")
-        blocks.update(_block_defs(library, (*seen, str(path))))
+        for key in library:
+            if key not in LIBRARY_KEYS:
+                raise fail(f"unknown key {key!r} in a block library (imported at {imports.file}:"
+                           f"{imports.line_of(index)}); a library holds only {', '.join(LIBRARY_KEYS)}"
+                           f"{suggest(key, LIBRARY_KEYS)}", library, key, str(key))
+        for block in _block_defs(library, (*seen, str(path))).values():
+            _add_block(blocks, block, imports, index, f"imports[{index}]")
     own = _mapping(document.get("blocks"), document, "blocks", "blocks")
     for name, body in own.items():
-        blocks[name] = _block_def(name, body, own)
+        _add_block(blocks, _block_def(name, body, own), own, name, f"blocks.{name}")
     return blocks
+
+
+def _add_block(blocks: dict[str, BlockDef], block: BlockDef, where: YMap | YList, key: Any, path: str) -> None:
+    """One name, one block: a second declaration would silently change every block of a library
+    that calls the first, so a library would no longer mean the same thing in every spec."""
+    earlier = blocks.get(block.name)
+    if earlier is not None and earlier.where is not block.where:
+        raise fail(f"block {block.name!r} is already declared in {earlier.where.file}; "
+                   "choose another name (the blocks that call it would get this one)", where, key, path)
+    blocks[block.name] = block
 
 
 def _locate_import(entry: Any, document: YMap, imports: YList, index: int) -> Path:
@@ -178,12 +206,21 @@ def _block_def(name: Any, body: Any, blocks: YMap) -> BlockDef:
     if not isinstance(items, YList):
         raise fail("a block needs a 'body': a list of items", body, "body" if "body" in body else None,
                    f"{path}.body")
-    return BlockDef(name, _mapping(body.get("args"), body, "args", "arguments"),
-                    _mapping(body.get("let"), body, "let", "derived values"), items, body,
-                    str(body.get("doc") or ""))
+    args = _mapping(body.get("args"), body, "args", "arguments")
+    let = _mapping(body.get("let"), body, "let", "derived values")
+    for key in args:
+        check_name(key, "argument", args, key, f"{path}.args.{key}")
+    for key in let:
+        check_name(key, "let value", let, key, f"{path}.let.{key}")
+        if key in args:
+            raise fail(f"let value {key!r} would replace the argument {key!r}; give it another name",
+                       let, key, f"{path}.let.{key}")
+    return BlockDef(name, args, let, items, body, str(body.get("doc") or ""))
 
 
 def _check_input(values: Any, document: YMap, env: Mapping[str, Any] | None = None) -> Shape:
+    if values is None:
+        raise fail("a spec needs 'input: [channels, height, width]'", document, None, "input")
     if not isinstance(values, list) or len(values) != 3:
         raise fail(f"expected [channels, height, width], got {values!r}", document, "input", "input")
     try:
@@ -207,25 +244,55 @@ def _compatible(default: Any, value: Any) -> bool:
     return True
 
 
+def _unknown_var(name: Any, declared: YMap) -> str:
+    return f"unknown var {name!r}; this spec's vars are {', '.join(declared) or 'none'}{suggest(name, declared)}"
+
+
+def _incompatible(name: str, default: Any, value: Any) -> str:
+    return f"var {name!r} expects {type(default).__name__}, got {value!r}"
+
+
+def _check_aliases(document: YMap) -> None:
+    """Check every alias where it is written: a misspelt var in one would otherwise go unnoticed
+    until someone asks for that zoo name, and forever in a spec outside the zoo."""
+    aliases = _mapping(document.get("aliases"), document, "aliases", "aliases")
+    declared = _mapping(document.get("vars"), document, "vars", "vars")
+    choices = document.get("choices") if isinstance(document.get("choices"), YMap) else {}
+    for alias, values in aliases.items():
+        values = _mapping(values, aliases, alias, "var settings")
+        for key, value in values.items():
+            path = f"aliases.{alias}.{key}"
+            if key not in declared:
+                raise fail(_unknown_var(key, declared), values, key, path)
+            if not _compatible(declared[key], value):
+                raise fail(_incompatible(key, declared[key], value), values, key, path)
+            allowed = choices.get(key)
+            if isinstance(allowed, list) and value not in allowed:
+                raise fail(f"var {key!r} must be one of {', '.join(map(str, allowed))}; got {value!r}",
+                           values, key, path)
+
+
 def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str, Any], name: str) -> Spec:
     declared = _mapping(document.get("vars"), document, "vars", "vars")
     unknown = [k for k in overrides if k not in declared]
     if unknown:
-        raise fail(f"unknown var {unknown[0]!r}; this spec's vars are {', '.join(declared) or 'none'}"
-                   f"{suggest(unknown[0], declared)}", document, "vars" if "vars" in document else None,
-                   "vars")
+        raise fail(_unknown_var(unknown[0], declared), document, "vars" if "vars" in document else None, "vars")
     choices = _mapping(document.get("choices"), document, "choices", "var choices")
     for key, allowed in choices.items():
-        if key not in declared or not isinstance(allowed, list):
-            raise fail(f"choices must map declared vars to lists of values; got {key!r}: {allowed!r}",
+        if key not in declared:
+            raise fail(f"{key!r} is not a var; choices name vars declared under 'vars' "
+                       f"({', '.join(map(str, declared)) or 'none'}){suggest(key, declared)}",
+                       choices, key, f"choices.{key}")
+        if not isinstance(allowed, list):
+            raise fail(f"expected a list of the values var {key!r} may take, got {kind(allowed)}",
                        choices, key, f"choices.{key}")
     env: dict[str, Any] = {}
     for key, default in declared.items():
+        check_name(key, "var", declared, key, f"vars.{key}")
         if key in overrides:
             value = overrides[key]
             if not _compatible(default, value):
-                raise fail(f"var {key!r} expects {type(default).__name__}, got {value!r}",
-                           declared, key, f"vars.{key}")
+                raise fail(_incompatible(key, default, value), declared, key, f"vars.{key}")
         else:
             value = default
         try:
@@ -236,10 +303,14 @@ def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str
         if allowed is not None and env[key] not in allowed:
             raise fail(f"var {key!r} must be one of {', '.join(map(str, allowed))}; got {env[key]!r}"
                        f"{suggest(env[key], allowed)}", declared, key, f"vars.{key}")
+    if "network" not in document and "input" not in document and "blocks" in document:
+        raise fail("this file declares blocks but no network: a block library is imported by a spec "
+                   "(imports: [file]), not built", document)
     shape = _check_input(document.get("input"), document, env)
-    if not isinstance(document.get("network"), YList):
-        raise fail("expected 'network': a list of items", document,
-                   "network" if "network" in document else None, "network")
+    if "network" not in document:
+        raise fail("a spec needs 'network': a list of items", document, None, "network")
+    if not isinstance(document["network"], YList):
+        raise fail(f"expected a list of items, got {kind(document['network'])}", document, "network", "network")
     return Spec(name, document.file, document, env, shape, blocks, dict(overrides))
 
 
@@ -285,6 +356,7 @@ def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overri
         raise SpecError(f"a spec must be a YAML mapping, got {kind(document)}",
                         file=display_path(path), line=1)
     _check_keys(document, SPEC_KEYS, "")
+    _check_aliases(document)
     spec = _bind(document, _block_defs(document), {**name_vars, **overrides},
                  name or str(document.get("name") or path.stem))
     return spec.with_input(input) if input is not None else spec

@@ -66,8 +66,24 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     file = ""
 
 
+def _check_flow_scalars(loader: _Loader, node: yaml.CollectionNode) -> None:
+    """Refuse an unquoted expression that YAML cut at a comma inside ``{...}`` or ``[...]``:
+    ``{out: max(8, 16)}`` reads as ``out: "max(8"`` and a key ``"16)"``, which would otherwise
+    surface later as an unknown argument ``'16)'``."""
+    if not node.flow_style:
+        return
+    pairs = node.value if isinstance(node, yaml.MappingNode) else [(child,) for child in node.value]
+    for child in (child for pair in pairs for child in pair):
+        if (isinstance(child, yaml.ScalarNode) and not child.style and child.tag == "tag:yaml.org,2002:str"
+                and child.value.count("(") != child.value.count(")")):
+            raise SpecError(f"unbalanced parentheses in {child.value!r}: YAML splits {{...}} and [...] at "
+                            "every comma, so quote an expression that holds one, as in "
+                            '{out: "max(a, b)"}', file=loader.file, line=child.start_mark.line + 1)
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
     loader.flatten_mapping(node)
+    _check_flow_scalars(loader, node)
     result = YMap()
     result.file, result.line, result.lines = loader.file, node.start_mark.line + 1, {}
     for key_node, value_node in node.value:
@@ -86,6 +102,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YList:
+    _check_flow_scalars(loader, node)
     result = YList(loader.construct_object(child, deep=True) for child in node.value)
     result.file, result.line = loader.file, node.start_mark.line + 1
     result.lines = [child.start_mark.line + 1 for child in node.value]
@@ -166,12 +183,31 @@ def parse_yaml(text: str, file: str) -> Any:
         raise SpecError(f"values nested more than {MAX_DEPTH} levels deep", file=file) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        problem = " ".join(p for p in (err.context, err.problem) if p)
-        raise SpecError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+        raise SpecError(f"invalid YAML: {_explain(err, text)}", file=file,
+                        line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as err:
         raise SpecError(f"invalid YAML: {err}", file=file) from None
     finally:
         loader.dispose()
+
+
+def _explain(err: yaml.MarkedYAMLError, text: str) -> str:
+    """PyYAML's message, with what a spec author needs to fix it: a tab named as such, and for an
+    unclosed ``{...}`` or ``[...]`` the line it opened on and the quoting rule."""
+    lines = text.splitlines()
+
+    def char_at(mark: yaml.Mark | None) -> str:
+        return lines[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(lines) else ""
+
+    mark, opened = err.problem_mark, err.context_mark
+    if mark and char_at(mark) == "\t":
+        return f"a tab at column {mark.column + 1}; YAML indents with spaces, never tabs"
+    problem = " ".join(p for p in (err.context, err.problem) if p)
+    if err.context and err.context.startswith("while parsing a flow"):
+        if opened and mark and opened.line != mark.line:
+            problem += f" (for the {char_at(opened)} opened at line {opened.line + 1})"
+        problem += "; close each {...} and [...], and quote an expression that holds a comma, [ ] or { }"
+    return problem
 
 
 _cache: dict[tuple[str, int, int], Any] = {}

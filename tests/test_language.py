@@ -232,3 +232,14 @@ network:
 """))
     assert spec.vars["acts"] == ["relu", "hardswish", "relu6"] and spec.vars["sizes"] == [16, 16]
     assert [n.args["fn"] for n in nasblocks.expand(spec)] == ["relu", "hardswish", "relu6"]
+
+
+def test_a_library_imported_twice_is_one_declaration(write_spec: Callable[..., Path]) -> None:
+    # mobilenet_blocks.yaml imports blocks.yaml too: its conv_bn_act is the same block, not a second one
+    graph = nasblocks.expand(nasblocks.load(write_spec("""imports: [blocks.yaml, mobilenet_blocks.yaml]
+input: [8, 16, 16]
+network:
+  - conv_bn_act: {out: 8}
+  - mobilenet_v3_block: {out: 8, expanded: 16}
+""")))
+    assert graph.output_shape == (8, 16, 16)

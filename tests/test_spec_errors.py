@@ -57,6 +57,58 @@ CASES = [
     ("duplicate names", HEAD + "network:\n  - conv: {kernel: 3, out: 8}\n    name: a\n  - conv: {kernel: 3, out: 8}\n    name: a\n", 7, "network[1].conv", "name 'a' is already used"),
     ("bad input", "input: [3, 0, 32]\nnetwork: []\n", 1, "input", "expected three positive integers, got [3, 0, 32]"),
     ("functional conv", HEAD + "network:\n  - conv: {kernel: 3, out: 8}\n    functional: true\n", 4, "network[0].conv", "cannot be functional"),
+    # what a researcher writing a first spec gets wrong, each with the fix in the message
+    ("tab", HEAD + "network:\n\t- relu: {}\n", 4, None, "a tab at column 1; YAML indents with spaces, never tabs"),
+    ("unclosed brace", HEAD + "network:\n  - conv: {out: 8, kernel: 3\n  - relu: {}\n", 5, None,
+     "(for the { opened at line 4); close each {...} and [...], and quote an expression"),
+    ("unquoted brackets", HEAD + "vars: {c: [8]}\nnetwork:\n  - conv: {out: c[0], kernel: 3}\n", 5, None,
+     "quote an expression that holds a comma, [ ] or { }"),
+    ("unquoted comma", HEAD + "network:\n  - conv: {out: max(8, 16), kernel: 3}\n", 4, None,
+     "unbalanced parentheses in 'max(8': YAML splits {...} and [...] at every comma, so quote"),
+    ("unquoted comma in a list", HEAD + "network:\n  - conv: {out: 8, kernel: [max(3, 5), 3]}\n", 4, None,
+     "unbalanced parentheses in 'max(3'"),
+    ("library block redeclared", HEAD + "blocks:\n  conv_bn_act:\n    body: [{relu: {}}]\nnetwork: []\n", 4,
+     "blocks.conv_bn_act", "block 'conv_bn_act' is already declared in "),
+    ("var named in", HEAD + "vars: {in: 4}\nnetwork: []\n", 3, "vars.in", "var 'in' is taken: expressions read"),
+    ("argument named in_h", HEAD + "blocks:\n  b:\n    args: {in_h: 1}\n    body: []\nnetwork: []\n", 5,
+     "blocks.b.args.in_h", "argument 'in_h' is taken"),
+    ("let replaces an argument", HEAD + "blocks:\n  b:\n    args: {out: ~}\n    let: {out: 3}\n    body: []\n"
+     "network: []\n", 6, "blocks.b.let.out", "let value 'out' would replace the argument 'out'"),
+    ("choices of no var", HEAD + "vars: {act: relu}\nchoices: {actt: [relu]}\nnetwork: []\n", 4, "choices.actt",
+     "'actt' is not a var; choices name vars declared under 'vars' (act); did you mean act?"),
+    ("choices not a list", HEAD + "vars: {act: relu}\nchoices: {act: relu}\nnetwork: []\n", 4, "choices.act",
+     "expected a list of the values var 'act' may take, got a string"),
+    ("alias of no var", HEAD + "vars: {width: 1.0}\naliases:\n  small: {widht: 0.5}\nnetwork: []\n", 5,
+     "aliases.small.widht", "unknown var 'widht'; this spec's vars are width; did you mean width?"),
+    ("alias off the choices", HEAD + "vars: {depth: 2}\nchoices: {depth: [1, 2]}\naliases:\n  deep: {depth: 7}\n"
+     "network: []\n", 6, "aliases.deep.depth", "var 'depth' must be one of 1, 2; got 7"),
+    ("block library built", "blocks:\n  b:\n    body: []\n", 1, None,
+     "this file declares blocks but no network: a block library is imported by a spec"),
+    ("no input", "network: []\n", 1, "input", "a spec needs 'input: [channels, height, width]'"),
+    ("no network", "input: [3, 8, 8]\n", 1, "network", "a spec needs 'network': a list of items"),
+    ("functional block", HEAD + "network:\n  - conv_bn_act: {out: 8}\n    functional: true\n", 5, "network[0]",
+     "functional applies to one op; 'conv_bn_act' is not an op"),
+    ("inline op", HEAD + "network:\n  - relu: {}\n    inline: true\n", 5, "network[0]", "op 'relu' has none: drop it"),
+    ("flag as a string", HEAD + "network:\n  - seq: [{relu: {}}]\n    inline: 'false'\n", 5, "network[0]",
+     "inline must be true or false, got 'false'"),
+    ("functional op named", HEAD + "network:\n  - flatten: {}\n    name: flat\n", 5, "network[0].flatten",
+     "a functional op is a call, with no module to name (op 'flatten' is one unless 'functional: false')"),
+    ("meta key misspelt", HEAD + "network:\n  - relu: {}\n    repeats: 2\n", 4, "network[0]",
+     "found relu, repeats; did you mean repeat?"),
+    ("foreach key misspelt", HEAD + "network:\n  - foreach: [1]\n    ass: r\n    do: [{relu: {}}]\n", 5, "network[0]",
+     "unexpected key 'ass' in foreach; allowed: foreach, as, index, do, if, doc; did you mean as?"),
+    ("index not a name", HEAD + "network:\n  - foreach: [1]\n    index: 3\n    do: [{relu: {}}]\n", 5,
+     "network[0].foreach.index", "index 3 is not a name an expression can use"),
+    ("loop variable in", HEAD + "network:\n  - foreach: [1]\n    as: in\n    do: [{relu: {}}]\n", 5,
+     "network[0].foreach.as", "loop variable 'in' is taken"),
+    ("name template unquoted", HEAD + "network:\n  - relu: {}\n    name: {k}\n", 5, "network[0].relu.name",
+     'a name is a word, got a mapping; quote a template that starts with a brace: name: "{k}"'),
+    ("spec var in a block", HEAD + "vars: {width: 1.0}\nblocks:\n  b:\n    body: [{conv: {out: 8 * width, kernel: 1}}]\n"
+     "network:\n  - b: {}\n", 6, "blocks.b.body[0].conv.out",
+     "never the spec's vars: pass width as an argument (in b called at "),
+    ("bare word for a required argument", HEAD + "blocks:\n  b:\n    args: {fn: ~}\n    body: [{act: {fn: fn}}]\n"
+     "network:\n  - b: {fn: relu}\n", 8, "network[0].b.fn",
+     "a required argument takes no bare word: quote it, \"'relu'\", or give the argument a string default"),
 ]
 
 
@@ -166,3 +218,17 @@ def test_var_choices_refuse_a_misspelt_value(write_spec: Callable[..., Path]) ->
         nasblocks.load(spec, block="bottlenek")
     assert str(caught.value).endswith("net.yaml:3: vars.block: var 'block' must be one of basic, bottleneck; "
                                       "got 'bottlenek'; did you mean bottleneck?")
+
+
+def test_a_merge_names_its_branches_shapes_once(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(HEAD + "network:\n  - add:\n      - conv: {kernel: 3, out: 8}\n      - conv: {kernel: 3, out: 16}\n")
+    assert error_of(spec).message == "add needs equal shapes, got 8×32×32, 16×32×32"
+
+
+def test_a_network_spec_imported_as_a_library_names_the_import(write_spec: Callable[..., Path]) -> None:
+    write_spec("vars: {width: 1.0}\nblocks: {}\n", name="lib.yaml")
+    spec = write_spec("imports: [lib.yaml]\ninput: [3, 8, 8]\nnetwork: []\n")
+    err = error_of(spec)
+    assert err.file.endswith("lib.yaml") and err.line == 1 and err.path == "vars"
+    assert err.message == (f"unknown key 'vars' in a block library (imported at {spec}:1); a library holds only "
+                           "description, imports, blocks")
