@@ -40,7 +40,6 @@ MAX_REPEAT = 10_000
 MAX_DEPTH = 48
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[0-9A-Za-z_]+")
-_UNDEFINED = re.compile(r"undefined name '(\w+)'")
 FLAGS = ("functional", "inline")
 
 
@@ -398,24 +397,20 @@ class Expander:
             return resolve(raw, env, words=words)
         except ExprError as err:
             error = self._expression_error(err, place)
-            if required and raw == _word(err):
+            if required and raw == err.undefined:
                 error = place.error(f"{err}; a required argument takes no bare word: quote it, "
                                     f"\"'{raw}'\", or give the argument a string default")
             raise error from None
 
     def _expression_error(self, err: ExprError, place: Place) -> SpecError:
         """The expression's error at ``place``; a spec var read inside a block says why it fails."""
-        name = _word(err)
+        name = err.undefined
         if name in self.spec.vars and place.path.startswith("blocks."):
             return place.error(f"{err}; a block sees only its arguments, let values and input, never "
                                f"the spec's vars: pass {name} as an argument")
         return place.error(str(err))
 
 
-def _word(err: ExprError) -> str | None:
-    """The name an 'undefined name' error is about, or None."""
-    found = _UNDEFINED.match(str(err))
-    return found.group(1) if found else None
 
 
 def expand(spec: Spec) -> Graph:

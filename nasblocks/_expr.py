@@ -39,7 +39,12 @@ MAX_DEPTH = 100
 
 
 class ExprError(ValueError):
-    """An expression is malformed or cannot be evaluated; the caller adds file, line and path."""
+    """An expression is malformed or cannot be evaluated; the caller adds file, line and path.
+    ``undefined`` is the name an "undefined name" error is about, for callers that explain it."""
+
+    def __init__(self, message: str, undefined: str | None = None) -> None:
+        super().__init__(message)
+        self.undefined = undefined
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -121,8 +126,11 @@ def _rename_in(text: str) -> str:
     """Rewrite the keyword ``in`` to a legal name, so ``in * 4`` parses."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError) as err:
-        raise ExprError(f"cannot parse expression {text!r}: {err}") from None
+    except tokenize.TokenError as err:  # the text ended inside brackets or a triple-quoted string
+        unclosed = "a bracket" if "statement" in err.args[0] else "a string"
+        raise ExprError(f"cannot parse expression {text!r}: {unclosed} is not closed") from None
+    except (IndentationError, SyntaxError) as err:
+        raise ExprError(f"cannot parse expression {text!r}: {err.msg}") from None
     if not any(t.type == tokenize.NAME and t.string == "in" for t in tokens):
         return text
     renamed = [(t.type, _IN if t.type == tokenize.NAME and t.string == "in" else t.string)
@@ -142,7 +150,7 @@ def _name(name: str) -> Evaluator:
             known = sorted(_shown(k) for k in env if not k.startswith("_") or k == _IN)
             close = difflib.get_close_matches(_shown(name), known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; known names: {', '.join(known)}"
-            raise ExprError(f"undefined name {_shown(name)!r}{hint}") from None
+            raise ExprError(f"undefined name {_shown(name)!r}{hint}", undefined=_shown(name)) from None
     return lookup
 
 

@@ -48,6 +48,9 @@ def test_make_divisible_matches_torchvision(value: float, divisor: int) -> None:
     ("a // 0", {"a": 1}, "division by zero"),
     ("a % 0", {"a": 1}, "modulo by zero"),
     ("3 +", {}, "cannot parse expression '3 +'"),
+    ("max(3", {}, "cannot parse expression 'max(3': a bracket is not closed"),
+    ("in * (2", {}, "cannot parse expression 'in * (2': a bracket is not closed"),
+    ('"""x', {}, "a string is not closed"),
     ("().__class__", {}, "Attribute is not allowed in an expression"),
     ("{'a': 1}", {}, "Dict is not allowed in an expression"),
     ("[c for c in x]", {"x": [1]}, "cannot parse expression"),
@@ -66,6 +69,12 @@ def test_refuses(text: str, env: dict, message: str) -> None:
     with pytest.raises(ExprError) as err:
         compile_expr(text)(env)
     assert message in str(err.value)
+
+
+def test_an_undefined_name_is_carried_on_the_error() -> None:
+    with pytest.raises(ExprError) as err:
+        compile_expr("width * in")({"width": 1})
+    assert err.value.undefined == "in"
 
 
 def test_in_is_shown_as_in_in_messages() -> None:
