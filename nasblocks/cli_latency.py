@@ -38,7 +38,9 @@ class _SpecOrCommand(TyperGroup):
 
 latency_app = typer.Typer(
     cls=_SpecOrCommand, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    help="Latency: measured on CPU or GPU, predicted from a per-device table of measured units.")
+    help="Latency: measured on CPU or GPU, predicted from a per-device table of measured units.\n\n"
+         "nasblocks latency SPEC is short for nasblocks latency measure SPEC: "
+         "nasblocks latency specs/mobilenet_v2.yaml --predict shows the prediction beside the measurement.")
 
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="cpu, cuda or cuda:N.")]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Images per forward.")]
