@@ -140,6 +140,9 @@ def _folder(root: Path, resolution: int) -> tuple[torch.Tensor, torch.Tensor, li
     except FileNotFoundError as e:  # class folders without a single image file
         raise DataError(f"folder path {str(root)!r} has no images; expected {_FOLDER_LAYOUT} "
                         f"({e})") from e
+    if len(ds.classes) < 2:  # every network would score 100 %: nothing to rank them by
+        raise DataError(f"folder path {str(root)!r} has one class, {ds.classes[0]!r}; a search ranks networks "
+                        f"by telling classes apart: expected two class subfolders or more")
     # squash to a square rather than crop: a proxy keeps every pixel of small images
     to_tensor = transforms.Compose([transforms.Resize((resolution, resolution)), transforms.ToTensor()])
     images = []

@@ -133,6 +133,12 @@ def _domain(raw: YMap, name: str, path: str) -> Domain:
         if bad:
             raise fail(f"choices must be numbers, booleans or words (Optuna's categorical values), "
                        f"got {bad[0]!r}", raw, "choices", path)
+        if len(choices) == 1:  # a parameter the sampler can never move
+            raise fail(f"choices: one choice is a fixed value; write {choices[0]!r} itself, or give two "
+                       f"or more choices", raw, "choices", path)
+        twice = [c for i, c in enumerate(choices) if any(_same(c, d) for d in choices[:i])]
+        if twice:  # the sampler would draw it twice as often
+            raise fail(f"choices: {twice[0]!r} is given twice", raw, "choices", path)
         return Domain(name, choices=tuple(choices))
     unknown = keys - {"low", "high", "step", "log"}
     if unknown or not {"low", "high"} <= keys:
@@ -145,6 +151,11 @@ def _domain(raw: YMap, name: str, path: str) -> Domain:
         raise fail(f"step: expected a positive number, got {step!r}", raw, "step", path)
     if not isinstance(log, bool) or (log and (step is not None or low <= 0)):
         raise fail("log: true needs low > 0 and no step", raw, "log", path)
+    steps = (Decimal(repr(high)) - Decimal(repr(low))) / Decimal(repr(step)) if step is not None else 0
+    if steps != int(steps):  # Optuna would move high, with a warning, to the last step below it
+        last = Decimal(repr(low)) + int(steps) * Decimal(repr(step))
+        raise fail(f"step: expected a step that divides high - low = {Decimal(repr(high)) - Decimal(repr(low))}, "
+                   f"got {step!r}: the range would end at {last}, not at high={high!r}", raw, "step", path)
     return Domain(name, low=low, high=high, step=step, log=log)
 
 
@@ -173,6 +184,22 @@ def _template(raw: Any, name: str, path: str, columns: list[str] | None, row: bo
     return raw
 
 
+def row_length(value: Any) -> int | None:
+    """The length of a table's rows, when ``value`` is a table (a list of rows of one length)."""
+    lengths = {len(row) if isinstance(row, list) else None for row in value} if isinstance(value, list) else set()
+    return next(iter(lengths)) if len(lengths) == 1 and None not in lengths else None
+
+
+def table_widths(value: Any) -> set[int]:
+    """The row lengths of the tables inside a var's value (MobileNetV3's ``bneck`` maps its
+    variants to a table each)."""
+    length = row_length(value)
+    if length is not None:
+        return {length}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return {n for item in items for n in table_widths(item)}
+
+
 def check_rows(raw: Any, base: Any, path: str, columns: list[str] | None) -> None:
     """Where the base spec's value is a table (rows of one length), the space's rows have that
     length too. The base unpacks each row into as many names (``foreach: stages, as: [t, c, n,
@@ -185,12 +212,11 @@ def check_rows(raw: Any, base: Any, path: str, columns: list[str] | None) -> Non
         for key, value in (raw["cases"] if cases else raw).items():
             check_rows(value, base.get(key), f"{path}{'.cases' * cases}.{key}", columns)
     elif isinstance(raw, YList) and isinstance(base, list):
-        lengths = {len(row) if isinstance(row, list) else None for row in base}
-        if len(lengths) != 1 or None in lengths:  # not a table: its items may hold one
+        length = row_length(base)
+        if length is None:  # not a table: its items may hold one
             for index, value in enumerate(raw):
                 check_rows(value, base[index] if index < len(base) else None, f"{path}[{index}]", columns)
             return
-        (length,) = lengths
         named = f" ({', '.join(map(str, columns))})" if columns and len(columns) == length else ""
         for index, row in enumerate(raw):
             if not isinstance(row, YList) or len(row) != length:

@@ -28,7 +28,11 @@ the final report) is ``_search_run``.
 
 from __future__ import annotations
 
+import shlex
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -96,6 +100,8 @@ class Search:
         self.quota: Quota  # set by run_search
         self.abandoned: int | None = None  # the trial another worker took from this one
         self.url = ""  # the storage's URL, set by prepare()
+        self.timed_units = 0  # latency-table units this run timed because the table lacked them
+        self.timing_s = 0.0  # and the seconds that took
 
     # --- pricing ----------------------------------------------------------------------------------
 
@@ -104,10 +110,38 @@ class Search:
         graph = expand(spec)
         latency = None
         if self.predict_latency:
-            from nasblocks._latency_table import latency_ms
+            from nasblocks._latency_table import predict_detail
 
-            latency = latency_ms(graph, self.latency_device)
+            start = time.perf_counter()
+            prediction = predict_detail(graph, self.latency_device)
+            if prediction.ran:  # the network was run to time units the table lacked (or had timed once)
+                self.timed_units += prediction.measured_now
+                self.timing_s += time.perf_counter() - start
+            latency = prediction.latency_ms
         return Cost(params=graph.params, macs=graph.macs, latency_ms=latency)
+
+    @contextmanager
+    def timing_latency(self, what: str) -> Iterator[None]:
+        """Say what pricing is doing while it may time units the latency table lacks (seconds
+        each, on the search's device), and then how many it timed and how long that took."""
+        if not self.predict_latency:
+            yield
+            return
+        units, seconds = self.timed_units, self.timing_s
+        doing = f"{what}: timing on {self.latency_device} the units its latency table lacks"
+        if self.progress is not None:
+            self.progress.update(self.task, status=doing)
+            yield
+        else:
+            with self.console.status(doing):
+                yield
+        if self.timed_units > units:
+            from nasblocks._latency_table import table_path
+
+            where = f" ({table_path(self.latency_device)})" if units == 0 else ""
+            self.console.print(f"{what}: {self.timed_units - units} unit(s) new to the {self.latency_device} "
+                               f"latency table{where} timed in {self.timing_s - seconds:.1f} s",
+                               markup=False, highlight=False)
 
     def violations(self, cost: Cost) -> dict[str, float]:
         return self.budget.violations(**{k: getattr(cost, k) for k in ("macs", "params", "latency_ms")
@@ -118,14 +152,16 @@ class Search:
 
     def check_budget(self) -> None:
         """An impossible budget is an error now, naming the smallest cost the space reaches."""
-        params, cost = self.smallest = self.space.smallest(self.price)
+        with self.timing_latency(f"space {self.space.name}"):
+            params, cost = self.smallest = self.space.smallest(self.price)
         if self.feasible(cost):
             return
         reached = f"{cost.macs:,} MACs (multiply-adds, {cost.macs / 1e6:.1f}M), {cost.params:,} params"
         if cost.latency_ms is not None:
             reached += f", {cost.latency_ms:.2f} ms predicted on {self.latency_device}"
         shown = ", ".join(f"{k}={v}" for k, v in list(params.items())[:4])
-        more = f", … {len(params) - 4} more: nasblocks space show {self.space.name}" if len(params) > 4 else ""
+        more = (f", … {len(params) - 4} more: nasblocks space show {shlex.quote(self.config.space)}"
+                if len(params) > 4 else "")  # a space of the user's by its file: only shipped ones go by name
         raise BudgetError(f"budget {self.budget} is below the smallest network of space {self.space.name!r}: "
                           f"the smallest cost it can reach is {reached} ({shown}{more})")
 
@@ -191,7 +227,8 @@ class Search:
         seed = self.config.seed + trial.number
         trial.set_user_attr("seed", seed)
         sampled = self.space.sample(trial)
-        fitted = fit_width(self.space, sampled, self.price, self.feasible, fit=self.config.fit)
+        with self.timing_latency(f"trial {trial.number}"):
+            fitted = fit_width(self.space, sampled, self.price, self.feasible, fit=self.config.fit)
         if fitted.cost is None:  # the sampled point is outside what the base spec can build
             trial.set_user_attr("rejected", f"does not build: {fitted.error}")
             raise optuna.TrialPruned(fitted.error)

@@ -87,13 +87,34 @@ def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int,
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(4, config.trials // 4)))
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    grid = {d.name: d.grid() for d in search.space.domains}
+    grid = _grid(search)
     points = math.prod(len(values) for values in grid.values())
     if points > GRID_POINTS_MAX:
         raise StudyError(f"--sampler grid: space {search.space.name!r} has {points:,} points and the grid sampler "
                          f"lists every one in memory (at most {GRID_POINTS_MAX:,}); use tpe or random, or a space "
                          f"with fewer choices")
     return optuna.samplers.GridSampler(grid, seed=seed)
+
+
+def _grid(search: Search) -> dict[str, list[Any]]:
+    return {d.name: d.grid() for d in search.space.domains}
+
+
+def _grid_left(search: Search, study: optuna.Study, remaining: int, console: Console) -> int:
+    """The trials a grid search still runs: Optuna's GridSampler runs each point once (a point
+    whose trial failed counts as run) and, asked for more, runs a point again and stops. So the
+    search stops when every point has run, saying so when --trials asks for more."""
+    points = math.prod(len(values) for values in _grid(search).values())
+    run = {t.system_attrs["grid_id"] for t in study.get_trials(deepcopy=False)
+           if t.state.is_finished() and "grid_id" in t.system_attrs}
+    left = points - len(run)
+    if left == 0 < remaining:
+        console.print(f"--sampler grid: every point of space {search.space.name!r} has run ({points:,})",
+                      highlight=False)
+    elif left < remaining:
+        console.print(f"--sampler grid: space {search.space.name!r} has {points:,} points, {left:,} of them not "
+                      f"run yet; the search stops when each has run once", highlight=False)
+    return min(left, remaining)
 
 
 def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
@@ -107,9 +128,19 @@ def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def _held(folder: Path) -> str | None:
+    """What of a study a folder already holds: its SQLite file, or the trial specs a study in
+    another storage wrote there. A new study in that folder would write over them."""
+    if (folder / "study.db").exists():
+        return "a SQLite study.db"
+    if (folder / "trials").is_dir():
+        return "the trial specs of a study in another --storage"
+    return None
+
+
 def _fresh_name(root: Path, base: str) -> str:
     name, k = base, 1
-    while (study_dir(root, name) / "study.db").exists():
+    while _held(study_dir(root, name)):
         k += 1
         name = f"{base}-{k}"
     return name
@@ -129,7 +160,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     import optuna
     from optuna.trial import TrialState
 
-    from nasblocks._storage import is_shared, is_sqlite, lock_sqlite, open_storage
+    from nasblocks._storage import is_shared, is_sqlite, lock_sqlite, open_storage, redact
     from nasblocks._study import load_study
     from nasblocks._workers import COUNTED
 
@@ -146,9 +177,16 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
             existing = load_study(root, study, storage_given)
         except StudyError:
             existing = None
+        if existing is None and (held := _held(study_dir(root, study))):
+            raise StudyError(f"study folder {study_dir(root, study)} already holds another study named {study!r} "
+                             f"({held}); a new one in {redact(storage_given)} would write over its trials' specs: "
+                             f"choose another --study name or --dir")
     elif study is not None and (study_dir(root, study) / "study.db").exists():
         raise StudyError(f"study {study!r} already exists in {study_dir(root, study)}; continue it "
                          f"with --resume, or choose another --study name")
+    elif study is not None and (held := _held(study_dir(root, study))):
+        raise StudyError(f"study folder {study_dir(root, study)} already holds {held}: join or resume that study "
+                         f"with its --storage, or choose another --study name or --dir")
     if existing is not None:
         stored = dict(existing.user_attrs.get(CONFIG_ATTR, {}))
         for key, value in given.items():
@@ -196,7 +234,10 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})
     search.study = optuna_study
     done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
-    return search, optuna_study, max(0, config.trials - done)
+    remaining = max(0, config.trials - done)
+    if isinstance(sampler, optuna.samplers.GridSampler):
+        remaining = _grid_left(search, optuna_study, remaining, console)
+    return search, optuna_study, remaining
 
 
 def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool = False,
@@ -208,7 +249,7 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
     A signal stops the search after marking the running trial failed; every finished trial stays
     in storage, and ``--resume`` runs exactly the missing ones.
     """
-    from nasblocks._workers import Quota
+    from nasblocks._workers import COUNTED, Quota
 
     console = console or make_console()
     quiet_optuna()
@@ -231,8 +272,9 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
                           transient=False) as progress, _sigterm_as_interrupt():
                 search.progress = progress
                 budget = str(search.budget).replace(" (multiply-adds)", "")
-                search.task = progress.add_task(f"{search.name} {budget}", total=config.trials,
-                                                completed=config.trials - remaining, status=search._best_text())
+                done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
+                search.task = progress.add_task(f"{search.name} {budget}", total=done + remaining,
+                                                completed=done, status=search._best_text())
                 try:
                     _optimize(search, optuna_study)
                 except _Terminated:

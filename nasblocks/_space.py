@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasblocks._cost import Cost
-from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template, check_rows
+from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template, check_rows, table_widths
 from nasblocks._expand import expand
 from nasblocks._graph import Graph, Node
+from nasblocks._search_config import _NUMBERS, OPTIMIZERS
 from nasblocks._spec import Spec, fail, load, shipped_dir, specs_dir, suggest, zoo_names
 from nasblocks._yaml import YMap, display_path, read_yaml
 from nasblocks.errors import SpecError
@@ -260,9 +261,7 @@ def load_space(source: str | Path) -> Space:
     if not isinstance(raw_vars, YMap) or not raw_vars:
         raise fail("expected 'vars': a mapping from the base spec's vars to their domains", document,
                    "vars" if "vars" in document else None, "vars")
-    columns = document.get("columns") or YMap()
-    if not isinstance(columns, YMap) or any(not isinstance(v, list) for v in columns.values()):
-        raise fail("expected {var: [column names]}", document, "columns", "columns")
+    columns = _columns(document, raw_vars, base)
     templates: dict[str, Any] = {}
     for var, raw in raw_vars.items():
         if var not in base.vars:
@@ -313,14 +312,35 @@ def _load_base(document: YMap, path: Path) -> tuple[Spec, dict[str, Any]]:
         raise fail(err.message, document, "base", "base") from None
 
 
+def _columns(document: YMap, raw_vars: YMap, base: Spec) -> YMap:
+    """``columns``: for a table var of ``vars``, one name per value of its rows (a misspelt var
+    or a name too many would otherwise leave the parameters named by position, silently)."""
+    columns = document.get("columns") or YMap()
+    if not isinstance(columns, YMap) or any(not isinstance(v, list) for v in columns.values()):
+        raise fail("expected {var: [column names]}", document, "columns", "columns")
+    for var, names in columns.items():
+        if var not in raw_vars:
+            raise fail(f"{var!r} is not a var of this space's 'vars'; columns name a searched table's "
+                       f"columns{suggest(var, raw_vars)}", columns, var, f"columns.{var}")
+        widths = table_widths(base.vars.get(var))
+        if widths != {len(names)}:
+            found = (f"rows of {' or '.join(map(str, sorted(widths)))} values" if widths
+                     else "no table (a list of rows of one length)")
+            raise fail(f"expected one name per column of {var!r}, whose base value has {found}; got "
+                       f"[{', '.join(map(str, names))}]", columns, var, f"columns.{var}")
+    return columns
+
+
 def _fit(document: YMap, templates: Mapping[str, Any]) -> str | None:
     fit = document.get("fit")
     if fit is None:
         return None
     if not isinstance(templates.get(fit), Domain) or (templates[fit].choices is not None
                                                       and not all(_number(c) for c in templates[fit].choices)):
-        raise fail(f"expected a searched numeric var (a width) of this space, got {fit!r}",
-                   document, "fit", "fit")
+        numeric = [var for var, t in templates.items()
+                   if isinstance(t, Domain) and (t.choices is None or all(_number(c) for c in t.choices))]
+        raise fail(f"expected a searched numeric var (a width) of this space, got {fit!r}"
+                   f"{suggest(fit, numeric)}", document, "fit", "fit")
     return str(fit)
 
 
@@ -347,10 +367,17 @@ def _recipe(document: YMap) -> dict[str, Any]:
     recipe = document.get("recipe") or YMap()
     if not isinstance(recipe, YMap):
         raise fail("expected a mapping of training settings", document, "recipe", "recipe")
-    for key in recipe:
+    for key, value in recipe.items():  # checked as --lr and the other options are
         if key not in RECIPE_KEYS:
             raise fail(f"unknown recipe setting {key!r}; allowed: {', '.join(RECIPE_KEYS)}"
                        f"{suggest(key, RECIPE_KEYS)}", recipe, key, f"recipe.{key}")
+        if key == "optimizer":
+            if value not in OPTIMIZERS:
+                raise fail(f"expected one of {', '.join(OPTIMIZERS)}, got {value!r}", recipe, key, f"recipe.{key}")
+            continue
+        kinds, accepts, expected = _NUMBERS[key]
+        if isinstance(value, bool) or not isinstance(value, kinds) or not accepts(value):
+            raise fail(f"expected {expected}, got {value!r}", recipe, key, f"recipe.{key}")
     return dict(recipe)
 
 

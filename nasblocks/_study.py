@@ -74,6 +74,8 @@ def load_study(root: Path, name: str, storage: str | None = None) -> optuna.Stud
     if storage is None and not (study_dir(root, name) / "study.db").is_file():
         known = sorted(p.parent.name for p in root.glob("*/study.db")) if root.is_dir() else []
         hint = f"; studies in {root}: {', '.join(known)}" if known else ""
+        if (study_dir(root, name) / "trials").is_dir():  # searched with a --storage, which nothing here names
+            hint = f"; {study_dir(root, name)} holds the trials of a study in another storage: give its --storage"
         raise StudyError(f"no study {name!r}: {study_dir(root, name) / 'study.db'} does not exist{hint}")
     from nasblocks._storage import open_storage, redact
 

@@ -154,3 +154,11 @@ def test_bad_arguments():
         load_dataset("digits", resolution=0, device=CPU)
     with pytest.raises(DataError, match=re.escape("dataset 'digits': expected 0 < val_fraction < 1, got 1.0")):
         load_dataset("digits", resolution=None, device=CPU, val_fraction=1.0)
+
+
+def test_a_folder_of_one_class_ranks_nothing(tmp_path):
+    root = _image_folder(tmp_path / "imgs", classes=("cat",))
+    with pytest.raises(DataError) as info:
+        load_dataset(f"folder:{root}", resolution=None, device=CPU)
+    assert str(info.value) == (f"folder path '{root}' has one class, 'cat'; a search ranks networks by telling "
+                               "classes apart: expected two class subfolders or more")

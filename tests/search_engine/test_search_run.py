@@ -3,6 +3,7 @@ violations are never trained, resume, Ctrl-C, pruning, several objectives and la
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -12,10 +13,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from rich.console import Console
+from tiny_search import TINY_SPACE, write_tiny_space
 
 import nasblocks
 from nasblocks import _train
-from nasblocks._search_run import run_search
+from nasblocks._search import Search
+from nasblocks._search_config import SearchConfig
+from nasblocks._search_run import _fresh_name, run_search
 from nasblocks._study import StudyError, load_study
 from nasblocks._train import TrainResult
 from nasblocks.cli import main
@@ -214,3 +218,61 @@ def test_the_python_api_refuses_an_unknown_keyword(tmp_path: Path, quick: dict[s
                                         r"mean budget\?$"):
         nasblocks.search("api", root=str(tmp_path / "studies"), **quick, budgets=["300MFLOPs"])
     assert not (tmp_path / "studies").exists()
+
+
+def test_a_new_study_never_writes_into_another_studys_folder(tmp_path: Path, quick: dict[str, Any]) -> None:
+    """The same --study name in another storage would write its trials over the specs the first
+    study's trials point at."""
+    journal = {**quick, "trials": 1, "storage": f"journal:{tmp_path / 'a.log'}"}
+    shared = search(tmp_path, journal, study="tiny-1MFLOPs")
+    spec = (shared.folder / "trials" / "0.yaml").read_text()
+    with pytest.raises(StudyError, match=r"^study folder .*tiny-1MFLOPs already holds the trial specs of a study "
+                                         r"in another --storage: join or resume that study with its --storage"):
+        search(tmp_path, {**quick, "trials": 1}, study="tiny-1MFLOPs")  # SQLite, --storage forgotten
+    assert (shared.folder / "trials" / "0.yaml").read_text() == spec
+    assert not (shared.folder / "study.db").exists()
+    assert _fresh_name(tmp_path, "tiny-1MFLOPs") == "tiny-1MFLOPs-2"  # a default name steps over it
+    with pytest.raises(StudyError, match=r"study.db does not exist; .*tiny-1MFLOPs holds the trials of a study in "
+                                         r"another storage: give its --storage$"):
+        load_study(tmp_path, "tiny-1MFLOPs")  # `study show`, `export`, `--resume` without it
+    (tmp_path / "local").mkdir()
+    optuna.create_study(study_name="local", storage=f"sqlite:///{tmp_path / 'local' / 'study.db'}")
+    with pytest.raises(StudyError, match=r"already holds another study named 'local' \(a SQLite study.db\); a "
+                                         r"new one in journal:.*b.log would write over its trials' specs"):
+        search(tmp_path, {**journal, "storage": f"journal:{tmp_path / 'b.log'}"}, study="local")
+
+
+def test_a_grid_search_stops_when_every_point_has_run(tmp_path: Path, quick: dict[str, Any]) -> None:
+    """Optuna's GridSampler, asked for more trials than points, runs a point again and stops;
+    a resumed grid ran one duplicate per --resume."""
+    space = write_tiny_space(tmp_path, "base: tiny_spec.yaml\nvars:\n  kernel: {choices: [3, 5]}\n")
+    grid = {**quick, "space": str(space), "sampler": "grid", "trials": 3}
+    console = Console(width=200, record=True)
+    study = run_search(grid, study="grid", root=tmp_path, console=console).study
+    assert sorted(t.params["kernel"] for t in study.trials) == [3, 5]
+    assert "--sampler grid: space 'tiny_space' has 2 points, 2 of them not run yet" in console.export_text()
+    again = run_search({}, study="grid", resume=True, root=tmp_path, console=console)
+    assert again.ran == 0 and len(again.study.trials) == 2
+    assert "--sampler grid: every point of space 'tiny_space' has run (2)" in console.export_text()
+
+
+def test_an_impossible_budget_points_at_the_space_file_it_came_from(tmp_path: Path, quick: dict[str, Any]) -> None:
+    """`nasblocks space show tiny` would find no space: a file of the user's is shown by its path."""
+    space = write_tiny_space(tmp_path, TINY_SPACE + "  resolution: {choices: [32, 48]}\n"
+                                                    "  num_classes: {choices: [10, 100]}\n")
+    with pytest.raises(BudgetError) as err:
+        search(tmp_path, {**quick, "space": str(space), "budget": ["0.1MFLOPs"]})
+    assert str(err.value).endswith(f", … 1 more: nasblocks space show {space})")
+
+
+def test_pricing_says_when_it_times_units_the_latency_table_lacks(tmp_path: Path, quick: dict[str, Any],
+                                                                  latency_cache: Path) -> None:
+    """Filling the table takes seconds per new network on a CPU; the search says it does."""
+    console = Console(width=300, record=True)
+    config = SearchConfig.from_dict({**quick, "budget": ["1MFLOPs", "1000ms"]})
+    Search(config, "s", tmp_path, console).check_budget()
+    said = re.fullmatch(r"space tiny: \d+ unit\(s\) new to the cpu latency table \((.*)\) timed in "
+                        r"[\d.]+ s\n", console.export_text())
+    assert said and Path(said[1]).is_relative_to(latency_cache) and Path(said[1]).is_file()
+    Search(config, "s", tmp_path, console).check_budget()  # the same network: looked up
+    assert console.export_text() == ""

@@ -235,3 +235,58 @@ def test_every_shipped_space_samples_networks_that_price(path: Path) -> None:
         fitted = fit_width(space, space.sample(study.ask()), price, lambda c: True)
         built += fitted.cost is not None
     assert built or space.name == "shufflenet_v1"  # half its (groups, scale) pairs have no widths
+
+
+@pytest.mark.parametrize("domain, message", [
+    ("{choices: [0.5]}", "vars.width: choices: one choice is a fixed value; write 0.5 itself, or give two or "
+                         "more choices"),
+    ("{choices: [0.5, 0.75, 0.5]}", "vars.width: choices: 0.5 is given twice"),
+    ("{low: 0.25, high: 2.0, step: 0.4}", "vars.width: step: expected a step that divides high - low = 1.75, "
+                                          "got 0.4: the range would end at 1.85, not at high=2.0"),
+    ("{low: 1, high: 4, step: 2}", "vars.width: step: expected a step that divides high - low = 3, got 2: the "
+                                   "range would end at 3, not at high=4"),
+])
+def test_domains_optuna_would_quietly_change_are_errors(tmp_path: Path, domain: str, message: str) -> None:
+    """A single or repeated choice, and a step that leaves a remainder (Optuna moves ``high``
+    with a warning), are mistakes in the file, not parameters to search."""
+    assert_refused(write(tmp_path, f"base: mobilenet_v2\nvars:\n  width: {domain}\n"), 3, message)
+
+
+MBV2_STAGES = STAGES.format(row="[{choices: [3, 6]}, 24, 2, 2]")
+
+
+@pytest.mark.parametrize("columns, message", [
+    ("{stagse: [t, c, n, s]}", "columns.stagse: 'stagse' is not a var of this space's 'vars'; columns name a "
+                               "searched table's columns; did you mean stages?"),
+    ("{stages: [t, c, n]}", "columns.stages: expected one name per column of 'stages', whose base value has rows "
+                            "of 4 values; got [t, c, n]"),
+    ("{kernels: [k]}", "columns.kernels: expected one name per column of 'kernels', whose base value has no "
+                       "table (a list of rows of one length); got [k]"),
+])
+def test_columns_that_name_nothing_are_errors(tmp_path: Path, columns: str, message: str) -> None:
+    """A misspelt table or a name too few would otherwise leave parameters named by position."""
+    assert_refused(write(tmp_path, f"base: mobilenet_v2\ncolumns: {columns}\nvars:{MBV2_STAGES}"
+                                   "  kernels: [{choices: [3, 5]}, 3, 3, 3, 3, 3, 3]\n"), 2, message)
+
+
+@pytest.mark.parametrize("recipe, message", [
+    ("{lr: fast}", "recipe.lr: expected a number > 0, got 'fast'"),
+    ("{optimizer: adam}", "recipe.optimizer: expected one of sgd, adamw, got 'adam'"),
+    ("{batch_size: 0}", "recipe.batch_size: expected a positive int, got 0"),
+])
+def test_a_recipe_value_is_checked_as_its_option_is(tmp_path: Path, recipe: str, message: str) -> None:
+    """`--recipe seed` would otherwise hand it to torch's optimiser: a traceback mid-search."""
+    assert_refused(write(tmp_path, f"base: mobilenet_v2\nrecipe: {recipe}\nvars:\n  width: {{low: 0.5, high: 1.0}}\n"),
+                   2, message)
+
+
+def test_a_misspelt_fit_var_suggests_the_width(tmp_path: Path) -> None:
+    assert_refused(write(tmp_path, "base: mobilenet_v2\nfit: widht\nvars:\n  width: {low: 0.5, high: 1.0}\n"), 2,
+                   "fit: expected a searched numeric var (a width) of this space, got 'widht'; did you mean width?")
+
+
+def assert_refused(path: Path, line: int, message: str) -> None:
+    """Loading the space at ``path`` is exactly one error: ``path:line: message``."""
+    with pytest.raises(SpecError) as err:
+        load_space(path)
+    assert str(err.value) == f"{path}:{line}: {message}"
