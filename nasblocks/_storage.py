@@ -156,7 +156,7 @@ def lock_sqlite(url: str, study: str) -> IO[str] | None:
         handle.close()
         raise StudyError(
             f"study {study!r} ({database}) is being searched by another process, and SQLite takes "
-            f"one writer at a time. To run several workers on one study, share it through "
+            f"one writer at a time. A study that several workers share starts in a shared storage: "
             f"PostgreSQL (--storage postgresql://user@host/db) or, on one machine, Optuna's journal "
-            f"file (--storage journal:{Path(database).with_name('journal.log')})") from None
+            f"file (--storage journal:PATH), under another --study name") from None
     return handle

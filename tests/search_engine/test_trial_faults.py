@@ -192,9 +192,9 @@ def test_a_second_process_on_a_sqlite_study_is_refused_with_the_fix(tmp_path: Pa
             search(tmp_path, {"trials": 2}, study="busy", resume=True)
     assert str(refused.value) == (
         f"study 'busy' ({tmp_path / 'busy' / 'study.db'}) is being searched by another process, and SQLite "
-        f"takes one writer at a time. To run several workers on one study, share it through PostgreSQL "
-        f"(--storage postgresql://user@host/db) or, on one machine, Optuna's journal file "
-        f"(--storage journal:{tmp_path / 'busy' / 'journal.log'})")
+        f"takes one writer at a time. A study that several workers share starts in a shared storage: "
+        f"PostgreSQL (--storage postgresql://user@host/db) or, on one machine, Optuna's journal file "
+        f"(--storage journal:PATH), under another --study name")
     outcome, _ = search(tmp_path, {"trials": 2}, study="busy", resume=True)  # the lock is free again
     assert len(outcome.study.trials) == 2
 
