@@ -172,8 +172,8 @@ def _join_docstring_lines(group: typer.Typer) -> None:
     """Give every command its docstring with each paragraph on one line: typer's rich help keeps
     a docstring's line breaks, so text wrapped for the source came out wrapped twice."""
     for command in group.registered_commands:
-        paragraphs = inspect.getdoc(command.callback).split("\n\n")
-        command.help = "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in paragraphs)
+        if text := command.help or inspect.getdoc(command.callback):
+            command.help = "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in text.split("\n\n"))
     for subgroup in group.registered_groups:
         _join_docstring_lines(subgroup.typer_instance)
 
