@@ -13,6 +13,7 @@ here reimplements them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import shlex
@@ -31,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nasblocks._console import make_console
 from nasblocks._search import Search, _Terminated, _TrialFailed
 from nasblocks._search_config import SearchConfig
-from nasblocks._space import load_space, spaces_dir
+from nasblocks._space import Space, load_space, spaces_dir
 from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, best_trial, check_name, count_states,
                               pareto_front, quiet_metric_names, quiet_optuna, save_plots, storage_url, study_dir,
                               trial_spec_file, trials_table)
@@ -138,6 +139,32 @@ def _held(folder: Path) -> str | None:
     return None
 
 
+SPACE_ATTR = "nasblocks_space"  # the study's user attribute: what its trials were drawn from
+
+
+def _space_signature(space: Space) -> dict[str, Any]:
+    """Each parameter's domain, and a digest of the rest of the space (its fixed values, the fit
+    var, the recipe, the base spec's name): what a study's trials were drawn from."""
+    rest = repr((space.templates, space.overrides, space.fit, space.recipe, space.proxy_resolution, space.base.name))
+    return {"domains": {d.name: d.describe() for d in space.domains},
+            "digest": hashlib.sha256(rest.encode()).hexdigest()[:16]}
+
+
+def _check_space_unchanged(stored: dict[str, Any] | None, space: Space, study: str) -> None:
+    """Refuse to add trials from a space edited since the study began: Optuna would fail on a
+    parameter whose domain changed, and the study would mix networks of two spaces."""
+    now = _space_signature(space)
+    if stored is None or stored == now:  # None: a study from before nasblocks recorded its space
+        return
+    was, new = stored["domains"], now["domains"]
+    changed = [f"{k}: {was.get(k, 'absent')} → {new.get(k, 'absent')}" for k in dict.fromkeys([*was, *new])
+               if was.get(k) != new.get(k)]
+    what = "; ".join(changed[:3]) + (f"; … {len(changed) - 3} more" if len(changed) > 3 else "") if changed \
+        else "its fixed values, fit var, recipe or base spec"
+    raise StudyError(f"space {space.name!r} ({space.file}) has changed since study {study!r} began ({what}); "
+                     f"a study keeps its space: restore the file, or start a new study")
+
+
 def _fresh_name(root: Path, base: str) -> str:
     name, k = base, 1
     while _held(study_dir(root, name)):
@@ -204,6 +231,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
             config.space = _space_source(given["space"])
         name = study or _fresh_name(root, f"{load_space(config.space).name}-{_budget_label(config.budget)}")
     search = Search(config, name, root, console)
+    if existing is not None:
+        _check_space_unchanged(existing.user_attrs.get(SPACE_ATTR), search.space, name)
     search.check_budget()
     search.load_data()
     search.check_proxy()
@@ -232,6 +261,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     quiet_metric_names(optuna_study, search.objectives)
     # the settings --resume reads; the storage URL (and any password in it) is not one of them
     optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})
+    optuna_study.set_user_attr(SPACE_ATTR, _space_signature(search.space))
     search.study = optuna_study
     done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
     remaining = max(0, config.trials - done)

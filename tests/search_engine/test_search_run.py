@@ -106,6 +106,22 @@ def test_resume_continues_the_count_with_the_stored_settings(tmp_path: Path, qui
     assert (tmp_path / "s" / "trials" / "3.yaml").is_file()
 
 
+def test_resume_refuses_a_space_edited_since_the_study_began(tmp_path: Path, quick: dict[str, Any],
+                                                            tiny_space: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_train, "train", lambda *args, **kwargs: TrainResult(0.5, [0.5], 0.1, 0, "cpu"))
+    search(tmp_path, {**quick, "trials": 1}, study="s")
+    space = tiny_space.read_text()
+    tiny_space.write_text(space.replace("choices: [3, 5]", "choices: [3, 7]"))
+    with pytest.raises(StudyError, match=r"space 'tiny' \(.*tiny_space.yaml\) has changed since study 's' began "
+                                         r"\(kernel: \{3, 5\} → \{3, 7\}\); a study keeps its space"):
+        search(tmp_path, {"trials": 2}, study="s", resume=True)
+    tiny_space.write_text(space.replace("fit: width", "fit: ~"))
+    with pytest.raises(StudyError, match=r"\(its fixed values, fit var, recipe or base spec\)"):
+        search(tmp_path, {"trials": 2}, study="s", resume=True)
+    tiny_space.write_text(space)
+    assert len(search(tmp_path, {"trials": 2}, study="s", resume=True).study.trials) == 2
+
+
 def test_ctrl_c_stops_cleanly_and_the_command_it_prints_resumes(tmp_path: Path, quick: dict[str, Any],
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
