@@ -17,10 +17,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nasblocks._graph import INPUT, Graph, Node, format_arg
 from nasblocks._ops import fmt_shape
 from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
+
+if TYPE_CHECKING:
+    import graphviz
 
 FORMATS = ("svg", "png", "pdf", "dot")
 COLORS = ("macs", "latency")
@@ -179,7 +183,7 @@ def is_dark(colour: str) -> bool:
     return 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
 
 
-def to_dot(pic: Picture):  # -> graphviz.Digraph
+def to_dot(pic: Picture) -> graphviz.Digraph:
     """The picture as a Graphviz digraph: clusters as nested ``cluster_*`` subgraphs."""
     import graphviz
 
