@@ -99,8 +99,6 @@ class Budget:
         return ", ".join(parts) or "unbounded"
 
 
-
-
 def parse_budget(text: str) -> Budget:
     """Read one quantity, e.g. ``300MFLOPs``, ``0.3 GMACs``, ``3.5M params``, ``8ms``, ``1.5s``.
 

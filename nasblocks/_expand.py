@@ -320,9 +320,7 @@ class Expander:
     @staticmethod
     def _arguments(raw: Any, place: Place) -> YMap:
         if raw is None:
-            empty = YMap()
-            empty.file, empty.line, empty.lines = place.container.file, place.container.line_of(place.key), {}
-            return empty
+            return YMap.empty(place.container.file, place.container.line_of(place.key))
         if not isinstance(raw, YMap):
             raise place.error(f"expected a mapping of arguments, got {raw!r}")
         return raw
@@ -409,8 +407,6 @@ class Expander:
             return place.error(f"{err}; a block sees only its arguments, let values and input, never "
                                f"the spec's vars: pass {name} as an argument")
         return place.error(str(err))
-
-
 
 
 def expand(spec: Spec) -> Graph:

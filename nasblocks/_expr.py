@@ -66,22 +66,13 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
-def _divide(a: Any, b: Any) -> Any:
-    if b == 0:
-        raise ExprError("division by zero")
-    return a / b
-
-
-def _floordiv(a: Any, b: Any) -> Any:
-    if b == 0:
-        raise ExprError("division by zero")
-    return a // b
-
-
-def _mod(a: Any, b: Any) -> Any:
-    if b == 0:
-        raise ExprError("modulo by zero")
-    return a % b
+def _nonzero(op: Callable[[Any, Any], Any], what: str) -> Callable[[Any, Any], Any]:
+    """``op`` refusing a zero right operand with a spec's message, not ZeroDivisionError's."""
+    def apply(a: Any, b: Any) -> Any:
+        if b == 0:
+            raise ExprError(f"{what} by zero")
+        return op(a, b)
+    return apply
 
 
 def _power(a: Any, b: Any) -> Any:
@@ -106,8 +97,9 @@ def _add(a: Any, b: Any) -> Any:
 
 
 BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: _add, ast.Sub: operator.sub, ast.Mult: _multiply, ast.Div: _divide,
-    ast.FloorDiv: _floordiv, ast.Mod: _mod, ast.Pow: _power,
+    ast.Add: _add, ast.Sub: operator.sub, ast.Mult: _multiply,
+    ast.Div: _nonzero(operator.truediv, "division"), ast.FloorDiv: _nonzero(operator.floordiv, "division"),
+    ast.Mod: _nonzero(operator.mod, "modulo"), ast.Pow: _power,
 }
 UNARY: dict[type, Callable[[Any], Any]] = {
     ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,

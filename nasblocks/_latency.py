@@ -70,6 +70,11 @@ class Setting:
     def memory_format(self) -> str:
         return "channels_last" if self.channels_last else "contiguous"
 
+    @property
+    def timer(self) -> Callable[[], float]:
+        """The clock a CPU timing reads, in seconds: the wall clock, or the thread's CPU time."""
+        return time.thread_time if self.clock == "cpu" else time.perf_counter
+
 
 def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, dtype: str = "fp32",
             channels_last: bool = False, clock: str = "wall") -> Setting:
@@ -230,9 +235,10 @@ def prepare(module: nn.Module, run: Setting) -> nn.Module:
     return module.to(memory_format=torch.channels_last) if run.channels_last else module
 
 
-def make_input(shape: Shape, run: Setting, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A random batch of ``shape`` on the device (channels_last when asked and 4-D)."""
-    x = torch.randn(run.batch, *shape, device=run.device, dtype=dtype or torch.float32)
+def make_input(shape: Shape, run: Setting) -> torch.Tensor:
+    """A random fp32 batch of ``shape`` on the device (channels_last when asked and 4-D);
+    autocast (:func:`running`) casts it where a lower precision is asked for."""
+    x = torch.randn(run.batch, *shape, device=run.device)
     return x.contiguous(memory_format=torch.channels_last) if run.channels_last and x.dim() == 4 else x
 
 
@@ -248,7 +254,7 @@ def time_call(call: Callable[[], Any], run: Setting, *, warmup: int = 10, repeat
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(max(1, warmup)):
         call()
-    clock = time.thread_time if run.clock == "cpu" else time.perf_counter
+    clock = run.timer
     calls = _calls_per_block(call, sync, min_block_ms, clock)
     times: list[float] = []
     if cuda:

@@ -161,11 +161,11 @@ class LayerTimes:
     totals: list[float]
 
 
-def time_layers(graph: Graph, run: Setting, *, warmup: int = 3, repeats: int = 21) -> LayerTimes:
+def time_layers(graph: Graph, run: Setting, *, warmup: int, repeats: int) -> LayerTimes:
     """Run the network compiled with a probe ``warmup`` times, then until ``repeats`` forwards
     are timed, and return each layer's times in them."""
     cuda = run.device_type == "cuda"
-    probe = _CudaProbe(run.device) if cuda else _Probe(time.thread_time if run.clock == "cpu" else time.perf_counter)
+    probe = _CudaProbe(run.device) if cuda else _Probe(run.timer)
     module = prepare(compile_graph(graph, probe.mark), run)
     x = make_input(graph.input_shape, run)
     host: dict[str, list[float]] = {}

@@ -341,7 +341,7 @@ def combine(call: dict[str, Any], shares: Sequence[tuple[str, str, dict[str, Any
     return max(gpu, host), call[f"host_{figure}"], units_, gpu, host
 
 
-def measure_in_network(graph: Graph, run: Setting, *, warmup: int = 3, repeats: int = 21
+def measure_in_network(graph: Graph, run: Setting, *, warmup: int, repeats: int
                        ) -> dict[str, tuple[Measurement, Measurement | None]]:
     """Every unit of ``graph`` timed inside the compiled network (:mod:`nasblocks._latency_probe`),
     keyed as in the table, the ``(call)`` entry among them (the network's time outside every

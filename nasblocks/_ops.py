@@ -132,7 +132,6 @@ class OpDef:
     cost: CostRule = _free
     module: ModuleFactory | None = None
     emit: Emitter | None = None
-    arity: int | None = 1  # None: any number of inputs (merge ops)
     functional: bool = False
     inplace: bool = False
     tags: tuple[str, ...] = field(default=())
@@ -442,6 +441,7 @@ register(OpDef(
     {"parts": Param("int", 2, minimum=1), "index": Param("int", minimum=0)}, _split_shape,
     emit=_emit_split, functional=True))
 
+
 def channel_affine(x: torch.Tensor, scale: tuple[float, ...], shift: tuple[float, ...]) -> torch.Tensor:
     """x · scale + shift per channel, written as torchvision's GoogLeNet/Inception v3
     ``transform_input`` writes it (one channel at a time) so the results are bit-identical."""
@@ -502,9 +502,8 @@ def _chain(fn: Callable[[Any, Any], Any]) -> Emitter:
 
 
 register(OpDef("concat", "concatenate branches along channels.", {}, _concat_shape,
-               emit=lambda g, xs, a: g.call_function(torch.cat, (list(xs), 1)), arity=None,
-               functional=True))
+               emit=lambda g, xs, a: g.call_function(torch.cat, (list(xs), 1)), functional=True))
 register(OpDef("add", "element-wise sum of branches (residuals).", {}, _add_shape,
-               emit=_chain(operator.add), arity=None, functional=True))
+               emit=_chain(operator.add), functional=True))
 register(OpDef("mul", "element-wise product of branches, broadcasting (SE gating).", {}, _mul_shape,
-               emit=_chain(operator.mul), arity=None, functional=True))
+               emit=_chain(operator.mul), functional=True))

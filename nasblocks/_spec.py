@@ -102,10 +102,6 @@ class Spec:
     overrides: Mapping[str, Any] = field(default_factory=dict, repr=False)  # vars set by the user
     input_override: Shape | None = field(default=None, repr=False)  # an input size set by the user
 
-    @property
-    def network(self) -> YList:
-        return self.document["network"]
-
     def with_vars(self, **overrides: Any) -> Spec:
         """The same spec with some vars set (unknown names are errors); vars derived from others
         by expressions follow the new values."""
@@ -138,9 +134,7 @@ def check_name(name: Any, what: str, where: YMap | YList, key: Any, path: str) -
 
 def _mapping(value: Any, parent: YMap, key: str, what: str) -> YMap:
     if value is None:
-        empty = YMap()
-        empty.file, empty.line, empty.lines = parent.file, parent.line_of(key), {}
-        return empty
+        return YMap.empty(parent.file, parent.line_of(key))
     if not isinstance(value, YMap):
         raise fail(f"expected a mapping of {what}, got {kind(value)}", parent, key, key)
     return value

@@ -36,6 +36,14 @@ class YMap(dict):
     line: int = 0
     lines: dict[Any, int]
 
+    @classmethod
+    def empty(cls, file: str, line: int) -> YMap:
+        """A mapping with no keys yet, placed at ``file:line``: what an omitted or empty section
+        (``args:``) reads as, so errors about it still point at the spec."""
+        mapping = cls()
+        mapping.file, mapping.line, mapping.lines = file, line, {}
+        return mapping
+
     def line_of(self, key: Any) -> int:
         return self.lines.get(key, self.line)
 
@@ -84,8 +92,7 @@ def _check_flow_scalars(loader: _Loader, node: yaml.CollectionNode) -> None:
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
     loader.flatten_mapping(node)
     _check_flow_scalars(loader, node)
-    result = YMap()
-    result.file, result.line, result.lines = loader.file, node.start_mark.line + 1, {}
+    result = YMap.empty(loader.file, node.start_mark.line + 1)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1

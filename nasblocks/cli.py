@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from nasblocks._console import make_console
+from nasblocks._ops import fmt_shape
 from nasblocks.errors import NasblocksError
 from nasblocks.cli_latency import latency_app
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
@@ -54,10 +55,6 @@ def _top_level(version: Annotated[bool, typer.Option(
         "--version", callback=_print_version, is_eager=True,
         help="Print the versions of nasblocks, torch, torchvision and Python, then exit.")] = False) -> None:
     """The options before any command (the app's help text is given to typer.Typer above)."""
-
-
-def _fmt_shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
 
 
 @app.command()
@@ -104,15 +101,15 @@ def build(
 
         console.print(summary_table(ir, depth or 3, f"{loaded.name}  ({loaded.file})"))
         return
-    table = Table(title=f"{loaded.name}  ({loaded.file}, input {_fmt_shape(ir.input_shape)})")
+    table = Table(title=f"{loaded.name}  ({loaded.file}, input {fmt_shape(ir.input_shape)})")
     table.add_column("block")
     table.add_column("output", justify="right")
     table.add_column("params", justify="right")
     table.add_column("MACs (multiply-adds)", justify="right")
     for name, shape, params, macs in ir.blocks():
-        table.add_row(name, _fmt_shape(shape), f"{params:,}", f"{macs:,}")
+        table.add_row(name, fmt_shape(shape), f"{params:,}", f"{macs:,}")
     table.add_section()
-    table.add_row("total", _fmt_shape(ir.output_shape), f"{ir.params:,}", f"{ir.macs:,}", style="bold")
+    table.add_row("total", fmt_shape(ir.output_shape), f"{ir.params:,}", f"{ir.macs:,}", style="bold")
     console.print(table)
     console.print(f"{ir.macs / 1e6:,.1f} M multiply-adds (= {2 * ir.macs / 1e6:,.1f} M FLOPs counting "
                   f"multiply and add separately), {ir.params / 1e6:.3f} M parameters, {len(ir)} ops")
@@ -147,7 +144,7 @@ def zoo(
                             ("MACs (multiply-adds)", "right"), ("blocks used", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(row["name"], _fmt_shape(tuple(row["input"])), f"{row['params']:,}",
+        table.add_row(row["name"], fmt_shape(tuple(row["input"])), f"{row['params']:,}",
                       f"{row['macs']:,}", ", ".join(row["blocks"]))
     console.print(table)
 

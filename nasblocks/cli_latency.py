@@ -20,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from nasblocks._console import make_console
+from nasblocks._ops import fmt_shape
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
 
 console = make_console()
@@ -105,7 +106,7 @@ def measure(
                                    "error": prediction.latency_ms / measured.median_ms - 1}
         print(json.dumps(report, default=str))
         return
-    _say(f"{loaded.name} ({loaded.file}), input {_shape(graph.input_shape)}")
+    _say(f"{loaded.name} ({loaded.file}), input {fmt_shape(graph.input_shape)}")
     _say(f"  measured   {measured.median_ms:9.3f} ms  median of {measured.repeats} "
          f"(p10 {measured.p10_ms:.3f}, p90 {measured.p90_ms:.3f}; spread {100 * measured.spread:.1f} %)")
     if prediction is not None:
@@ -135,7 +136,7 @@ def profile(
 ) -> None:
     """Fill the device's latency table: measure the units it lacks, of every zoo network or the given ones."""
     from nasblocks._expand import expand
-    from nasblocks._latency_table import predict_detail, table_for, units
+    from nasblocks._latency_table import predict_detail, table_for
     from nasblocks._spec import load, zoo_names
 
     options = _settings(device, batch, threads, dtype, channels_last, clock)
@@ -148,7 +149,7 @@ def profile(
             graph = expand(load(name))
             prediction = predict_detail(graph, **options)
             measured += prediction.measured_now
-            rows.append({"name": name, "units": len(units(graph)), "measured_now": prediction.measured_now,
+            rows.append({"name": name, "units": len(prediction.units), "measured_now": prediction.measured_now,
                          "predicted_ms": prediction.latency_ms})
             if not as_json:
                 _say(f"  {name:32s} {len(prediction.units):4d} units, {prediction.measured_now:4d} "
@@ -163,7 +164,3 @@ def profile(
 
 def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
