@@ -67,6 +67,7 @@ class Param:
     default: Any = REQUIRED
     minimum: int | float | None = None
     choices: tuple[str, ...] | None = None
+    maximum: float | None = None  # floats only: a probability is at most 1
 
     def coerce(self, value: Any) -> Any:
         kind = self.kind
@@ -79,6 +80,8 @@ class Param:
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ArgError(f"expected a number, got {value!r}")
+            if self.maximum is not None and not self.minimum <= value <= self.maximum:
+                raise ArgError(f"expected a number from {self.minimum} to {self.maximum}, got {value}")
             if self.minimum is not None and value < self.minimum:
                 raise ArgError(f"expected a number >= {self.minimum}, got {value}")
             return float(value)
@@ -392,8 +395,20 @@ register(OpDef(
 
 register(OpDef(
     "dropout", "dropout (active in training mode only).",
-    {"p": Param("float", 0.5, minimum=0)}, _same,
+    {"p": Param("float", 0.5, minimum=0, maximum=1)}, _same,
     module=lambda a, ins, _: nn.Dropout(a["p"])))
+
+def _stochastic_depth(args: Args, ins: tuple[Shape, ...], inplace: bool) -> nn.Module:
+    from torchvision.ops import StochasticDepth  # importing torchvision takes a second: only when used
+
+    return StochasticDepth(args["p"], args["mode"])
+
+
+register(OpDef(
+    "drop_path", "stochastic depth: zeroes a residual branch with probability p per image (mode row) or "
+                 "per batch, scaling the rest by 1/(1-p), in training mode only (torchvision's StochasticDepth).",
+    {"p": Param("float", REQUIRED, minimum=0, maximum=1), "mode": Param("str", "row", choices=("row", "batch"))},
+    _same, module=_stochastic_depth))
 
 
 def channel_shuffle(x: torch.Tensor, groups: int, inverse: bool = False) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.shufflenetv2 import channel_shuffle as tv_channel_shuffle
+from torchvision.ops import stochastic_depth
 
 import nasblocks
 from nasblocks._ops import REGISTRY, OpDef, list_ops
@@ -103,6 +104,7 @@ OTHERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "mean: {}": lambda x: x.mean((2, 3)), "mean: {keepdim: true}": lambda x: x.mean((2, 3), keepdim=True),
     "flatten: {}": lambda x: x.flatten(1),
     "dropout: {p: 0.3}": lambda x: x,   # eval mode
+    "drop_path: {p: 0.3}": lambda x: x,  # eval mode
     "shuffle: {groups: 4}": lambda x: tv_channel_shuffle(x, 4),
     # Megvii's permutation views the channels as (C / groups, groups): the usual one with C / groups
     "shuffle: {groups: 2, inverse: true}": lambda x: tv_channel_shuffle(x, 8 // 2),
@@ -116,6 +118,28 @@ OTHERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def test_free_ops_cost_no_macs_and_compute_what_pytorch_does(write_spec: Callable[..., Path], item: str) -> None:
     graph = check(write_spec, item, expected=OTHERS[item])
     assert graph.macs == 0
+
+
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_drop_path_in_training_is_torchvisions_stochastic_depth(write_spec: Callable[..., Path], mode: str) -> None:
+    spec = write_spec(f"input: [4, 3, 3]\nnetwork:\n  - drop_path: {{p: 0.5, mode: {mode}}}\n")
+    model = nasblocks.build(nasblocks.load(spec))
+    x = torch.randn(64, 4, 3, 3)
+    torch.manual_seed(1)
+    out = model(x)
+    torch.manual_seed(1)
+    assert torch.equal(out, stochastic_depth(x, 0.5, mode, training=True))
+    kept = out.flatten(1).ne(0).any(1)
+    assert 0 < int(kept.sum()) < 64 if mode == "row" else int(kept.sum()) in (0, 64)
+    assert torch.allclose(out[kept], 2 * x[kept])  # what survives is scaled by 1 / (1 - p)
+
+
+@pytest.mark.parametrize("item", ["dropout: {p: 1.5}", "drop_path: {p: -0.1}", "drop_path: {p: 0.2, mode: image}"])
+def test_probabilities_and_modes_out_of_range_are_refused_where_written(write_spec: Callable[..., Path],
+                                                                        item: str) -> None:
+    expected = r"net.yaml:3: network\[0\]\.\w+\.(p|mode): expected (a number from 0 to 1|one of row, batch)"
+    with pytest.raises(nasblocks.SpecError, match=expected):
+        nasblocks.expand(nasblocks.load(write_spec(f"input: [4, 3, 3]\nnetwork:\n  - {item}\n")))
 
 
 @pytest.mark.parametrize("functional", [True, False])
