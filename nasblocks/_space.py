@@ -80,6 +80,7 @@ class Space:
     description: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)  # the base's vars the space fixes
     proxy_vars: dict[str, Any] = field(default_factory=dict)  # set only while proxy training
+    columns: dict[str, list[str]] = field(default_factory=dict)  # a table var's column names
 
     @property
     def domains(self) -> list[Domain]:
@@ -157,11 +158,13 @@ class Space:
         problems: list[str] = []
         for var, template in self.templates.items():
             value = spec.vars.get(var, self.base.vars.get(var))
-            self._match(template, value, var, params, problems, spec.vars)
+            self._match(template, value, var, params, problems, spec.vars, self.columns.get(var))
         return Match(params if not problems else None, problems)
 
     def _match(self, template: Any, value: Any, path: str, params: dict[str, Any], problems: list[str],
-               env: Mapping[str, Any]) -> None:
+               env: Mapping[str, Any], columns: list[str] | None = None, row: bool = False) -> None:
+        """Compare ``value`` with ``template``, naming a table's cells by their columns
+        (``stages[0].t``), as the parameters are named."""
         if isinstance(template, Domain):
             if template.contains(value):
                 params[template.name] = value
@@ -172,20 +175,22 @@ class Space:
             for key, case in template.cases.items():
                 if _same(key, chosen):
                     inner = value.get(key) if isinstance(value, Mapping) else None
-                    self._match(case, inner, f"{path}.{key}", params, problems, env)
+                    self._match(case, inner, f"{path}.{key}", params, problems, env, columns)
         elif isinstance(template, dict):
             if not isinstance(value, Mapping):
                 problems.append(f"{path} = {value!r}; the space expects a mapping")
                 return
             for k, inner in template.items():
-                self._match(inner, value.get(k), f"{path}.{k}", params, problems, env)
+                self._match(inner, value.get(k), f"{path}.{k}", params, problems, env, columns)
         elif isinstance(template, list):
             if not isinstance(value, list) or len(value) != len(template):
                 count = len(value) if isinstance(value, list) else "not a list"
                 problems.append(f"{path} has {count} entries; the space has {len(template)}")
                 return
+            rows = columns is not None and any(isinstance(t, list) for t in template)
             for i, (inner, v) in enumerate(zip(template, value)):
-                self._match(inner, v, f"{path}[{i}]", params, problems, env)
+                label = f"{path}.{columns[i]}" if row and columns and i < len(columns) else f"{path}[{i}]"
+                self._match(inner, v, label, params, problems, env, columns, rows)
         elif not _same(template, value):
             problems.append(f"{path} = {value!r}, but the space fixes it at {template!r}")
 
@@ -277,7 +282,7 @@ def load_space(source: str | Path) -> Space:
     space = Space(str(document.get("name") or path.stem), display_path(path), base, templates,
                   _fit(document, templates), _resolution(document), _recipe(document),
                   str(document.get("description") or "").strip(), overrides,
-                  _proxy_vars(document, base))
+                  _proxy_vars(document, base), {str(k): list(v) for k, v in columns.items()})
     names = [d.name for d in space.domains]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -288,7 +293,7 @@ def load_space(source: str | Path) -> Space:
         space = Space(space.name, space.file, base.with_vars(**fixed),
                       {k: v for k, v in templates.items() if k not in fixed}, space.fit,
                       space.proxy_resolution, space.recipe, space.description, {**overrides, **fixed},
-                      space.proxy_vars)
+                      space.proxy_vars, space.columns)
     return space
 
 

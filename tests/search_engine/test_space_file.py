@@ -62,6 +62,14 @@ def test_space_check_names_the_var_outside_a_domain() -> None:
     assert result.message == "mobilenet_v2 is not in space mobilenet_v2: kernels[2] = 9 is outside the domain {3, 5, 7}"
 
 
+def test_space_check_names_table_cells_by_their_columns() -> None:
+    stages = [list(row) for row in nasblocks.load("mobilenet_v2").vars["stages"]]
+    stages[0][0], stages[3][2] = 6, 9  # the first row's fixed expansion, and a depth out of its range
+    result = check(load_space("mobilenet_v2"), nasblocks.load("mobilenet_v2", stages=stages))
+    assert result.message == ("mobilenet_v2 is not in space mobilenet_v2: stages[0].t = 6, but the space fixes it "
+                              "at 1; stages[3].n = 9 is outside the domain 1..4")
+
+
 def test_space_check_reports_the_first_differing_node(tmp_path: Path) -> None:
     # the same vars, but a network whose stem uses ReLU instead of ReLU6: not a point of the space
     text = (specs_dir() / "mobilenet_v2.yaml").read_text()
