@@ -40,7 +40,8 @@ from nasblocks import _train
 from nasblocks._cost import Cost
 from nasblocks._expand import expand
 from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE, SearchConfig, validate
-from nasblocks._space import fit_width, load_space
+from nasblocks._fit import fit_width
+from nasblocks._space import load_space
 from nasblocks._spec import Spec
 from nasblocks._study import StudyError, best_trial, export_trial, study_dir
 from nasblocks.errors import BudgetError, NasblocksError, SpecError

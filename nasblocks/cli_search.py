@@ -195,7 +195,8 @@ def space_check(space: SpaceArg,
                 specs: Annotated[list[str], typer.Argument(help="Spec files or zoo names to look for in the space.")]) -> None:
     """Prove that networks are points of a space: find the assignment from their vars, expand
     both graphs and compare them node by node. Exit status 1 when one is not in the space."""
-    from nasblocks._space import check, load_space
+    from nasblocks._membership import check
+    from nasblocks._space import load_space
     from nasblocks._spec import load
 
     loaded = load_space(space)

@@ -11,7 +11,9 @@ import yaml
 
 import nasblocks
 from nasblocks._cost import Cost
-from nasblocks._space import check, fit_width, load_space, spaces_dir
+from nasblocks._fit import fit_width
+from nasblocks._membership import check
+from nasblocks._space import load_space, spaces_dir
 from nasblocks._spec import specs_dir
 from nasblocks._study import export_trial
 from nasblocks.errors import SpecError

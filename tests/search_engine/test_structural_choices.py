@@ -7,7 +7,8 @@ import optuna
 import pytest
 
 import nasblocks
-from nasblocks._space import check, load_space
+from nasblocks._membership import check
+from nasblocks._space import load_space
 
 FACTORISATIONS = ("single", "double3x3", "asymmetric")
 BRANCH3_KERNELS = {"single": {3, 5}, "double3x3": {3}, "asymmetric": {7}}   # after the 1×1 reduce

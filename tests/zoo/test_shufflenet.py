@@ -9,7 +9,7 @@ from _reference import assert_same_network
 
 import nasblocks
 from nasblocks import SpecError
-from nasblocks._space import compare_graphs
+from nasblocks._membership import compare_graphs
 
 SIZE = 64      # the stem, the pool and three strided stages leave 2×2 for conv5
 
