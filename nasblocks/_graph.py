@@ -20,7 +20,8 @@ from typing import Any
 
 import networkx as nx
 
-from nasblocks._ops import REGISTRY, REQUIRED, Param, Shape, fmt_shape
+from nasblocks._op_args import REQUIRED, Param
+from nasblocks._ops import REGISTRY, Shape, fmt_shape
 
 INPUT = "x"
 

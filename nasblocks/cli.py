@@ -152,7 +152,8 @@ def zoo(
 @app.command()
 def ops() -> None:
     """List the primitive ops of the registry with their arguments."""
-    from nasblocks._ops import REGISTRY, REQUIRED
+    from nasblocks._op_args import REQUIRED
+    from nasblocks._ops import REGISTRY
 
     table = Table(title="primitive ops")
     table.add_column("op")
