@@ -22,8 +22,8 @@ pruned (``pruned``: its weights are checked after each epoch), one that runs out
 or GPU; the memory is released before the next trial) or meets another nasblocks error fails
 (``failed``).
 
-The run around the trials (the study, its sampler and pruner, signals, workers sharing a study,
-the final report) is ``_search_run``.
+The run around the trials is ``_search_prepare`` (the study, its sampler and pruner) and
+``_search_run`` (signals, workers sharing a study, the final report).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ import nasblocks
 from nasblocks import _train
 from nasblocks._search import Search
 from nasblocks._search_config import SearchConfig
-from nasblocks._search_run import _fresh_name, run_search
+from nasblocks._search_prepare import _fresh_name
+from nasblocks._search_run import run_search
 from nasblocks._study import StudyError, load_study
 from nasblocks._train import TrainResult
 from nasblocks.cli import main
