@@ -37,6 +37,7 @@ How close this comes to the measured network is measured, not assumed:
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import statistics
@@ -189,8 +190,8 @@ class LatencyTable:
     """The measured units of one device, as stored in ``path`` (a JSON file).
 
     Several processes may fill the same table (a search with workers): :meth:`save` merges what
-    is on disk with what this process measured and replaces the file atomically, so no entry is
-    lost and no reader sees half a file.
+    is on disk with what this process measured and replaces the file atomically, one process at
+    a time (a lock on its folder), so no entry is lost and no reader sees half a file.
     """
 
     path: Path
@@ -223,12 +224,17 @@ class LatencyTable:
                                f"it is measured again") from None
         if isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] < FORMAT:
             return {}  # figures of an older method: measured again, and the file replaced on save
-        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
+        if (not isinstance(data, dict) or data.get("format") != FORMAT
+                or not isinstance(data.get("device"), dict) or not isinstance(data.get("entries"), dict)):
             raise LatencyError(f"{self.path}: not a nasblocks latency table of format {FORMAT}; "
                                f"delete it and it is measured again")
-        if data.get("device", {}).get("key") != self.device["key"]:
-            raise LatencyError(f"{self.path}: holds the table of {data.get('device', {}).get('key')!r}, "
+        if data["device"].get("key") != self.device["key"]:
+            raise LatencyError(f"{self.path}: holds the table of {data['device'].get('key')!r}, "
                                f"not of this device ({self.device['key']!r})")
+        for name, entry in data["entries"].items():
+            if not _is_entry(entry):
+                raise LatencyError(f"{self.path}: entry {name!r} is not an object of figures in ms "
+                                   f"(median_ms, ...); delete the file and it is measured again")
         return data["entries"]
 
     def changed_on_disk(self) -> bool:
@@ -253,17 +259,42 @@ class LatencyTable:
         }
 
     def save(self) -> None:
+        """Merge the entries on disk with this table's and replace the file, holding a lock on
+        its folder (readable by every user of a shared cache, unlike a lock file of one user's)
+        so that two processes saving at once do not each write what the other lacks."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX)  # released when the folder is closed
+                self._merge_and_replace()
+            finally:
+                os.close(folder)
+        except OSError as err:
+            raise LatencyError(f"cannot write the latency table {self.path} ({err.strerror or err}); "
+                               f"set NASBLOCKS_CACHE to a folder you can write") from None
+
+    def _merge_and_replace(self) -> None:
         merged = {**(self._read() if self.path.exists() else {}), **self.entries}
         self.entries = merged
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"format": FORMAT, "device": self.device, "entries": merged}, indent=1,
                           sort_keys=True)
         # a file of this process's own (created under the umask, unlike mkstemp's 0600: a cache
         # that several users' workers share stays readable), then renamed over the table
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
         self._mtime = self.path.stat().st_mtime
+
+
+def _is_entry(entry: Any) -> bool:
+    """Whether a table entry is an object whose figures (``*_ms``) are numbers."""
+    return isinstance(entry, dict) and all(
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        for name, value in entry.items() if name.endswith("_ms"))
 
 
 _OPEN: dict[Path, LatencyTable] = {}

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from stat import S_IMODE
+from typing import Any
 
 import pytest
 import torch
@@ -373,3 +375,43 @@ def test_on_cpu_units_are_summed_with_the_call() -> None:
     latency, call_ms, units_, gpu, host = lt.combine(call, [("a", "s", {"median_ms": 2.0, "min_ms": 1.0}),
                                                            ("b", "s", {"median_ms": 0.1, "min_ms": 0.1})])
     assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.6, 0.5, [2.0, 0.1], None, None)
+
+
+@pytest.mark.parametrize("damage", [{"device": "cpu"}, {"entries": {"a": 3}}, {"entries": {"a": {"median_ms": "1"}}}])
+def test_a_table_of_the_wrong_shape_says_what_to_do(damage: dict[str, Any], cache: Path) -> None:
+    path = lt.table_path("cpu")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"format": lt.FORMAT, "device": {"key": device_key("cpu")}, "entries": {}} | damage))
+    with pytest.raises(LatencyError, match=r"(not a nasblocks latency table of format \d+|entry 'a' is not an object "
+                                           r"of figures in ms .*); delete (it|the file) and it is measured again"):
+        lt.LatencyTable.open("cpu")
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_clear_error(tiny: nasblocks.Graph, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("NASBLOCKS_CACHE", str(tmp_path / "a-file"))  # root writes anywhere; not under a file
+    with pytest.raises(LatencyError, match=r"cannot write the latency table .*a-file/latency/.*\.json "
+                                           r"\(Not a directory\); set NASBLOCKS_CACHE to a folder you can write"):
+        lt.predict(tiny, "cpu", threads=1)
+
+
+def test_two_processes_saving_at_the_same_moment_lose_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.json"
+    first, second = lt.LatencyTable.open("cpu", path), lt.LatencyTable.open("cpu", path)
+    path.write_text(json.dumps({"format": lt.FORMAT, "device": first.device, "entries": {}}))
+    first.entries["a"] = {"median_ms": 1.0}
+    second.entries["b"] = {"median_ms": 2.0}
+    other = threading.Thread(target=second.save)
+    read = first._read
+
+    def read_then_the_other_saves() -> dict[str, Any]:
+        entries = read()  # the second saves between the first's reading the file and replacing it
+        other.start()
+        other.join(timeout=2)  # with the lock it waits until the first has saved
+        return entries
+
+    monkeypatch.setattr(first, "_read", read_then_the_other_saves)
+    first.save()
+    other.join(timeout=20)
+    assert set(json.loads(path.read_text())["entries"]) == {"a", "b"}
