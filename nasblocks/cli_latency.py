@@ -14,6 +14,7 @@ the table.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated, Any, Optional
 
 import typer
@@ -57,12 +58,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 def _settings(device: str, batch: int, threads: int | None, dtype: str, channels_last: bool,
               clock: str) -> dict[str, Any]:
-    """The options as keyword arguments, checked now: a bad one fails before any work."""
+    """The options as keyword arguments, checked now (a bad one fails before any work), the
+    thread count made explicit (torch's, unless given)."""
     from nasblocks._latency import setting
 
-    run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last, clock=clock)
-    return {"device": run.device, "batch": batch, "threads": threads, "dtype": dtype,
-            "channels_last": channels_last, "clock": clock}
+    return asdict(setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last,
+                          clock=clock))
 
 
 @latency_app.command()
@@ -76,8 +77,8 @@ def measure(
     dtype: DtypeOpt = "fp32",
     channels_last: ChannelsLastOpt = False,
     clock: ClockOpt = "wall",
-    warmup: Annotated[int, typer.Option(help="Untimed calls first.")] = 10,
-    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 50,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls first.")] = 10,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed repeats (the median is reported).")] = 50,
     predict: Annotated[bool, typer.Option("--predict", help="Also predict it from the device's table.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -141,12 +142,12 @@ def profile(
 
     options = _settings(device, batch, threads, dtype, channels_last, clock)
     names = specs or sorted(zoo_names())
+    graphs = [expand(load(name)) for name in names]  # a spec that does not build fails before any work
     measured = 0
     rows = []
     with console.status("profiling") as status:
-        for name in names:
-            status.update(f"profiling {name}")
-            graph = expand(load(name))
+        for done, (name, graph) in enumerate(zip(names, graphs)):
+            status.update(f"profiling {name} ({done + 1} of {len(names)})")
             prediction = predict_detail(graph, **options)
             measured += prediction.measured_now
             rows.append({"name": name, "units": len(prediction.units), "measured_now": prediction.measured_now,
@@ -156,8 +157,8 @@ def profile(
                      f"measured now, predicted {prediction.latency_ms:9.3f} ms")
     table = table_for(options["device"])
     if as_json:
-        print(json.dumps({"table": str(table.path), "device": table.device, "entries": len(table.entries),
-                          "measured_now": measured, "networks": rows}))
+        print(json.dumps({"table": str(table.path), "device": table.device, "setting": options,
+                          "entries": len(table.entries), "measured_now": measured, "networks": rows}))
         return
     _say(f"{measured} units measured now; {len(table.entries)} entries in {table.path}")
 

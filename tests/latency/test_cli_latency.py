@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from nasblocks import _latency_table as lt
+from nasblocks import cli_latency
 from nasblocks.cli import main
 
 QUICK = ["--threads", "1", "--warmup", "1", "--repeats", "3"]
@@ -79,3 +80,45 @@ def test_a_bad_option_is_one_line_and_exit_2(monkeypatch, capsys, tiny_path: Pat
     assert err == "error: --dtype: expected one of fp32, fp16, bf16, got 'fp64'\n"
     _, err = run(monkeypatch, capsys, "no_such_network", code=2)
     assert err.startswith("error: no spec file or zoo network named 'no_such_network'")
+
+
+def test_repeats_and_warmup_are_checked_before_anything_is_measured(monkeypatch, capsys, tiny_path: Path) -> None:
+    _, err = run(monkeypatch, capsys, str(tiny_path), "--threads", "1", "--predict", "--repeats", "0", code=2)
+    assert err.startswith("error: Invalid value for '--repeats': Input should be greater than or equal to 1")
+    _, err = run(monkeypatch, capsys, str(tiny_path), "--threads", "1", "--predict", "--warmup", "-1", code=2)
+    assert err.startswith("error: Invalid value for '--warmup': Input should be greater than or equal to 0")
+    assert not lt.table_path("cpu").exists()  # no unit was measured for the prediction
+
+
+def test_profile_says_what_its_figures_were_measured_under_and_how_far_it_is(monkeypatch, capsys, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, "profile", str(tiny_path), str(tiny_path), "--threads", "1", "--batch", "2",
+                 "--json")
+    assert json.loads(out)["setting"] == {"device": "cpu", "batch": 2, "threads": 1, "dtype": "fp32",
+                                          "channels_last": False, "clock": "wall"}
+    shown: list[str] = []
+    monkeypatch.setattr(cli_latency.console, "status", lambda text: StatusSpy(shown, text))
+    run(monkeypatch, capsys, "profile", str(tiny_path), str(tiny_path), "--threads", "1")
+    assert shown == ["profiling", f"profiling {tiny_path} (1 of 2)", f"profiling {tiny_path} (2 of 2)"]
+
+
+class StatusSpy:
+    """What ``console.status`` shows, as a list of its texts (rich draws nothing off a terminal)."""
+
+    def __init__(self, shown: list[str], text: str) -> None:
+        self.shown = shown
+        shown.append(text)
+
+    def __enter__(self) -> StatusSpy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, text: str) -> None:
+        self.shown.append(text)
+
+
+def test_profile_checks_every_spec_before_it_measures_any(monkeypatch, capsys, tiny_path: Path) -> None:
+    _, err = run(monkeypatch, capsys, "profile", str(tiny_path), "no_such_network", "--threads", "1", code=2)
+    assert err.startswith("error: no spec file or zoo network named 'no_such_network'")
+    assert not lt.table_path("cpu").exists()  # tiny was not profiled first
