@@ -67,23 +67,35 @@ def build(spec: Spec | str | os.PathLike[str]) -> GraphModule:
     return compile_graph(expand(spec))
 
 
-def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None) -> Cost:
+def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **setting: Any) -> Cost:
     """Parameters and multiply-adds of a spec (or a path or zoo name) at its input size, read off
     the graph IR; with ``latency="cpu"``, ``"cuda"`` or ``"cuda:N"``, also its latency in ms
-    (batch 1, fp32) predicted from that device's table of measured ops (entries missing from the
-    table are measured once, then kept). A device this machine lacks is a LatencyError.
+    predicted from that device's table of measured ops (entries missing from the table are
+    measured once, then kept). A device this machine lacks is a LatencyError.
+
+    ``setting`` is what ``nasblocks latency`` takes as options: ``batch`` (1), ``threads``
+    (torch's current count), ``dtype`` ("fp32"; "fp16"/"bf16" under autocast),
+    ``channels_last`` (False), ``clock`` ("wall" or "cpu") and ``stat`` ("median", "p10" or
+    "min", the figure of each unit that is summed).
 
     >>> nasblocks.cost("resnet18").macs
     1814073344
     """
     if latency is not None and not isinstance(latency, str):
         raise TypeError(f'cost(latency=...) expects "cpu", "cuda" or "cuda:N", got {latency!r}')
+    known = ("batch", "threads", "dtype", "channels_last", "clock", "stat")
+    for key in setting:
+        if key not in known:
+            raise TypeError(f"cost() got an unexpected keyword argument {key!r}; the latency setting "
+                            f"takes {', '.join(known)}")
+    if setting and latency is None:
+        raise TypeError(f"cost({', '.join(setting)}=...) sets how latency is predicted: give latency= too")
     graph = expand(spec)
     if latency is None:
         return graph_cost(graph)
-    from nasblocks._latency_table import latency_ms
+    from nasblocks._latency_table import predict
 
-    return graph_cost(graph, latency_ms(graph, latency))
+    return graph_cost(graph, predict(graph, latency, **setting))
 
 
 def search(study: str | None = None, *, resume: bool = False, root: str | os.PathLike[str] = "studies",

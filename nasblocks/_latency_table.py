@@ -471,9 +471,3 @@ def _unsettled(entry: dict[str, Any]) -> bool:
 def predict(graph: Graph, device: str = "cpu", **options: Any) -> float:
     """Predicted latency in ms of the compiled ``graph`` (see :func:`predict_detail`)."""
     return predict_detail(graph, device, **options).latency_ms
-
-
-def latency_ms(graph: Graph, device: str = "cpu") -> float:
-    """What ``nasblocks.cost(spec, latency=device)`` reports: the predicted latency of one image
-    (batch 1, fp32, torch's thread count) on ``device`` ("cpu" or "cuda"), from its table."""
-    return predict(graph, device)

@@ -275,13 +275,18 @@ def test_the_statistic_summed_is_chosen(tiny: nasblocks.Graph) -> None:
     assert lt.predict(tiny, "cpu", threads=1, stat="min", measure_missing=False) == pytest.approx(1.0 + 8 * 2.0)
 
 
-def test_latency_ms_is_the_cost_apis_figure(tiny: nasblocks.Graph, tiny_path: Path) -> None:
+def test_the_cost_api_predicts_with_the_setting_it_is_given(tiny: nasblocks.Graph, tiny_path: Path) -> None:
     torch.set_num_threads(1)
     plant(tiny, [2.0] * 8, call=1.0)
-    assert lt.latency_ms(tiny, "cpu") == pytest.approx(1.0 + 8 * 2.0)
-    cost = nasblocks.cost(nasblocks.load(str(tiny_path)), latency="cpu")
-    assert cost.latency_ms == pytest.approx(17.0) and cost.macs == tiny.macs
-    assert nasblocks.cost(nasblocks.load(str(tiny_path))).latency_ms is None
+    spec = nasblocks.load(str(tiny_path))
+    cost = nasblocks.cost(spec, latency="cpu")  # torch's thread count, the median
+    assert cost.latency_ms == pytest.approx(1.0 + 8 * 2.0) and cost.macs == tiny.macs
+    assert nasblocks.cost(spec, latency="cpu", threads=1, stat="min").latency_ms == pytest.approx(17.0 / 3)
+    assert nasblocks.cost(spec).latency_ms is None
+    with pytest.raises(TypeError, match="unexpected keyword argument 'thread'; the latency setting takes batch"):
+        nasblocks.cost(spec, latency="cpu", thread=1)
+    with pytest.raises(TypeError, match=r"cost\(threads=\.\.\.\) sets how latency is predicted: give latency= too"):
+        nasblocks.cost(spec, threads=1)
 
 
 def test_without_measuring_a_missing_entry_is_an_error(tiny: nasblocks.Graph) -> None:
