@@ -156,7 +156,8 @@ def node_latency(graph: Graph, device: str = "cpu") -> dict[str, float]:
     """Predicted milliseconds per node, from ``device``'s latency table (units missing from it
     are measured now and kept). A fused unit (conv → bn → relu) runs as one kernel, so its
     time is the first node's and the rest show none."""
-    from nasblocks._latency_table import predict_detail, units
+    from nasblocks._latency_table import predict_detail
+    from nasblocks._latency_units import units
 
     prediction = predict_detail(graph, device)
     return {unit[0].name: share.ms for unit, share in zip(units(graph), prediction.units)}

@@ -9,6 +9,7 @@ import torch
 
 import nasblocks
 from nasblocks import _latency_table as lt
+from nasblocks import _latency_units as lu
 from nasblocks._latency import setting
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_every_unit_is_timed_on_both_sides_in_one_run(tiny: nasblocks.Graph, device: str, dtype: str) -> None:
     run = setting(device, batch=4, dtype=dtype)
     found = lt.measure_in_network(tiny, run, warmup=2, repeats=5)
-    keys = lt.entry_keys(tiny, lt.units(tiny), run)
-    assert set(found) == {lt.CALL + lt.setting_key(run), *keys}
+    keys = lu.entry_keys(tiny, lu.units(tiny), run)
+    assert set(found) == {lt.CALL + lu.setting_key(run), *keys}
     assert all(host is not None and min(gpu.min_ms, host.min_ms) >= 0 for gpu, host in found.values())
     assert sum(found[key][0].median_ms for key in keys) > 0  # the GPU ran the layers' kernels
     assert all(host.median_ms > 0 for _, host in found.values())  # and the host issued them
@@ -30,13 +31,13 @@ def test_a_network_deeper_than_a_segment_is_timed_across_drains() -> None:
     assert len(graph) > 2 * 64
     run = setting("cuda", batch=8, dtype="fp16")
     found = lt.measure_in_network(graph, run, warmup=2, repeats=5)
-    assert set(found) == {lt.CALL + lt.setting_key(run), *lt.entry_keys(graph, lt.units(graph), run)}
+    assert set(found) == {lt.CALL + lu.setting_key(run), *lu.entry_keys(graph, lu.units(graph), run)}
     assert all(host is not None and gpu.min_ms >= 0 for gpu, host in found.values())
 
 
 def test_the_prediction_is_the_slower_side(tiny: nasblocks.Graph) -> None:
     detail = lt.predict_detail(tiny, "cuda", batch=4)
-    assert detail.measured_now == 1 + len(set(lt.entry_keys(tiny, lt.units(tiny), detail.setting)))
+    assert detail.measured_now == 1 + len(set(lu.entry_keys(tiny, lu.units(tiny), detail.setting)))
     assert detail.gpu_ms is not None and detail.host_ms is not None
     assert detail.latency_ms == max(detail.gpu_ms, detail.host_ms)
     assert lt.predict_detail(tiny, "cuda", batch=4).measured_now == 0  # looked up the second time

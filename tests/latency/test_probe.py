@@ -12,6 +12,7 @@ from fake_gpu import DRAIN_MS, FakeGPU
 import nasblocks
 from nasblocks import _latency_probe as probe
 from nasblocks import _latency_table as lt
+from nasblocks import _latency_units as lu
 from nasblocks._latency import setting
 from nasblocks.errors import LatencyError
 
@@ -45,7 +46,7 @@ def test_a_gpu_that_never_waits_is_one_clear_error(gpu: FakeGPU, tiny: nasblocks
 
 def test_on_cuda_each_entry_holds_the_gpus_time_and_the_hosts(gpu: FakeGPU, tiny: nasblocks.Graph) -> None:
     detail = lt.predict_detail(tiny, "cuda", batch=4)
-    distinct = len(set(lt.entry_keys(tiny, lt.units(tiny), setting("cpu"))))
+    distinct = len(set(lu.entry_keys(tiny, lu.units(tiny), setting("cpu"))))
     assert detail.measured_now == 1 + distinct  # one run of the network timed them all
     assert detail.gpu_ms == pytest.approx(sum(u.ms for u in detail.units))  # the call runs no kernel
     assert detail.host_ms == pytest.approx(detail.call_ms + sum(u.host_ms for u in detail.units))
@@ -67,7 +68,7 @@ def test_each_sides_shares_add_up_to_that_sides_forward(
                         lambda *a, ranks, **k: ranked.append(list(ranks)) or real(*a, ranks=ranks, **k))
     monkeypatch.setattr(probe, "_reading_cost", lambda probe: (0.0, 0.0))  # nothing subtracted
     found = lt.measure_in_network(graph, setting("cuda"), warmup=1, repeats=7)
-    keys = [lt.CALL + "|b1|fp32|contiguous", *lt.entry_keys(graph, lt.units(graph), setting("cuda"))]
+    keys = [lt.CALL + "|b1|fp32|contiguous", *lu.entry_keys(graph, lu.units(graph), setting("cuda"))]
     host_forwards, gpu_forwards = ranked[0], ranked[-1]  # the host's side is summarised first
     figure = f"{stat}_ms"
     for side, forwards in ((0, gpu_forwards), (1, host_forwards)):

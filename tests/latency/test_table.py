@@ -19,6 +19,7 @@ import torch
 import nasblocks
 from nasblocks import _latency_probe
 from nasblocks import _latency_table as lt
+from nasblocks import _latency_units as lu
 from nasblocks._compile import compile_graph
 from nasblocks._latency import Measurement, Setting, device_key, setting, summarise
 from nasblocks.errors import LatencyError
@@ -27,7 +28,7 @@ SUFFIX = "|b1|fp32|contiguous|t1"
 
 
 def test_units_fuse_conv_bn_act_and_keep_every_node_once(tiny: nasblocks.Graph) -> None:
-    groups = lt.units(tiny)
+    groups = lu.units(tiny)
     assert [[n.op for n in unit] for unit in groups] == [
         ["conv", "bn", "act"], ["conv", "bn", "act"], ["conv", "bn", "act"], ["conv", "bn"], ["add"],
         ["adaptive_avgpool"], ["flatten"], ["linear"]]
@@ -50,12 +51,12 @@ network:
       - seq: []
 """)
     graph = nasblocks.expand(nasblocks.load(str(path)))
-    assert [[n.op for n in unit] for unit in lt.units(graph)] == [["conv"], ["add"], ["conv"], ["bn", "act"], ["add"]]
+    assert [[n.op for n in unit] for unit in lu.units(graph)] == [["conv"], ["add"], ["conv"], ["bn", "act"], ["add"]]
 
 
 def test_mobilenet_v2_units_and_their_keys() -> None:
     graph = nasblocks.expand(nasblocks.load("mobilenet_v2"))
-    keys = [lt.unit_key(graph, unit) for unit in lt.units(graph)]
+    keys = [lu.unit_key(graph, unit) for unit in lu.units(graph)]
     assert keys[:4] == ["conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224",
                         "conv(out=32,kernel=3x3,groups=32)+bn+relu6@32x112x112",
                         "conv(out=16,kernel=1x1)+bn@32x112x112",
@@ -67,18 +68,20 @@ def test_mobilenet_v2_units_and_their_keys() -> None:
 
 def test_arguments_that_change_no_kernel_are_left_out_of_keys(write_spec: Callable[..., Path]) -> None:
     def key(bn: str) -> str:
-        path = write_spec(f"input: [4, 8, 8]\nnetwork:\n  - conv: {{out: 4, kernel: 3}}\n  - bn: {bn}\n  - dropout: {{p: 0.3}}\n")
+        path = write_spec(f"input: [4, 8, 8]\nnetwork:\n  - conv: {{out: 4, kernel: 3}}\n  - bn: {bn}\n"
+                          "  - dropout: {p: 0.3}\n  - drop_path: {p: 0.1, mode: batch}\n")
         graph = nasblocks.expand(nasblocks.load(str(path)))
-        return " ".join(lt.unit_key(graph, unit) for unit in lt.units(graph))
+        return " ".join(lu.unit_key(graph, unit) for unit in lu.units(graph))
 
-    assert key("{eps: 0.001, momentum: 0.01}") == key("{}") == "conv(out=4,kernel=3x3)+bn@4x8x8 dropout@4x8x8"
+    assert key("{eps: 0.001, momentum: 0.01}") == key("{}") == \
+        "conv(out=4,kernel=3x3)+bn@4x8x8 dropout@4x8x8 drop_path@4x8x8"
 
 
 def test_setting_keys_name_batch_dtype_format_and_cpu_threads() -> None:
-    assert lt.setting_key(setting("cpu", threads=1)) == SUFFIX
-    assert lt.setting_key(setting("cpu", batch=8, threads=2, dtype="bf16", channels_last=True)) == \
+    assert lu.setting_key(setting("cpu", threads=1)) == SUFFIX
+    assert lu.setting_key(setting("cpu", batch=8, threads=2, dtype="bf16", channels_last=True)) == \
         "|b8|bf16|channels_last|t2"
-    assert lt.setting_key(setting("cpu", threads=1, clock="cpu")) == SUFFIX + "|cpu-clock"
+    assert lu.setting_key(setting("cpu", threads=1, clock="cpu")) == SUFFIX + "|cpu-clock"
 
 
 def test_the_table_lives_under_nasblocks_cache_named_by_the_device(tiny: nasblocks.Graph, cache: Path) -> None:
@@ -88,23 +91,23 @@ def test_the_table_lives_under_nasblocks_cache_named_by_the_device(tiny: nasbloc
     data = json.loads(path.read_text())
     assert data["format"] == lt.FORMAT and data["device"]["key"] == device_key("cpu")
     assert data["device"]["torch"] == torch.__version__
-    keys = set(lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))) | {lt.CALL + SUFFIX}
+    keys = set(lu.entry_keys(tiny, lu.units(tiny), setting("cpu", threads=1))) | {lt.CALL + SUFFIX}
     assert set(data["entries"]) == keys
     entry = data["entries"][linear_key(tiny)]
     assert {"median_ms", "p10_ms", "min_ms", "repeats", "measured"} <= set(entry)
 
 
 def linear_key(graph: nasblocks.Graph) -> str:
-    return lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))[-1]
+    return lu.entry_keys(graph, lu.units(graph), setting("cpu", threads=1))[-1]
 
 
 def test_entry_keys_are_unit_and_setting_and_repeated_blocks_share_them() -> None:
     graph = nasblocks.expand(nasblocks.load("mobilenet_v2"))
-    groups = lt.units(graph)
-    keys = lt.entry_keys(graph, groups, setting("cpu", threads=1))
-    assert keys == [lt.unit_key(graph, unit) + SUFFIX for unit in groups]
+    groups = lu.units(graph)
+    keys = lu.entry_keys(graph, groups, setting("cpu", threads=1))
+    assert keys == [lu.unit_key(graph, unit) + SUFFIX for unit in groups]
     assert len(set(keys)) == 39
-    assert lt.entry_keys(graph, groups, Setting("cuda:0", threads=1))[0] == \
+    assert lu.entry_keys(graph, groups, Setting("cuda:0", threads=1))[0] == \
         "conv(out=32,kernel=3x3,stride=2x2)+bn+relu6@3x224x224|b1|fp32|contiguous"  # no threads on CUDA
 
 
@@ -116,7 +119,7 @@ def test_on_cpu_every_missing_unit_is_timed_inside_one_run_of_the_network(
     detail = lt.predict_detail(tiny, "cpu", threads=1)
     assert len(compiled) == 1 and compiled[0] is not None  # one instrumented network, not 8 units
     entries = lt.table_for("cpu").entries
-    assert set(entries) == {lt.CALL + SUFFIX, *lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))}
+    assert set(entries) == {lt.CALL + SUFFIX, *lu.entry_keys(tiny, lu.units(tiny), setting("cpu", threads=1))}
     assert all(e["repeats"] == 3 for e in entries.values())  # the conftest's UNIT_TIMING
     assert detail.latency_ms == pytest.approx(detail.call_ms + sum(u.ms for u in detail.units))
 
@@ -127,14 +130,14 @@ def test_units_repeated_in_a_network_take_their_mean_per_forward(monkeypatch: py
     real = lt.summarise
     monkeypatch.setattr(lt, "summarise", lambda times, *a, **k: summarised.append(list(times)) or real(times, *a, **k))
     found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=2)
-    keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
+    keys = lu.entry_keys(graph, lu.units(graph), setting("cpu", threads=1))
     assert set(found) == {lt.CALL + SUFFIX, *keys} and found[lt.CALL + SUFFIX][0].repeats == 2
     assert all(host is None for _, host in found.values())  # on CPU there is one side
     assert len(summarised) == 1 + len(set(keys))  # one series per key, however often it repeats
     repeated = max(set(keys), key=keys.count)
     assert keys.count(repeated) > 1 and found[repeated][0].repeats == 2
-    group = lt.units(graph)[keys.index(repeated)]
-    assert found[repeated][0].input_shape == tuple(graph.shape_of(name) for name in lt.unit_inputs(group))
+    group = lu.units(graph)[keys.index(repeated)]
+    assert found[repeated][0].input_shape == tuple(graph.shape_of(name) for name in lu.unit_inputs(group))
 
 
 @pytest.mark.parametrize("stat", lt.STATS)
@@ -147,7 +150,7 @@ def test_units_shares_add_up_to_the_forward_at_each_statistic(stat: str, monkeyp
     monkeypatch.setattr(lt, "summarise", lambda *a, ranks, **k: forwards.append(list(ranks)) or real(*a, ranks=ranks, **k))
     monkeypatch.setattr(_latency_probe, "_reading_cost", lambda probe: (0.0, 0.0))  # nothing subtracted
     found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=7)
-    keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=1))
+    keys = lu.entry_keys(graph, lu.units(graph), setting("cpu", threads=1))
     figure = f"{stat}_ms"
     total = sum(getattr(found[key][0], figure) for key in [lt.CALL + SUFFIX, *keys])
     assert total == pytest.approx(getattr(real(forwards[0], 1, setting("cpu"), []), figure), rel=1e-9)
@@ -169,7 +172,7 @@ def test_a_probed_network_computes_what_the_network_computes(tiny: nasblocks.Gra
 
 def test_auxiliary_heads_are_no_units_of_inference() -> None:
     graph = nasblocks.expand(nasblocks.load("googlenet"))
-    scopes = {unit[0].scope.split(".")[0] for unit in lt.units(graph)}
+    scopes = {unit[0].scope.split(".")[0] for unit in lu.units(graph)}
     assert "aux1" not in scopes and "aux2" not in scopes and "inception5b" in scopes
 
 
@@ -181,7 +184,7 @@ def test_the_default_cache_is_under_the_home_directory(monkeypatch: pytest.Monke
 
 def test_missing_units_are_measured_once_then_looked_up(tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
     first = lt.predict_detail(tiny, "cpu", threads=1)
-    assert first.measured_now == len(set(lt.unit_key(tiny, u) for u in lt.units(tiny))) + 1  # + the call
+    assert first.measured_now == len(set(lu.unit_key(tiny, u) for u in lu.units(tiny))) + 1  # + the call
     monkeypatch.setattr(lt, "measure_in_network", lambda *a, **k: pytest.fail("a unit in the table was measured again"))
     again = lt.predict_detail(tiny, "cpu", threads=1)
     assert again.measured_now == 0 and again.latency_ms == first.latency_ms
@@ -252,7 +255,7 @@ def plant(graph: nasblocks.Graph, values: list[float], call: float) -> None:
     """Put known figures in the table: each unit's median in graph order (p10 and min: half and a
     third of it)."""
     table = lt.table_for("cpu")
-    keys = lt.entry_keys(graph, lt.units(graph), setting("cpu", threads=torch.get_num_threads()))
+    keys = lu.entry_keys(graph, lu.units(graph), setting("cpu", threads=torch.get_num_threads()))
     for key, ms in zip([lt.CALL + SUFFIX.replace("|t1", f"|t{torch.get_num_threads()}"), *keys], [call, *values]):
         table.entries[key] = {"median_ms": ms, "p10_ms": ms / 2, "min_ms": ms / 3}
 
@@ -263,7 +266,7 @@ def test_on_cpu_the_prediction_is_the_call_plus_each_unit(tiny: nasblocks.Graph)
     detail = lt.predict_detail(tiny, "cpu", threads=1, measure_missing=False)
     assert detail.latency_ms == pytest.approx(0.5 + sum(1.0 + i for i in range(8)))
     assert detail.measured_now == 0 and detail.gpu_ms is None
-    assert [u.key for u in detail.units] == lt.entry_keys(tiny, lt.units(tiny), setting("cpu", threads=1))
+    assert [u.key for u in detail.units] == lu.entry_keys(tiny, lu.units(tiny), setting("cpu", threads=1))
     assert detail.units[6].ms == 7.0 and detail.units[0].scope == "0.0"
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 import nasblocks
 from nasblocks._graph import INPUT
-from nasblocks._latency_table import units
+from nasblocks._latency_units import units
 from nasblocks._viz import draw, picture
 from nasblocks.cli import main
 
