@@ -151,11 +151,12 @@ def _domain(raw: YMap, name: str, path: str) -> Domain:
         raise fail(f"step: expected a positive number, got {step!r}", raw, "step", path)
     if not isinstance(log, bool) or (log and (step is not None or low <= 0)):
         raise fail("log: true needs low > 0 and no step", raw, "log", path)
-    steps = (Decimal(repr(high)) - Decimal(repr(low))) / Decimal(repr(step)) if step is not None else 0
-    if steps != int(steps):  # Optuna would move high, with a warning, to the last step below it
-        last = Decimal(repr(low)) + int(steps) * Decimal(repr(step))
-        raise fail(f"step: expected a step that divides high - low = {Decimal(repr(high)) - Decimal(repr(low))}, "
-                   f"got {step!r}: the range would end at {last}, not at high={high!r}", raw, "step", path)
+    if step is not None:  # as written, in decimals: 0.05 divides 1.4 - 0.35 though floats say it does not
+        span, by = Decimal(repr(high)) - Decimal(repr(low)), Decimal(repr(step))
+        if span % by:  # Optuna would move high, with a warning, to the last step below it
+            last = Decimal(repr(low)) + span // by * by
+            raise fail(f"step: expected a step that divides high - low = {span}, got {step!r}: the range would "
+                       f"end at {last}, not at high={high!r}", raw, "step", path)
     return Domain(name, low=low, high=high, step=step, log=log)
 
 

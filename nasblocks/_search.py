@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from nasblocks import _train
-from nasblocks._cost import Cost
+from nasblocks._cost import Cost, graph_cost
 from nasblocks._expand import expand
 from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE, SearchConfig, validate
 from nasblocks._fit import fit_width
@@ -119,7 +119,7 @@ class Search:
                 self.timed_units += prediction.measured_now
                 self.timing_s += time.perf_counter() - start
             latency = prediction.latency_ms
-        return Cost(params=graph.params, macs=graph.macs, latency_ms=latency)
+        return graph_cost(graph, latency)
 
     @contextmanager
     def timing_latency(self, what: str) -> Iterator[None]:

@@ -23,7 +23,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from nasblocks._cost import Cost
+from nasblocks._cost import Cost, graph_cost
 from nasblocks._spec import Spec, specs_dir
 from nasblocks.errors import NasblocksError
 
@@ -172,7 +172,7 @@ def trial_spec_file(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder
     spec = space.spec(params)
     graph = expand(spec)
     return export_trial(folder, study.study_name, space, str(parse_budgets(config.get("budget", []))),
-                        trial.number, spec, params, Cost(params=graph.params, macs=graph.macs))
+                        trial.number, spec, params, graph_cost(graph))
 
 
 # --- reading results ------------------------------------------------------------------------------

@@ -213,16 +213,11 @@ def space_check(space: SpaceArg,
 @space_app.command("show")
 def space_show(space: SpaceArg) -> None:
     """The space's base spec, its parameters with their domains, and its smallest network."""
-    from nasblocks._cost import Cost
-    from nasblocks._expand import expand
+    from nasblocks import cost
     from nasblocks._space import load_space
 
-    def price(spec: Any) -> Cost:
-        graph = expand(spec)
-        return Cost(graph.params, graph.macs)
-
     loaded = load_space(space)
-    _, smallest = loaded.smallest(price)  # first: a space that builds nothing prints only its error
+    _, smallest = loaded.smallest(cost)  # first: a space that builds nothing prints only its error
     console.print(f"space {loaded.name} ({loaded.file}): base {loaded.base.name} ({loaded.base.file})"
                   + (f", fitted by {loaded.fit}" if loaded.fit else ""), highlight=False)
     table = Table()
