@@ -5,13 +5,15 @@
 #   bash benchmarks/device_check.sh                      # every step
 #   bash benchmarks/device_check.sh predictor predictor_cpu  # the named groups only
 #
-# Groups: predictor (the CUDA tests, one network's prediction, then the GPU predictor at batch 64
-# fp16 and batch 1 fp32), predictor_cpu (the CPU predictor, after the GPU steps: timing beside
-# them disturbs both), forward (compiled vs torchvision), search, pricing. CPU steps are pinned to the upper half of the cores, GPU steps'
-# host to the lower half.
-# Where optuna and scikit-learn are missing and no network is reachable, carry their wheels in
-# wheels/ (pip download --python-version 3.12 --only-binary=:all: -d wheels optuna scikit-learn
-# plotly pytest "typer>=0.28"): they are installed from there.
+# Groups: predictor (the CUDA tests, then the GPU predictor at batch 64 fp16 and batch 1 fp32),
+# predictor_cpu (the CPU predictor, after the GPU steps: timing beside them disturbs both),
+# forward (compiled vs torchvision), search, pricing. CPU steps are pinned to the upper half of
+# the cores, GPU steps' host to the lower half.
+# The lent machine's image holds torch, scikit-learn and pytest but not optuna, and an older typer;
+# with no network there, carry their wheels in wheels/ (pip download --python-version 3.12
+# --only-binary=:all: -d wheels optuna "typer>=0.28"): they are installed from there. At most 8
+# files come back from $OUT: the steps of one call should write no more (the GPU's details go to
+# summary.txt; the latency table comes back under cache/latency/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-device-out}
@@ -34,21 +36,20 @@ step() {  # step NAME SECONDS CORES COMMAND...
 wanted() { [[ " $groups " == *" $1 "* ]]; }
 
 if [[ -d wheels ]]; then
-    $py -m pip install -q --no-index --find-links wheels optuna scikit-learn plotly pytest "typer>=0.28" >"$out/pip.txt" 2>&1
+    $py -m pip install -q --no-index --find-links wheels optuna "typer>=0.28" || echo "pip install failed"
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/gpu.txt" 2>&1
-$py -c "import torch, platform; print(torch.__version__, torch.cuda.get_device_name(0), platform.python_version())" \
-    >>"$out/gpu.txt" 2>&1
-lscpu | grep -E "Model name|L2|L3" >>"$out/gpu.txt"
-cat "$out/gpu.txt"
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+    $py -c "import torch, platform; print(torch.__version__, torch.cuda.get_device_name(0), platform.python_version())" 2>&1
+    lscpu | grep -E "Model name|L2|L3"
+} | tee -a "$out/summary.txt"
 
-if wanted predictor; then  # a quick look first: the CUDA tests, one network predicted and measured
-    step tests_cuda 60 "$low" $py -m pytest -q -p no:cacheprovider tests/latency/test_cuda.py tests/latency/test_probe.py
-    step probe_cuda 60 "$low" $py -m nasblocks latency mobilenet_v2 --device cuda --batch 64 --dtype fp16 --predict
-    step predictor_cuda_b64_fp16 210 "$low" $py benchmarks/latency_predictor.py --device cuda --batch 64 \
-        --dtype fp16 --random 10 --repeats 20 --json "$out/predictor_cuda_b64_fp16.json"
-    step predictor_cuda_b1 130 "$low" $py benchmarks/latency_predictor.py --device cuda --batch 1 \
-        --random 10 --repeats 20 --json "$out/predictor_cuda_b1.json"
+if wanted predictor; then  # the CUDA tests, then the predictor at batch 64 fp16 and batch 1 fp32 (5 min)
+    step tests_cuda 30 "$low" $py -m pytest -q -p no:cacheprovider tests/latency/test_cuda.py tests/latency/test_probe.py
+    step predictor_cuda_b64_fp16 150 "$low" $py benchmarks/latency_predictor.py --device cuda --batch 64 \
+        --dtype fp16 --random 10 --depth-variants 10 --repeats 20 --json "$out/predictor_cuda_b64_fp16.json"
+    step predictor_cuda_b1 85 "$low" $py benchmarks/latency_predictor.py --device cuda --batch 1 \
+        --random 5 --depth-variants 10 --repeats 20 --json "$out/predictor_cuda_b1.json"
 fi
 if wanted forward; then
     step forward_cuda_b1 60 "$low" $py benchmarks/forward_vs_reference.py --device cuda --batch 1 --rounds 3 --repeats 20

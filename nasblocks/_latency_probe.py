@@ -14,7 +14,11 @@ two to three times faster than inside a network (benchmarks/RESULTS.md).
   layer's GPU work without the gaps where it would wait for the host. Every :data:`SEGMENT`
   layers the probe lets the GPU drain and holds it again, so that the queue of launches never
   fills (the host would wait for it). A forward in which the GPU woke before the host had queued
-  a segment is run again, with a longer hold.
+  a segment is run again, with a longer hold. A reading costs the host more inside the network
+  than in a loop of readings (on an H100's host, the layers of networks run at batch 1 summed to
+  37 % above the networks' own pace), so each probed forward is followed by one without readings,
+  the GPU running, and the host's readings are charged what the fastest probed forward takes
+  beyond the fastest of those.
 """
 
 from __future__ import annotations
@@ -69,8 +73,11 @@ class _CudaProbe(_Probe):
         self.held_since = 0.0
         self.longest_ms = 0.0       # the host's longest segment in this forward
         self.woke = False
+        self.quiet = False          # a forward without readings (:meth:`pace`)
 
     def mark(self, name: str | None) -> None:
+        if self.quiet:
+            return
         now = time.perf_counter()
         event = torch.cuda.Event(enable_timing=True)
         event.record()
@@ -114,6 +121,21 @@ class _CudaProbe(_Probe):
         self.hold_ms = min(max(2 * self.hold_ms, fitted), MAX_HOLD_MS) if woke else fitted
         return not woke
 
+    def pace(self, module: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
+        """The host's time (ms) to issue one forward without readings, the GPU running as it
+        does in a measurement. (The first one also absorbs cudnn's search for algorithms, which
+        waits for the GPU: in a probed forward it would set a hold of seconds.)"""
+        self.quiet = True
+        try:
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            module(x)
+            stop = time.perf_counter()
+            torch.cuda.synchronize()
+        finally:
+            self.quiet = False
+        return (stop - start) * 1e3
+
 
 @lru_cache(maxsize=None)
 def _sleep_cycles_per_ms(device: str) -> float:
@@ -136,6 +158,16 @@ def _spans(marks: list[Mark]) -> Iterator[tuple[str, float, float | None]]:
             yield name, (after - before) * 1e3, start.elapsed_time(stop) if stop is not None else None
 
 
+def _host_reading_cost(totals: list[float], paces: list[float], readings: int, floor: float) -> float:
+    """What a reading adds to the host's time inside the network (ms): the fastest probed
+    forward's time beyond the fastest forward without readings, spread over the ``readings`` of a
+    forward. The fastest of each, since a busy machine only adds time, and unevenly: on an H100's
+    host, the medians charged a network's fastest forward 3.8 ms too much (benchmarks/RESULTS.md). At
+    least ``floor``, what a reading costs in a loop of readings (a forward without readings that
+    waited for a full queue of launches would otherwise charge the readings too little)."""
+    return max((min(totals) - min(paces)) / readings, floor)
+
+
 def _reading_cost(probe: _Probe) -> tuple[float, float]:
     """What one call of the probe adds to a layer's span, in ms: on the host's clock, and on
     the GPU's (0 on CPU)."""
@@ -153,7 +185,8 @@ def _reading_cost(probe: _Probe) -> tuple[float, float]:
 class LayerTimes:
     """The timed forwards of a probed network: each layer's times (ms per forward, less what a
     reading of the probe costs, so a layer that does nothing may dip below 0), the host's time
-    outside every layer and the host's whole forward (the drains left out)."""
+    outside every layer (less a reading: the head of the first and the tail of the last) and the
+    host's whole forward as read (the drains left out)."""
 
     host: dict[str, list[float]]
     gpu: dict[str, list[float]] | None   # CUDA: the GPU's time of each layer
@@ -164,15 +197,18 @@ class LayerTimes:
 def time_layers(graph: Graph, run: Setting, *, warmup: int, repeats: int) -> LayerTimes:
     """Run the network compiled with a probe ``warmup`` times, then until ``repeats`` forwards
     are timed, and return each layer's times in them."""
-    cuda = run.device_type == "cuda"
-    probe = _CudaProbe(run.device) if cuda else _Probe(run.timer)
+    cuda = _CudaProbe(run.device) if run.device_type == "cuda" else None
+    probe = cuda or _Probe(run.timer)
     module = prepare(compile_graph(graph, probe.mark), run)
     x = make_input(graph.input_shape, run)
     host: dict[str, list[float]] = {}
     gpu: dict[str, list[float]] = {}
     overhead: list[float] = []
     totals: list[float] = []
+    paces: list[float] = []   # CUDA: the host's time of each forward without readings
     with running(run):
+        if cuda:
+            cuda.pace(module, x)  # a warm-up: cudnn's search, before any hold is set
         forwards = 0
         while len(totals) < repeats:
             probe.begin()
@@ -189,7 +225,11 @@ def time_layers(graph: Graph, run: Setting, *, warmup: int, repeats: int) -> Lay
                     gpu.setdefault(name, []).append(gpu_ms)
             overhead.append((probe.marks[0][1] - start + stop - probe.marks[-1][1]) * 1e3)
             totals.append(overhead[-1] + sum(host_ms for _, host_ms, _ in spans))
+            if cuda:
+                paces.append(cuda.pace(module, x))
         reading_host, reading_gpu = _reading_cost(probe)
+    if cuda:  # a reading before the first layer and one after each
+        reading_host = _host_reading_cost(totals, paces, 1 + len(host), reading_host)
     return LayerTimes({name: [t - reading_host for t in times] for name, times in host.items()},
                       {name: [t - reading_gpu for t in times] for name, times in gpu.items()} if cuda else None,
-                      overhead, totals)
+                      [max(t - reading_host, 0.0) for t in overhead], totals)

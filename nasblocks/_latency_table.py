@@ -53,8 +53,9 @@ from nasblocks.errors import LatencyError
 
 # 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network;
 # 4: a CPU unit's figures are its shares of the forward with that figure, pooled over runs;
-# 5: CUDA units timed in the network too, their host time without a call of their own
-FORMAT = 5
+# 5: CUDA units timed in the network too, their host time without a call of their own;
+# 6: CUDA readings charged what they cost inside the network, the call charged a reading
+FORMAT = 6
 STATS = ("median", "p10", "min")
 # How units are timed for the table (forwards of the whole network): briefly, since a search
 # prices thousands of candidates.

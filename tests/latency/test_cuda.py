@@ -23,7 +23,7 @@ def test_every_unit_is_timed_on_both_sides_in_one_run(tiny: nasblocks.Graph, dev
     assert set(found) == {lt.CALL + lu.setting_key(run), *keys}
     assert all(host is not None and min(gpu.min_ms, host.min_ms) >= 0 for gpu, host in found.values())
     assert sum(found[key][0].median_ms for key in keys) > 0  # the GPU ran the layers' kernels
-    assert all(host.median_ms > 0 for _, host in found.values())  # and the host issued them
+    assert sum(found[key][1].median_ms for key in keys) > 0  # and the host issued them
 
 
 def test_a_network_deeper_than_a_segment_is_timed_across_drains() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from fake_gpu import DRAIN_MS, FakeGPU
 
 import nasblocks
@@ -67,6 +68,7 @@ def test_each_sides_shares_add_up_to_that_sides_forward(
     monkeypatch.setattr(lt, "summarise",
                         lambda *a, ranks, **k: ranked.append(list(ranks)) or real(*a, ranks=ranks, **k))
     monkeypatch.setattr(probe, "_reading_cost", lambda probe: (0.0, 0.0))  # nothing subtracted
+    monkeypatch.setattr(probe, "_host_reading_cost", lambda *args: 0.0)
     found = lt.measure_in_network(graph, setting("cuda"), warmup=1, repeats=7)
     keys = [lt.CALL + "|b1|fp32|contiguous", *lu.entry_keys(graph, lu.units(graph), setting("cuda"))]
     host_forwards, gpu_forwards = ranked[0], ranked[-1]  # the host's side is summarised first
@@ -75,3 +77,58 @@ def test_each_sides_shares_add_up_to_that_sides_forward(
         total = sum(getattr(found[key][side], figure) for key in keys)
         assert total == pytest.approx(getattr(real(forwards, 1, setting("cpu"), []), figure), rel=1e-9)
     assert found[keys[0]][0].median_ms == 0.0  # the call runs no kernel
+
+
+class _Clock:
+    """``time`` for the probe: each reading of the clock takes a microsecond, and a test adds
+    what the host "spends" elsewhere."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1e-6
+        return self.now
+
+
+@pytest.mark.parametrize("disturbed", [False, True])
+def test_the_hosts_readings_are_charged_what_they_cost_inside_the_network(
+        gpu: FakeGPU, tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch, disturbed: bool) -> None:
+    """Disturbed: every forward without readings but one is 5 ms late, as on a busy machine."""
+    clock = _Clock()
+    monkeypatch.setattr(probe, "time", clock)
+    real = probe._CudaProbe.mark
+    real_pace = probe._CudaProbe.pace
+    paces = iter(range(10**6))
+    monkeypatch.setattr(probe._CudaProbe, "pace", lambda self, module, x: real_pace(self, module, x)
+                        + 5.0 * (disturbed and next(paces) != 2))
+
+    def costly(self: probe._CudaProbe, name: str | None) -> None:  # 1 ms more inside the network only
+        if name not in (None, "reading") and not self.quiet:
+            clock.now += 1e-3
+        real(self, name)
+
+    monkeypatch.setattr(probe._CudaProbe, "mark", costly)
+    timed = probe.time_layers(tiny, setting("cuda"), warmup=1, repeats=3)
+    assert min(timed.totals) > len(tiny) * 1.0  # the probed forwards paid a millisecond a layer
+    assert all(abs(time) < 0.01 for times in timed.host.values() for time in times)  # the layers none
+    assert max(timed.overhead) < 0.01  # nor the call
+
+
+def test_the_first_forward_waiting_for_the_gpu_sets_no_long_hold(
+        gpu: FakeGPU, tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(probe, "time", clock)
+    real = probe.compile_graph
+
+    def searching_first(graph: nasblocks.Graph, mark: object) -> torch.nn.Module:
+        """The network, whose first convolution waits 5 s the first time, as cudnn's search does."""
+        module = real(graph, mark)
+        conv = next(layer for layer in module.modules() if isinstance(layer, torch.nn.Conv2d))
+        calls = iter(range(10**6))
+        conv.register_forward_hook(lambda *args: setattr(clock, "now", clock.now + 5.0 * (next(calls) == 0)))
+        return module
+
+    monkeypatch.setattr(probe, "compile_graph", searching_first)
+    probe.time_layers(tiny, setting("cuda"), warmup=1, repeats=2)
+    assert max(gpu.holds) < 100 * 1000  # under 100 ms (the fake's sleep runs 1000 cycles a ms)
