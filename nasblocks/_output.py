@@ -32,6 +32,22 @@ def check_writable(path: Path) -> None:
 
 
 @contextmanager
+def claimed(path: Path) -> Iterator[None]:
+    """:func:`check_writable` before the work inside this block, so that a bad path fails at
+    once; when the work then fails or is interrupted, the file the check created is removed
+    rather than left to pass for a picture, a model or a spec (a file that was there before is
+    left)."""
+    existed = path.exists()
+    check_writable(path)
+    try:
+        yield
+    except BaseException:
+        if not existed and path.is_file():
+            path.unlink()
+        raise
+
+
+@contextmanager
 def writing(path: Path, *beside: Path) -> Iterator[None]:
     """Write ``path`` (and the files ``beside`` it that the same write makes) inside this block:
     an OSError there (a full disk, most often) becomes one OutputError naming the path, and the

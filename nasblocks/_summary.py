@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.filesize import decimal
 from rich.table import Table
 
 from nasblocks._graph import Graph, Node
 from nasblocks._ops import Shape, fmt_shape
-from nasblocks._viz import shown_args
+from nasblocks._viz import place_path, shown_args, si
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,11 @@ def _tree(graph: Graph) -> _Entry:
     root = _Entry("", "")
     for node in graph:
         entry = root
-        parts = node.scope.split(".") if node.scope else []
-        for end in range(1, len(parts) + 1):
-            name = ".".join(parts[:end])
-            entry = entry.children.setdefault(name, _Entry(name, parts[end - 1]))
+        path = place_path(node)
+        for name in path:
+            own = node.target is None and name == path[-1]  # an op without a module, named by its op
+            entry = entry.children.setdefault(name, _Entry(name, node.op if own else name.rpartition(".")[2]))
             entry.nodes.append(node)
-        if node.target != node.scope:  # an op without a module: a row under its block
-            entry.children[node.name] = _Entry(node.name, node.op, [node])
     return root
 
 
@@ -87,8 +86,8 @@ def summary_table(graph: Graph, depth: int = 3, title: str = "") -> Table:
     """The rows as a rich Table, with the totals and what they come to in memory."""
     table = Table(title=title or graph.name, caption=(
         f"input {fmt_shape(graph.input_shape)} · {graph.params:,} parameters "
-        f"({graph.params * 4 / 1e6:.1f} MB as fp32) · {graph.macs:,} multiply-adds "
-        f"(= {2 * graph.macs / 1e9:.2f} GFLOPs counting multiply and add separately)"),
+        f"({decimal(graph.params * 4)} as fp32) · {graph.macs:,} multiply-adds "
+        f"(= {si(2 * graph.macs)} FLOPs counting multiply and add separately)"),
         caption_justify="left")
     table.add_column("layer", no_wrap=True)
     table.add_column("op")

@@ -5,7 +5,7 @@
     nasblocks viz mobilenet_v2 --color macs -o mbv2.svg             # shaded by multiply-adds
 
 A :class:`Picture` is what both renderers draw: boxes (one per op, or one per block collapsed at
-``depth`` — the grouping of ``nasblocks build``'s table), edges labelled with the shapes of the
+``depth`` — the rows of ``nasblocks build --summary``), edges labelled with the shapes of the
 tensors they carry, and clusters: the hierarchical names (``features.3.conv``) that hold two or
 more boxes, nested as the names are.
 """
@@ -95,6 +95,20 @@ def _block_box(key: str, nodes: list[Node]) -> Box:
                tooltip=f"{key}: {len(nodes)} ops, {params:,} params, {macs:,} multiply-adds")
 
 
+def place_path(node: Node) -> list[str]:
+    """The rows of ``build --summary`` that hold ``node``, outermost first: its scope's dotted
+    prefixes (``layer1``, ``layer1.0``), then the node itself where it has no module of its own
+    (a functional relu, an add): such an op sits one level below its block."""
+    return _prefixes(node.scope) + ([node.name] if node.target is None else [])
+
+
+def _box_key(node: Node, depth: int | None) -> str:
+    """The box ``node`` is drawn in: the row holding it at ``depth``, or its own box where its
+    place is no deeper — so two functional ops never merge into a box bearing their block's name."""
+    path = place_path(node)
+    return path[depth - 1] if depth is not None and len(path) > depth else node.name
+
+
 def picture(graph: Graph, depth: int | None = None, color: str | None = None, device: str = "cpu") -> Picture:
     """The picture of ``graph``: every op, or with ``depth`` the blocks below that depth
     collapsed into one box each (``depth=1``: one box per top-level item); ``color`` shades the
@@ -103,8 +117,7 @@ def picture(graph: Graph, depth: int | None = None, color: str | None = None, de
         raise OutputError(f"--color {color!r}: expected one of {', '.join(COLORS)}")
     groups: dict[str, list[Node]] = {}
     for node in graph:
-        key = ".".join(node.scope.split(".")[:depth]) if depth is not None else ""
-        groups.setdefault(key or node.name, []).append(node)
+        groups.setdefault(_box_key(node, depth), []).append(node)
     boxes = {INPUT: Box(INPUT, "", ["input", fmt_shape(graph.input_shape)])}
     box_of = {INPUT: INPUT}
     for key, nodes in groups.items():
@@ -221,6 +234,19 @@ def to_dot(pic: Picture) -> graphviz.Digraph:
     return dot
 
 
+def _laid_out(pic: Picture, path: Path, fmt: str) -> bytes:
+    """The picture as ``dot`` draws it; dot's own failure (its known "trouble in init_rank" on
+    some clusterings, a crash, a kill) is one line with what dot said and a way round it."""
+    import graphviz
+
+    try:
+        return to_dot(pic).pipe(format=fmt, quiet=True)
+    except graphviz.CalledProcessError as err:
+        said = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise OutputError(f"{path}: Graphviz's dot failed ({said[0] if said else f'exit status {err.returncode}'}); "
+                          "write the source instead (-o NAME.dot), or draw fewer boxes (--depth)") from None
+
+
 def draw(pic: Picture, path: Path, fmt: str | None = None) -> str:
     """Write ``pic`` to ``path`` — svg, png, pdf or dot source, by default what the suffix
     names — and say what drew it: "dot", or "matplotlib" where Graphviz's dot is not
@@ -228,7 +254,7 @@ def draw(pic: Picture, path: Path, fmt: str | None = None) -> str:
     fmt = format_of(path, fmt, FORMATS)
     check_writable(path)
     if fmt == "dot" or shutil.which("dot"):
-        drawn = to_dot(pic).source.encode() if fmt == "dot" else to_dot(pic).pipe(format=fmt)
+        drawn = to_dot(pic).source.encode() if fmt == "dot" else _laid_out(pic, path, fmt)
         with writing(path):
             path.write_bytes(drawn)
         return "dot"

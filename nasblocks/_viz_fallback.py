@@ -36,7 +36,8 @@ def draw_matplotlib(pic: Picture, file: IO[bytes], fmt: str) -> None:
                                  edge_labels={pair: ", ".join(labels) for pair, labels in pic.edges.items()})
     colour = fills(pic)
     for name, box in pic.boxes.items():
-        lines = box.lines if box.ops > 1 or box.place in ("", box.id) else [box.place, *box.lines]
+        named = box.place in ("", box.lines[0].partition(":")[0])  # a block, or "head: linear" at the top
+        lines = box.lines if named else [box.place, *box.lines]
         fill = colour.get(name, "white")
         ax.text(*pos[name], "\n".join(lines), ha="center", va="center", fontsize=5,
                 color="white" if name in colour and is_dark(fill) else "black",

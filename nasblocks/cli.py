@@ -71,7 +71,7 @@ def build(
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
     from nasblocks import expand
     from nasblocks._compile import compile_graph
-    from nasblocks._output import check_writable, write_saved
+    from nasblocks._output import claimed, write_saved
 
     views = [flag for flag, asked in (("--json", as_json), ("--graph", graph), ("--summary", summary)) if asked]
     if len(views) > 1:
@@ -83,9 +83,9 @@ def build(
     if output is not None:
         import torch
 
-        check_writable(output)
-        module = compile_graph(ir)
-        write_saved(output, lambda file: torch.save(module, file))
+        with claimed(output):
+            module = compile_graph(ir)
+            write_saved(output, lambda file: torch.save(module, file))
     if as_json:
         print(json.dumps({
             "name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(ir.input_shape),

@@ -34,14 +34,17 @@ def viz(
     hierarchical names as nested clusters, each op with its arguments, output shape and cost,
     edges labelled with tensor shapes."""
     from nasblocks._expand import expand
-    from nasblocks._output import format_of
+    from nasblocks._output import claimed, format_of
     from nasblocks._viz import DOT_MISSING, FORMATS, draw, picture
 
-    fmt = format_of(output, fmt, FORMATS)  # before any latency is measured
-    pic = picture(expand(load_spec(spec, set_, input_size)), depth, color, device)
-    if draw(pic, output, fmt) == "matplotlib":
+    fmt = format_of(output, fmt, FORMATS)
+    with claimed(output):  # before any latency is measured
+        pic = picture(expand(load_spec(spec, set_, input_size)), depth, color, device)
+        drawer = draw(pic, output, fmt)
+    if drawer == "matplotlib":
         print(f"note: {DOT_MISSING}", file=sys.stderr)
-    print(f"wrote {output}: {len(pic.boxes)} boxes, {len(pic.clusters)} clusters")
+    framed = f", {len(pic.clusters)} cluster{'s' * (len(pic.clusters) != 1)}" if drawer == "dot" else ""
+    print(f"wrote {output}: {len(pic.boxes)} boxes{framed}")
 
 
 def export(
@@ -54,16 +57,19 @@ def export(
 ) -> None:
     """Export the compiled network, in eval mode, as ONNX or torch.export's .pt2 (ONNX needs
     pip install 'nasblocks\\[export]')."""
+    from rich.filesize import decimal
+
     from nasblocks._compile import compile_graph
     from nasblocks._expand import expand
     from nasblocks._export import FORMATS
     from nasblocks._export import export as export_module
     from nasblocks._ops import fmt_shape
-    from nasblocks._output import format_of
+    from nasblocks._output import claimed, format_of
 
     fmt = format_of(output, fmt, FORMATS)  # before the module is built
     graph = expand(load_spec(spec, set_, input_size))
-    written = export_module(compile_graph(graph), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
+    with claimed(output):
+        written = export_module(compile_graph(graph), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
     batch = "batch" if dynamic_batch else "1"
     print(f"wrote {output}: {written}, input {batch}×{fmt_shape(graph.input_shape)}, "
-          f"{output.stat().st_size / 1e6:.1f} MB")
+          f"{decimal(output.stat().st_size)}")

@@ -197,3 +197,16 @@ def test_build_o_stopped_half_way_leaves_no_file(monkeypatch: pytest.MonkeyPatch
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert err == f"error: {target}: cannot write there (File too large)\n"
     assert not target.exists()
+
+
+def test_build_o_interrupted_while_compiling_leaves_no_empty_file(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the module is built
+
+    monkeypatch.setattr("nasblocks._compile.compile_graph", interrupted)
+    target = tmp_path / "m.pt"
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", "-o", str(target)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 130 and not target.exists()

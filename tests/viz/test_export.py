@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from rich.filesize import decimal
 
 import nasblocks
 from nasblocks._compile import compile_graph
@@ -113,7 +114,7 @@ def test_cli_exports_batch_one_by_default(monkeypatch: pytest.MonkeyPatch, capsy
                                           tmp_path: Path, fmt: str) -> None:
     target = tmp_path / "out" / f"net.{fmt}"
     assert cli(monkeypatch, "export", str(OP_FORMS), "--format", fmt, "-o", str(target)) == 0
-    assert capsys.readouterr().out.startswith(f"wrote {target}: {fmt}, input 1×3×128×128")
+    assert capsys.readouterr().out == f"wrote {target}: {fmt}, input 1×3×128×128, {decimal(target.stat().st_size)}\n"
     x = torch.randn(1, 3, 128, 128)
     if fmt == "onnx":
         session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
@@ -173,3 +174,20 @@ def test_an_onnx_write_that_fails_leaves_neither_the_model_nor_its_weights_file(
     with pytest.raises(nasblocks.NasblocksError, match="x.onnx: cannot write there"):
         export(compile_graph(graph), graph.input_shape, tmp_path / "x.onnx")
     assert list(tmp_path.iterdir()) == [tmp_path / "net.yaml"]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_an_interrupted_export_leaves_no_empty_file_and_keeps_an_old_one(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        write_spec: Callable[..., Path], fmt: str) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while torch.export traces
+
+    monkeypatch.setattr(torch.export, "export", interrupted)
+    monkeypatch.setattr(torch.onnx, "export", interrupted)
+    spec = write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")
+    assert cli(monkeypatch, "export", str(spec), "-o", str(tmp_path / f"new.{fmt}")) == 130
+    assert not (tmp_path / f"new.{fmt}").exists()
+    (tmp_path / f"old.{fmt}").write_bytes(b"an earlier export")
+    assert cli(monkeypatch, "export", str(spec), "-o", str(tmp_path / f"old.{fmt}")) == 130
+    assert (tmp_path / f"old.{fmt}").read_bytes() == b"an earlier export"

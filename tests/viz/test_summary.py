@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 import nasblocks
 from nasblocks import cli
-from nasblocks._summary import summary_rows
+from nasblocks._summary import summary_rows, summary_table
 from nasblocks._console import make_console
 
 
@@ -72,3 +75,13 @@ def test_columns_still_sets_the_width(monkeypatch: pytest.MonkeyPatch) -> None:
     assert make_console().width == 90
     monkeypatch.delenv("COLUMNS")
     assert make_console().width > 200  # captured by pytest: not a terminal
+
+
+
+def test_a_small_network_is_not_summed_up_as_zero(write_spec: Callable[..., Path]) -> None:
+    graph = nasblocks.expand(nasblocks.load(str(write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n"))))
+    assert (graph.params, graph.macs) == (108, 6912)
+    console = Console(width=300, record=True)
+    console.print(summary_table(graph))
+    caption = " ".join(console.export_text().split())  # wrapped at the table's width
+    assert "108 parameters (432 bytes as fp32) · 6,912 multiply-adds (= 13.8 k FLOPs counting" in caption

@@ -17,8 +17,10 @@ from matplotlib.colors import to_hex
 from PIL import Image
 
 import nasblocks
+from nasblocks import _viz
 from nasblocks._graph import INPUT
 from nasblocks._latency_units import units
+from nasblocks._summary import Row, summary_rows
 from nasblocks._viz import draw, picture
 from nasblocks.cli import main
 
@@ -38,6 +40,10 @@ network:
   - linear: {out: 4}
     name: head
 """
+
+
+RESIDUAL = (SMALL.replace("imports: [blocks.yaml]", "imports: [blocks.yaml, resnet_blocks.yaml]")
+            .replace("inverted_residual: {out: 8, expand: 2}", "basic_block: {planes: 8}"))  # add, then relu: both functional
 
 
 def viz(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -93,25 +99,40 @@ def test_arguments_that_differ_from_defaults_are_shown(monkeypatch: pytest.Monke
     assert stem == ["conv", "out=64 kernel=7×7 stride=2×2", "64×112×112", "118 M MACs · 9.41 k params"]
 
 
+def summary_leaves(graph: nasblocks.Graph, depth: int) -> list[Row]:
+    """The rows of ``build --summary --depth`` that have no rows below them."""
+    rows = summary_rows(graph, depth)
+    return [row for row, after in zip(rows, [*rows[1:], None]) if after is None or after.level <= row.level]
+
+
 @pytest.mark.parametrize("depth", [1, 2])
 def test_depth_collapses_blocks_into_boxes_with_their_costs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                             tmp_path: Path, depth: int) -> None:
     viz(monkeypatch, capsys, "specs/googlenet.yaml", "--depth", str(depth), "-o", str(tmp_path / "g.svg"))
     graph = nasblocks.expand(nasblocks.load("googlenet"))
-    groups: dict[str, list[nasblocks.Node]] = {}
-    for node in graph:
-        groups.setdefault(".".join(node.scope.split(".")[:depth]) or node.name, []).append(node)
-    box_of = {key: key if len(nodes) > 1 else nodes[0].name for key, nodes in groups.items()}  # one op: itself
+    node_of = {node.name if node.target != node.scope else node.target: node for node in graph}  # a row's name
+    leaves = {row.name if " ops" in row.op else node_of[row.name].name: row for row in summary_leaves(graph, depth)}
     nodes = svg_groups(tmp_path / "g.svg", "node")
-    assert set(nodes) == set(box_of.values()) | {INPUT}
+    assert set(nodes) == set(leaves) | {INPUT}
     boxes = picture(graph, depth).boxes
-    rows = {box_of[key]: (params, macs) for key, _, params, macs in graph.blocks(depth)}  # build's table
-    assert {name: (boxes[name].params, boxes[name].macs) for name in rows} == rows
-    for key, members in groups.items():
-        assert len(members) == 1 or f"{len(members)} ops" in texts(nodes[key])
-    places = [key if len(members) > 1 else members[0].scope for key, members in groups.items()]
+    assert {name: (boxes[name].params, boxes[name].macs) for name in leaves} == {
+        name: (row.params, row.macs) for name, row in leaves.items()}
+    for name, row in leaves.items():
+        assert " ops" not in row.op or row.op.split(" (")[0] in texts(nodes[name])
+    places = [name if " ops" in row.op else node_of[row.name].scope for name, row in leaves.items()]
     assert set(svg_groups(tmp_path / "g.svg", "cluster")) == expected_clusters(places)
     assert depth == 2 or not expected_clusters(places)
+
+
+def test_depth_draws_the_summary_rows_at_that_depth(write_spec: Callable[..., Path]) -> None:
+    # the block's add and its functional relu sit under block, as build --summary lists them:
+    # at depth 2 they are two boxes, not one box named after the whole block
+    graph = nasblocks.expand(nasblocks.load(str(write_spec(RESIDUAL))))
+    for depth in (1, 2, 3):
+        boxes = [box for box in picture(graph, depth).boxes.values() if box.id != INPUT]
+        assert [(box.ops, box.params, box.macs) for box in boxes] == [
+            (int(row.op.split()[0]) if " ops" in row.op else 1, row.params, row.macs) for row in summary_leaves(graph, depth)]
+    assert list(picture(graph, 2).boxes) == list(picture(graph).boxes)  # nothing below depth 2 to collapse
 
 
 def fills(path: Path) -> dict[str, str]:
@@ -148,11 +169,15 @@ def test_without_dot_it_says_so_and_draws_with_matplotlib(monkeypatch: pytest.Mo
     with Image.open(tmp_path / "s.png") as image:
         image.verify()
         assert image.format == "PNG" and image.size[0] > 200
-    viz(monkeypatch, capsys, str(small), "-o", str(tmp_path / "s.svg"))
-    words = " ".join(t.text or "" for t in ET.parse(tmp_path / "s.svg").getroot().iter(f"{SVG}text"))
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "viz", str(small), "-o", str(tmp_path / "s.svg")])
+    with pytest.raises(SystemExit):
+        main()
+    assert capsys.readouterr().out == f"wrote {tmp_path / 's.svg'}: 16 boxes\n"  # no cluster frames claimed
+    lines = [t.text or "" for t in ET.parse(tmp_path / "s.svg").getroot().iter(f"{SVG}text")]
     graph = nasblocks.expand(nasblocks.load(str(small)))
     for box in picture(graph).boxes.values():
-        assert box.lines[0] in words
+        assert box.lines[0] in lines
+    assert "block" in lines and not any(title.startswith(f"{place}: ") for place, title in zip(lines, lines[1:]))
 
 
 def test_dot_source_needs_no_program(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, small: Path) -> None:
@@ -168,10 +193,12 @@ def test_dot_source_needs_no_program(monkeypatch: pytest.MonkeyPatch, capsys: py
     (["-o", "net.jpg"], "net.jpg: expected one of svg, png, pdf, dot"),
     (["-o", "net.svg", "--color", "flops"], "--color 'flops': expected one of macs, latency"),
     (["-o", "file/net.svg"], "file/net.svg: cannot write there"),
+    (["-o", "file/net.svg", "--color", "latency"], "file/net.svg: cannot write there"),  # before measuring
 ])
 def test_bad_requests_get_one_line_and_status_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                  tmp_path: Path, small: Path, args: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_viz, "node_latency", lambda *_: pytest.fail("latency measured for a picture that cannot be written"))
     Path("file").write_text("")
     code, err = viz(monkeypatch, capsys, str(small), *args)
     assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
@@ -201,6 +228,18 @@ def test_a_folder_or_a_full_disk_is_one_line(monkeypatch: pytest.MonkeyPatch, ca
     assert code == 2 and err == f"error: {folder}: is a folder; name a file to write\n"
     code, err = viz(monkeypatch, capsys, str(small), "-o", "/dev/full", "--format", fmt)  # every write fails: ENOSPC
     assert code == 2 and err == "error: /dev/full: cannot write there (No space left on device)\n"
+
+
+def test_a_failing_dot_is_one_line_and_leaves_no_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path, small: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "dot").write_text("#!/bin/sh\necho 'Error: trouble in init_rank' >&2\necho '  %1 0' >&2\nexit 1\n")
+    (tmp_path / "bin" / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    code, err = viz(monkeypatch, capsys, str(small), "-o", str(tmp_path / "net.svg"))
+    assert code == 2 and err == (f"error: {tmp_path / 'net.svg'}: Graphviz's dot failed (Error: trouble in init_rank); "
+                                 "write the source instead (-o NAME.dot), or draw fewer boxes (--depth)\n")
+    assert not (tmp_path / "net.svg").exists()
 
 
 def test_a_matplotlib_failure_is_not_called_a_write_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
