@@ -127,6 +127,8 @@ def measure(
 def profile(
     specs: Annotated[Optional[list[str]], typer.Argument(
         help="Specs or zoo names whose units to measure (default: every zoo network).")] = None,
+    set_: SetOpt = None,
+    input_size: InputOpt = None,
     device: DeviceOpt = "cpu",
     batch: BatchOpt = 1,
     threads: ThreadsOpt = None,
@@ -135,14 +137,15 @@ def profile(
     clock: ClockOpt = "wall",
     as_json: JsonOpt = False,
 ) -> None:
-    """Fill the device's latency table: measure the units it lacks, of every zoo network or the given ones."""
+    """Fill the device's latency table: measure the units it lacks, of every zoo network or the
+    given ones (each at --input and with --set, where given: the size and vars a search will use)."""
     from nasblocks._expand import expand
     from nasblocks._latency_table import predict_detail, table_for
-    from nasblocks._spec import load, zoo_names
+    from nasblocks._spec import zoo_names
 
     options = _settings(device, batch, threads, dtype, channels_last, clock)
     names = specs or sorted(zoo_names())
-    graphs = [expand(load(name)) for name in names]  # a spec that does not build fails before any work
+    graphs = [expand(load_spec(name, set_, input_size)) for name in names]  # one that fails, before any work
     measured = 0
     rows = []
     with console.status("profiling") as status:

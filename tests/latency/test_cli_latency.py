@@ -67,6 +67,16 @@ def test_profile_fills_the_table_for_the_given_specs(monkeypatch, capsys, tiny_p
     assert "0 units measured now; 9 entries in" in out
 
 
+def test_profile_measures_the_units_at_the_given_input_size(monkeypatch, capsys, tiny_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, "profile", str(tiny_path), "--input", "3x32x32", "--threads", "1", "--json")
+    assert json.loads(out)["measured_now"] == 9
+    keys = set(json.loads(lt.table_path("cpu").read_text())["entries"])
+    assert any(key.startswith("conv(out=8,kernel=3x3,stride=2x2)+bn+relu@3x32x32|") for key in keys)
+    assert not any("@3x16x16|" in key for key in keys)  # the spec's own size was not profiled
+    _, err = run(monkeypatch, capsys, "profile", str(tiny_path), "--set", "no_such_var=1", code=2)
+    assert "no_such_var" in err and err.count("\n") == 1
+
+
 def test_cuda_without_a_gpu_is_one_line_and_exit_2(monkeypatch, capsys, tiny_path: Path) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out, err = run(monkeypatch, capsys, str(tiny_path), "--device", "cuda", "--batch", "64", code=2)
