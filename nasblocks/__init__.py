@@ -125,7 +125,7 @@ def search(study: str | None = None, *, resume: bool = False, root: str | os.Pat
 
     if study is not None and not isinstance(study, str):
         raise TypeError(f"search(study=...) expects the study's name, a str, got {type(study).__name__}")
-    outcome = run_search(api_options(options), study=study, resume=resume, root=Path(root))
+    outcome = run_search(api_options(options), study=study, resume=resume, root=Path(root), python=True)
     if outcome.status == 128 + signal.SIGINT:
         raise KeyboardInterrupt  # a script's loop of searches stops too, not only this search
     if outcome.status:

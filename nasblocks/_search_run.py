@@ -48,13 +48,14 @@ class Outcome:
 
 
 def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool = False,
-               root: Path = Path("studies"), console: Console | None = None) -> Outcome:
+               root: Path = Path("studies"), console: Console | None = None, python: bool = False) -> Outcome:
     """Run (or resume) a search until the study holds ``trials`` finished trials, counted over
     every worker that shares it, or until SIGINT (Ctrl-C) or SIGTERM.
 
     ``given`` holds the SearchConfig fields the user set (None: default or stored value).
     A signal stops the search after marking the running trial failed; every finished trial stays
-    in storage, and ``--resume`` runs exactly the missing ones.
+    in storage, and ``--resume`` runs exactly the missing ones (``python``: the run was called
+    from Python, and the hint to resume it is a call of ``nasblocks.search``).
     """
     from nasblocks._workers import COUNTED, Quota
 
@@ -91,7 +92,7 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
                 finally:
                     search.progress = None
         ran = len(optuna_study.trials) - before
-        finish(search, optuna_study, console, bool(status), time.perf_counter() - started)
+        finish(search, optuna_study, console, bool(status), time.perf_counter() - started, python)
     if search.quota.gave_up:
         raise StudyError(f"stopped: {search.quota.gave_up}; the study keeps every finished trial")
     return Outcome(optuna_study, search.folder, bool(status), ran, status)
@@ -146,13 +147,14 @@ def _optimize(search: Search, study: optuna.Study) -> None:
             return
 
 
-def finish(search: Search, study: optuna.Study, console: Console, interrupted: bool, seconds: float) -> None:
+def finish(search: Search, study: optuna.Study, console: Console, interrupted: bool, seconds: float,
+           python: bool = False) -> None:
     """The final table, best.yaml and the plots; after Ctrl-C too."""
     import shutil
 
     if interrupted:
         console.print(f"stopped: every finished trial is kept in {search.folder}; continue with "
-                      f"{resume_command(search)}", markup=False, highlight=False, soft_wrap=True)
+                      f"{resume_command(search, python)}", markup=False, highlight=False, soft_wrap=True)
     front = pareto_front(study)
     if front:
         console.print(trials_table(front, f"{search.name}: Pareto front, accuracy against "
@@ -173,14 +175,24 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
                   f"({seconds:.0f} s this run)", highlight=False)
 
 
-def resume_command(search: Search) -> str:
+def resume_command(search: Search, python: bool = False) -> str:
     """The command that continues a stopped study, with the --dir and --storage it needs (a
-    password shows as ***: the user types it, or keeps it in PGPASSWORD)."""
+    password shows as ***: the user types it, or keeps it in PGPASSWORD); with ``python``, the
+    call of ``nasblocks.search`` that does."""
     from nasblocks._storage import redact
 
+    root = str(search.folder.parent) if search.folder.parent != Path("studies") else None
+    storage = redact(search.config.storage) if search.config.storage else None
+    if python:
+        call = [repr(search.name), "resume=True"]
+        if root:
+            call.append(f"root={root!r}")
+        if storage:
+            call.append(f"storage={storage!r}")
+        return f"nasblocks.search({', '.join(call)})"
     words = ["nasblocks", "search", "--study", search.name, "--resume"]
-    if search.folder.parent != Path("studies"):
-        words += ["--dir", str(search.folder.parent)]
-    if search.config.storage:
-        words += ["--storage", redact(search.config.storage)]
+    if root:
+        words += ["--dir", root]
+    if storage:
+        words += ["--storage", storage]
     return shlex.join(words)

@@ -140,7 +140,7 @@ def test_a_built_network_survives_deepcopy_and_pickle(write_spec: Callable[..., 
 @pytest.mark.parametrize(("sent", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)])
 def test_search_stopped_by_a_signal_keeps_its_trials_then_stops_the_caller(
         sent: int, raised: type[BaseException], write_spec: Callable[..., Path], latency_cache: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A notebook's interrupt or a script's loop of searches: Ctrl-C stops the caller too, as
     Optuna's optimize does, and SIGTERM ends the process, after the search stopped cleanly."""
     write_spec(NET)
@@ -150,5 +150,7 @@ def test_search_stopped_by_a_signal_keeps_its_trials_then_stops_the_caller(
         nasblocks.search("s", root=space.parent / "studies", space=str(space), budget="1MFLOPs",
                          trials=1, epochs=1, resolution=16, limit=120, device="cpu")
     assert raised is KeyboardInterrupt or stopped.value.code == 128 + signal.SIGTERM
+    said = " ".join(capsys.readouterr().out.split())  # the hint, in the language it was called from
+    assert f"continue with nasblocks.search('s', resume=True, root='{space.parent / 'studies'}')" in said
     kept = optuna.load_study(study_name="s", storage=f"sqlite:///{space.parent / 'studies/s/study.db'}")
     assert [t.state for t in kept.trials] == [optuna.trial.TrialState.FAIL]
