@@ -1,13 +1,18 @@
-"""The documentation's worked example is a real spec that equals what it claims to."""
+"""The spec language's documentation: its worked example is a real spec that equals what it
+claims to, and its lists of keys, heads, meta keys and functions are the loader's."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 from torchvision.models.resnet import BasicBlock
 
 import nasblocks
+from nasblocks._expand import META
+from nasblocks._expr import FUNCTIONS
+from nasblocks._spec import RESERVED, SPEC_KEYS
 
 DOC = Path(__file__).parents[1] / "docs" / "spec-language.md"
 
@@ -27,3 +32,18 @@ def test_worked_example_equals_torchvision_basic_blocks(tmp_path: Path) -> None:
     assert (model(x) - reference(x)).abs().max() < 1e-5
     first = str(nasblocks.expand(nasblocks.load(spec))).splitlines()[1]
     assert first.strip().replace(str(spec), "net.yaml") in DOC.read_text()
+
+
+def test_spec_language_lists_the_keys_heads_meta_keys_and_functions_the_loader_knows() -> None:
+    text = DOC.read_text()
+    sketch = text.split("## A spec file")[1].split("```yaml\n")[1].split("```")[0]
+    top_level = [line.split(":")[0] for line in sketch.splitlines() if line[:1].isalpha()]
+    assert sorted(top_level) == sorted(SPEC_KEYS)
+    items = text.split("| head | what it is |")[1].split("\n\n")[0]
+    heads = re.findall(r"(?:^\| |, )`(\w+): ", items, re.MULTILINE)  # an op, a block, then RESERVED
+    assert heads[:2] == ["conv", "conv_bn_act"] and set(heads[2:]) == RESERVED
+    meta = text.split("| meta key | effect |")[1].split("\n\n")[0]
+    assert re.findall(r"^\| `(\w+):", meta, re.MULTILINE) == list(META)
+    listed = text.split("- functions:")[1].split(";")[0]
+    assert {name for chunk in re.findall(r"`([^`]+)`", listed) for name in chunk.split("(")[0].split()} \
+        == set(FUNCTIONS)
