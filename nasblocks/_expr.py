@@ -134,6 +134,10 @@ def _shown(name: str) -> str:
     return "in" if name == _IN else name
 
 
+# YAML's and JSON's spellings of Python's constants, which an expression (Python) does not know
+_PYTHON_SPELLING = {"true": "True", "false": "False", "null": "None", "none": "None"}
+
+
 def _name(name: str) -> Evaluator:
     def lookup(env: Env) -> Any:
         try:
@@ -142,6 +146,8 @@ def _name(name: str) -> Evaluator:
             known = sorted(_shown(k) for k in env if not k.startswith("_") or k == _IN)
             close = difflib.get_close_matches(_shown(name), known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; known names: {', '.join(known)}"
+            if name.lower() in _PYTHON_SPELLING:
+                hint = f"; expressions are Python: write {_PYTHON_SPELLING[name.lower()]}"
             raise ExprError(f"undefined name {_shown(name)!r}{hint}", undefined=_shown(name)) from None
     return lookup
 

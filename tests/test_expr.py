@@ -44,6 +44,8 @@ def test_make_divisible_matches_torchvision(value: float, divisor: int) -> None:
 
 @pytest.mark.parametrize("text, env, message", [
     ("widht * 2", {"width": 1.0}, "undefined name 'widht'; did you mean width?"),
+    ("width > 1 and true", {"width": 2}, "undefined name 'true'; expressions are Python: write True"),
+    ("null", {"width": 2}, "undefined name 'null'; expressions are Python: write None"),
     ("a / b", {"a": 1, "b": 0}, "division by zero"),
     ("a // 0", {"a": 1}, "division by zero"),
     ("a % 0", {"a": 1}, "modulo by zero"),
