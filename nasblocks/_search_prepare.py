@@ -204,8 +204,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     search = Search(config, name, root, console)
     if existing is not None:
         _check_space_unchanged(existing.user_attrs.get(SPACE_ATTR), search.space, name)
+    search.load_data()  # a missing dataset is refused before the budget check times latency units
     search.check_budget()
-    search.load_data()
     search.check_proxy()
     url = search.url = storage_url(root, name, config.storage)
     directions = [DIRECTIONS[o] for o in search.objectives]

@@ -95,6 +95,15 @@ def test_bad_input_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsy
     assert not list(tmp_path.glob("*/study.db"))
 
 
+def test_a_missing_dataset_is_refused_before_any_latency_unit_is_timed(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, quick: dict[str, Any],
+        latency_cache: Path) -> None:
+    _, err = run(monkeypatch, capsys, "search", *quick_args(quick, tmp_path), "--budget", "1s",
+                 "--data", "cifar10:/nonexistent/cifar", status=2)
+    assert err.startswith("error: cifar10 path '/nonexistent/cifar' does not exist")
+    assert not list(latency_cache.rglob("*.json"))  # the budget's latency was not priced first
+
+
 @pytest.mark.parametrize("width, message", [
     ("{low: 0.5, high: 3.0}", "error: the grid sampler needs a finite domain; parameter 'width' is the continuous "
                               "range 0.5..3: give it a step or choices"),
