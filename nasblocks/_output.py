@@ -23,6 +23,9 @@ def check_writable(path: Path) -> None:
     is lost yet), so a bad path fails in one line rather than after seconds of layout or tracing."""
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; name a file to write")
+    for folder in path.parents:  # mkdir would say "File exists" of a file where a folder must be
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{path}: cannot write there ({folder} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("ab"):
