@@ -143,11 +143,12 @@ def _name(name: str) -> Evaluator:
         try:
             return env[name]
         except KeyError:
-            known = sorted(_shown(k) for k in env if not k.startswith("_") or k == _IN)
-            close = difflib.get_close_matches(_shown(name), known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known names: {', '.join(known)}"
             if name.lower() in _PYTHON_SPELLING:
                 hint = f"; expressions are Python: write {_PYTHON_SPELLING[name.lower()]}"
+            else:
+                known = sorted(_shown(k) for k in env if not k.startswith("_") or k == _IN)
+                close = difflib.get_close_matches(_shown(name), known, n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else f"; known names: {', '.join(known)}"
             raise ExprError(f"undefined name {_shown(name)!r}{hint}", undefined=_shown(name)) from None
     return lookup
 
