@@ -102,6 +102,12 @@ class Spec:
     overrides: Mapping[str, Any] = field(default_factory=dict, repr=False)  # vars set by the user
     input_override: Shape | None = field(default=None, repr=False)  # an input size set by the user
 
+    def __hash__(self) -> int:
+        """Specs are set members and dictionary keys (a search's candidates): equal specs hash
+        alike. Equality compares the YAML document and the vars, mappings that do not hash; the
+        hash reads the fields that do."""
+        return hash((self.name, self.file, self.input))
+
     def with_vars(self, **overrides: Any) -> Spec:
         """The same spec with some vars set (unknown names are errors); vars derived from others
         by expressions follow the new values."""

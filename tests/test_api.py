@@ -64,6 +64,13 @@ def test_load_given_a_loaded_spec_points_to_with_vars() -> None:
         nasblocks.load(nasblocks.load("mobilenet_v2"), width=0.5)
 
 
+def test_specs_are_set_members_equal_when_the_network_is() -> None:
+    spec = nasblocks.load("mobilenet_v2")
+    same = {spec, nasblocks.load("mobilenet_v2")}
+    other = {spec.with_vars(width=0.5), spec.with_vars(stages=[[1, 16, 1, 1]]), spec.with_input((3, 96, 96))}
+    assert len(same) == 1 and len(same | other) == 4
+
+
 @pytest.mark.parametrize("size", [160, "3x160x160"])
 def test_an_input_size_that_is_not_three_numbers_is_a_spec_error(size: Any) -> None:
     with pytest.raises(nasblocks.SpecError, match=rf"input: expected \[channels, height, width\], got {size!r}$"):
