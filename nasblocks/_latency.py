@@ -171,15 +171,17 @@ def device_name(device: str) -> str:
 
 
 def device_key(device: str) -> str:
-    """A file-name-safe key naming the device and the torch build: latencies measured under
-    another processor, GPU or torch version are not the same figures.
+    """A file-name-safe key naming the device and the torch build (its version and local tag:
+    a CPU-only wheel and a CUDA one are different builds): latencies measured under another
+    processor, GPU or torch build are not the same figures.
 
     >>> device_key("cpu").startswith("cpu-")
     True
     """
     kind = "cuda" if device.startswith("cuda") else "cpu"
     slug = re.sub(r"[^a-z0-9]+", "-", device_name(device).lower()).strip("-")
-    return f"{kind}-{slug}-torch{torch.__version__.split('+')[0]}"
+    build = re.sub(r"[^a-z0-9.]+", "-", torch.__version__.lower())  # 2.14.1+cu130: 2.14.1-cu130
+    return f"{kind}-{slug}-torch{build}"
 
 
 # --- timing ----------------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ two to three times faster than inside a network (benchmarks/RESULTS.md).
   layer's GPU work without the gaps where it would wait for the host. Every :data:`SEGMENT`
   layers the probe lets the GPU drain and holds it again, so that the queue of launches never
   fills (the host would wait for it). A forward in which the GPU woke before the host had queued
-  a segment is run again, with a longer hold. A reading costs the host more inside the network
-  than in a loop of readings (on an H100's host, the layers of networks run at batch 1 summed to
-  37 % above the networks' own pace), so each probed forward is followed by one without readings,
-  the GPU running, and the host's readings are charged what the fastest probed forward takes
-  beyond the fastest of those.
+  a segment is run again, with a longer hold.
+
+A reading costs more inside the network than in a loop of readings: on an H100's host, the
+layers of networks run at batch 1 summed to 37 % above the networks' own pace; on the EPYC's CPU,
+small networks' layers summed to 2–4 % above theirs. So each probed forward is followed by one
+without readings (on CUDA with the GPU running, as in a measurement), and the readings are
+charged what the fastest probed forward takes beyond the fastest of those (:meth:`_Probe.pace`).
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ class _Probe:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.marks: list[Mark] = []
+        self.quiet = False          # a forward without readings (:meth:`pace`)
 
     def mark(self, name: str | None) -> None:
-        self.marks.append((name, self.clock(), None))
+        if not self.quiet:
+            self.marks.append((name, self.clock(), None))
 
     def begin(self) -> None:
         """Before a forward."""
@@ -59,6 +63,25 @@ class _Probe:
     def end(self) -> bool:
         """After a forward: whether its spans time what they are meant to."""
         return True
+
+    def sync(self) -> None:
+        """Wait for the device (CUDA: for the GPU's queue)."""
+
+    def pace(self, module: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
+        """The clock's time (ms) of one forward without readings; on CUDA the host's time to
+        issue it, the GPU running as it does in a measurement. (The first one on CUDA also
+        absorbs cudnn's search for algorithms, which waits for the GPU: in a probed forward it
+        would set a hold of seconds.)"""
+        self.quiet = True
+        try:
+            self.sync()
+            start = self.clock()
+            module(x)
+            stop = self.clock()
+            self.sync()
+        finally:
+            self.quiet = False
+        return (stop - start) * 1e3
 
 
 class _CudaProbe(_Probe):
@@ -73,7 +96,6 @@ class _CudaProbe(_Probe):
         self.held_since = 0.0
         self.longest_ms = 0.0       # the host's longest segment in this forward
         self.woke = False
-        self.quiet = False          # a forward without readings (:meth:`pace`)
 
     def mark(self, name: str | None) -> None:
         if self.quiet:
@@ -121,20 +143,8 @@ class _CudaProbe(_Probe):
         self.hold_ms = min(max(2 * self.hold_ms, fitted), MAX_HOLD_MS) if woke else fitted
         return not woke
 
-    def pace(self, module: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
-        """The host's time (ms) to issue one forward without readings, the GPU running as it
-        does in a measurement. (The first one also absorbs cudnn's search for algorithms, which
-        waits for the GPU: in a probed forward it would set a hold of seconds.)"""
-        self.quiet = True
-        try:
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            module(x)
-            stop = time.perf_counter()
-            torch.cuda.synchronize()
-        finally:
-            self.quiet = False
-        return (stop - start) * 1e3
+    def sync(self) -> None:
+        torch.cuda.synchronize()
 
 
 @lru_cache(maxsize=None)
@@ -205,10 +215,9 @@ def time_layers(graph: Graph, run: Setting, *, warmup: int, repeats: int) -> Lay
     gpu: dict[str, list[float]] = {}
     overhead: list[float] = []
     totals: list[float] = []
-    paces: list[float] = []   # CUDA: the host's time of each forward without readings
+    paces: list[float] = []   # the clock's time of each forward without readings
     with running(run):
-        if cuda:
-            cuda.pace(module, x)  # a warm-up: cudnn's search, before any hold is set
+        probe.pace(module, x)  # a warm-up (on CUDA, cudnn's search) before any hold is set
         forwards = 0
         while len(totals) < repeats:
             probe.begin()
@@ -225,11 +234,10 @@ def time_layers(graph: Graph, run: Setting, *, warmup: int, repeats: int) -> Lay
                     gpu.setdefault(name, []).append(gpu_ms)
             overhead.append((probe.marks[0][1] - start + stop - probe.marks[-1][1]) * 1e3)
             totals.append(overhead[-1] + sum(host_ms for _, host_ms, _ in spans))
-            if cuda:
-                paces.append(cuda.pace(module, x))
+            paces.append(probe.pace(module, x))
         reading_host, reading_gpu = _reading_cost(probe)
-    if cuda:  # a reading before the first layer and one after each
-        reading_host = _host_reading_cost(totals, paces, 1 + len(host), reading_host)
+    # a reading before the first layer and one after each
+    reading_host = _host_reading_cost(totals, paces, 1 + len(host), reading_host)
     return LayerTimes({name: [t - reading_host for t in times] for name, times in host.items()},
                       {name: [t - reading_gpu for t in times] for name, times in gpu.items()} if cuda else None,
                       [max(t - reading_host, 0.0) for t in overhead], totals)

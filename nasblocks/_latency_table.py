@@ -4,7 +4,7 @@ A network's latency is the sum of its units' latencies, where a unit is one op o
 chain that inference runtimes fuse (:mod:`nasblocks._latency_units`). A unit is measured once
 per device and setting and cached on disk::
 
-    ~/.cache/nasblocks/latency/cpu-amd-epyc-7763-64-core-processor-torch2.14.1.json
+    ~/.cache/nasblocks/latency/cpu-amd-epyc-7763-64-core-processor-torch2.14.1-cu130.json
     {"device": {...}, "entries": {
         "conv(out=96,kernel=1x1)+bn+relu6@16x112x112|b1|fp32|contiguous|t1":
             {"median_ms": 1.41, "p10_ms": 1.38, "min_ms": 1.35, ...}, ...}}
@@ -54,8 +54,9 @@ from nasblocks.errors import LatencyError
 # 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network;
 # 4: a CPU unit's figures are its shares of the forward with that figure, pooled over runs;
 # 5: CUDA units timed in the network too, their host time without a call of their own;
-# 6: CUDA readings charged what they cost inside the network, the call charged a reading
-FORMAT = 6
+# 6: CUDA readings charged what they cost inside the network, the call charged a reading;
+# 7: CPU readings too
+FORMAT = 7
 STATS = ("median", "p10", "min")
 # How units are timed for the table (forwards of the whole network): briefly, since a search
 # prices thousands of candidates.

@@ -1,6 +1,6 @@
-"""The CUDA probe's bookkeeping, on a machine without a GPU (``torch.cuda`` faked: conftest's
-``gpu``, whose events read the host's clock plus a thousand seconds per drain, so a drain that
-leaked into a layer's span would show); no timing is asserted."""
+"""The probe's bookkeeping, the CUDA probe's on a machine without a GPU (``torch.cuda`` faked:
+conftest's ``gpu``, whose events read the host's clock plus a thousand seconds per drain, so a
+drain that leaked into a layer's span would show); no timing is asserted."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from fake_gpu import DRAIN_MS, FakeGPU
 
 import nasblocks
+from nasblocks import _latency as latency
 from nasblocks import _latency_probe as probe
 from nasblocks import _latency_table as lt
 from nasblocks import _latency_units as lu
@@ -91,25 +92,31 @@ class _Clock:
         return self.now
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
 @pytest.mark.parametrize("disturbed", [False, True])
-def test_the_hosts_readings_are_charged_what_they_cost_inside_the_network(
-        gpu: FakeGPU, tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch, disturbed: bool) -> None:
+def test_the_readings_are_charged_what_they_cost_inside_the_network(
+        tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        device: str, disturbed: bool) -> None:
     """Disturbed: every forward without readings but one is 5 ms late, as on a busy machine."""
+    if device == "cuda":
+        request.getfixturevalue("gpu")
     clock = _Clock()
-    monkeypatch.setattr(probe, "time", clock)
-    real = probe._CudaProbe.mark
-    real_pace = probe._CudaProbe.pace
+    monkeypatch.setattr(probe, "time", clock)     # the CUDA probe's clock
+    monkeypatch.setattr(latency, "time", clock)   # the CPU probe's (Setting.timer)
+    kind = probe._CudaProbe if device == "cuda" else probe._Probe
+    real = kind.mark
+    real_pace = kind.pace
     paces = iter(range(10**6))
-    monkeypatch.setattr(probe._CudaProbe, "pace", lambda self, module, x: real_pace(self, module, x)
+    monkeypatch.setattr(kind, "pace", lambda self, module, x: real_pace(self, module, x)
                         + 5.0 * (disturbed and next(paces) != 2))
 
-    def costly(self: probe._CudaProbe, name: str | None) -> None:  # 1 ms more inside the network only
+    def costly(self: probe._Probe, name: str | None) -> None:  # 1 ms more inside the network only
         if name not in (None, "reading") and not self.quiet:
             clock.now += 1e-3
         real(self, name)
 
-    monkeypatch.setattr(probe._CudaProbe, "mark", costly)
-    timed = probe.time_layers(tiny, setting("cuda"), warmup=1, repeats=3)
+    monkeypatch.setattr(kind, "mark", costly)
+    timed = probe.time_layers(tiny, setting(device), warmup=1, repeats=3)
     assert min(timed.totals) > len(tiny) * 1.0  # the probed forwards paid a millisecond a layer
     assert all(abs(time) < 0.01 for times in timed.host.values() for time in times)  # the layers none
     assert max(timed.overhead) < 0.01  # nor the call

@@ -149,6 +149,7 @@ def test_units_shares_add_up_to_the_forward_at_each_statistic(stat: str, monkeyp
     real = lt.summarise
     monkeypatch.setattr(lt, "summarise", lambda *a, ranks, **k: forwards.append(list(ranks)) or real(*a, ranks=ranks, **k))
     monkeypatch.setattr(_latency_probe, "_reading_cost", lambda probe: (0.0, 0.0))  # nothing subtracted
+    monkeypatch.setattr(_latency_probe, "_host_reading_cost", lambda *args: 0.0)
     found = lt.measure_in_network(graph, setting("cpu", threads=1), warmup=1, repeats=7)
     keys = lu.entry_keys(graph, lu.units(graph), setting("cpu", threads=1))
     figure = f"{stat}_ms"
