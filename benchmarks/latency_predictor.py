@@ -22,6 +22,9 @@ second measurement agrees with the first within ±10 % (the machine's agreement 
 shared machine the table is filled at one moment and a network measured at another), and the
 predictions against the median of all measurements, a steadier figure than any one of them.
 
+--json rows also hold what each probed run of a network charged its readings of the clock, and
+the fastest and median forwards with and without readings it was charged from ("probed").
+
 Nothing here is device-specific: the device, batch, dtype, threads and clock are options, and
 each device keeps its own table (``nasblocks latency profile --device ...``).
 """
@@ -41,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nasblocks  # noqa: E402
 from _networks import (accuracy, accuracy_line, add_network_arguments, add_setting_arguments,  # noqa: E402
                        networks, run_main)
+from nasblocks import _latency_probe  # noqa: E402
 from nasblocks._compile import compile_graph  # noqa: E402
 from nasblocks._latency import Measurement, measure, setting  # noqa: E402
 from nasblocks._latency_table import predict_detail  # noqa: E402
@@ -73,18 +77,20 @@ def main() -> None:
 
     stats = args.stats.split(",")
     rows = []
+    probed = _record_reading_charges()
     first = None
     print(f"{'network':64s} {'GMACs':>7s} " + " ".join(f"{'pred ' + s:>11s} {'meas ' + s:>11s} {'error':>7s}" for s in stats)
           + f" {'spread':>6s} new")
     for label, spec in chosen:
         graph = nasblocks.expand(spec)
+        probed.clear()
         predictions = {stat: predict_detail(graph, args.device, stat=stat, **options) for stat in stats}
         measured = measure_network(graph)
         first = first or measured
         row = {"network": label, "gmacs": graph.macs / 1e9, "spread": measured.spread,
                "units": len(predictions[stats[0]].units),
                "measured_now": sum(p.measured_now for p in predictions.values()),
-               "ran": any(p.ran for p in predictions.values())}
+               "ran": any(p.ran for p in predictions.values()), "probed": list(probed)}
         line = f"{label[:64]:64s} {graph.macs / 1e9:7.3f} "
         for stat, prediction in predictions.items():
             observed = getattr(measured, f"{stat}_ms")
@@ -142,6 +148,24 @@ def main() -> None:
                        [statistics.median([r[stat]["measured_ms"], *r[stat]["remeasured_ms"]]) for r in chosen_rows])
     if args.json:
         args.json.write_text(json.dumps({"device": first.to_dict(), "summary": summary, "rows": rows}, indent=1))
+
+
+def _record_reading_charges() -> list[dict[str, float]]:
+    """What each probed run of a network charged its readings, and from what (its forwards with
+    and without readings): in the JSON rows, so that a prediction's host side can be studied
+    after a run on a machine that is gone."""
+    probed: list[dict[str, float]] = []
+    charge = _latency_probe._host_reading_cost
+
+    def recording(totals: list[float], paces: list[float], readings: int, floor: float) -> float:
+        charged = charge(totals, paces, readings, floor)
+        probed.append({"min_total_ms": min(totals), "median_total_ms": statistics.median(totals),
+                       "min_pace_ms": min(paces), "median_pace_ms": statistics.median(paces),
+                       "readings": readings, "floor_ms": floor, "charge_ms": charged})
+        return charged
+
+    _latency_probe._host_reading_cost = recording
+    return probed
 
 
 if __name__ == "__main__":
