@@ -17,7 +17,9 @@ Three steps, in this order:
 3. ``assert_same_outputs``: the outputs agree within ``TOLERANCE``, and the outputs for two
    different images differ by more than ``SIGNAL`` — otherwise any two networks would "agree".
 
-``assert_same_network`` does all three for a spec and a reference module.
+``assert_same_network`` does all three for a spec and a reference module, and compares their
+dropout rates, which eval-mode outputs cannot show. ``counted_cost`` counts a compiled spec's
+parameters and multiply-adds on the module itself, to hold the IR's figures against.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import nasblocks
 from nasblocks import Spec
@@ -120,12 +123,50 @@ def assert_same_state(model: nn.Module, reference: nn.Module) -> None:
         assert torch.allclose(state[key].float(), value.float(), atol=1e-6), key
 
 
+def dropout_rates(model: nn.Module) -> dict[str, float]:
+    """{module name: p} of the dropout layers that drop something (timm's Dropout(p=0) heads do not)."""
+    return {name: m.p for name, m in model.named_modules() if isinstance(m, nn.Dropout) and m.p > 0}
+
+
+def assert_same_dropout(model: nn.Module, reference: nn.Module) -> None:
+    """Dropout acts in training mode only, so eval-mode outputs cannot show a wrong rate: the same
+    modules, by name, drop with the same probability."""
+    got, expected = dropout_rates(model), dropout_rates(reference)
+    assert got == expected, f"dropout rates {got}, the reference's are {expected}"
+
+
 def assert_same_network(spec: Spec, reference: nn.Module, batch: int = 2) -> None:
     """Calibrate ``reference`` at the spec's input size, load its weights into the compiled spec
-    strictly and compare the two in eval mode on ``batch`` random images."""
+    strictly and compare the two in eval mode on ``batch`` random images, and their dropout rates."""
     calibrate(reference, spec.input)
     model = build_with_weights(spec, reference, share=True).eval()
     assert_same_outputs(model, reference, torch.randn(batch, *spec.input))
+    assert_same_dropout(model, reference)
+
+
+def counted_cost(spec: Spec, *, training: bool = False) -> tuple[int, int]:
+    """(parameters, multiply-adds per image) of the compiled spec, counted on the module rather
+    than read off the IR: torch's FlopCounterMode (2 × the multiply-adds of convolutions and
+    matmuls, bias excluded) over one forward on the meta device, so no weight is drawn and no
+    arithmetic done. Two images, as batch norm needs more than one value per channel to train."""
+    with torch.device("meta"):
+        model = nasblocks.build(spec).train(training)
+        x = torch.empty(2, *spec.input)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 4
+
+
+def assert_aux_heads_cost(spec: Spec, params: Mapping[str, int], macs: int) -> None:
+    """The auxiliary heads named in ``params`` hold those parameters, and all of them together
+    cost ``macs`` multiply-adds per image, in training mode only: read off the graph, and counted
+    on the built module (training minus eval)."""
+    graph = nasblocks.expand(spec)
+    held = {head: sum(n.params for n in graph if n.scope.startswith(f"{head}.")) for head in params}
+    assert held == params, f"aux head parameters {held}, expected {dict(params)}"
+    in_graph = sum(n.macs for n in graph if n.training_only)
+    counted = counted_cost(spec, training=True)[1] - counted_cost(spec)[1]
+    assert in_graph == counted == macs, f"training-only MACs {in_graph} (graph), {counted} (counted), expected {macs}"
 
 
 def assert_transform_input_equal(reference: nn.Module, build: Callable[..., nn.Module],

@@ -5,13 +5,15 @@ import copy
 import pytest
 import torch
 import torchvision
-from _reference import (assert_new_classes_equal, assert_same_outputs, assert_same_state,
-                        assert_transform_input_equal, build_with_weights, calibrate)
+from _reference import (assert_aux_heads_cost, assert_new_classes_equal, assert_same_outputs,
+                        assert_same_state, assert_transform_input_equal, build_with_weights, calibrate)
 
 import nasblocks
 from nasblocks import SpecError
 
-SMALL = (3, 96, 96)   # the aux heads pool adaptively to 4×4, so they run at any size
+# the aux heads pool adaptively to 4×4, so they run at any size; at 80 each ceil-mode max pool
+# of the trunk (maxpool1-3 on 40, 20, 10; maxpool4, 2×2, on 5) rounds up where floor would not
+SMALL = (3, 80, 80)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,11 @@ def test_cost_without_the_aux_heads():
     # REFERENCE.md, "GoogLeNet, no aux"; the zoo name (aux heads included) is in test_zoo_names
     cost = nasblocks.cost(nasblocks.load("googlenet", aux_logits=False))
     assert (cost.params, cost.macs) == (6_624_904, 1_498_376_192)
+
+
+def test_aux_heads_cost_in_training_only():
+    # REFERENCE.md quirks: aux1 3,188,968 params, aux2 3,191,016; 8,372,224 MACs per image
+    assert_aux_heads_cost(nasblocks.load("googlenet"), {"aux1": 3_188_968, "aux2": 3_191_016}, 8_372_224)
 
 
 def test_paper_5x5_branches():

@@ -5,14 +5,16 @@ import copy
 import pytest
 import torch
 import torchvision
-from _reference import (assert_new_classes_equal, assert_same_outputs, assert_same_state,
-                        assert_transform_input_equal, build_with_weights, calibrate)
+from _reference import (assert_aux_heads_cost, assert_new_classes_equal, assert_same_outputs,
+                        assert_same_state, assert_transform_input_equal, build_with_weights, calibrate)
 
 import nasblocks
 from nasblocks import SpecError
 
 FULL = (3, 299, 299)
-SMALL = (3, 107, 107)  # the smallest size with a 2×2 grid at Mixed_7 (75 leaves 1×1)
+# both stem max pools (ceil_mode=False) see an even map, 54 and 24, where ceil mode would round
+# up; Mixed_7 works on 2×2 (75 leaves 1×1)
+SMALL = (3, 113, 113)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,11 @@ def test_cost_without_the_aux_head():
     # REFERENCE.md, "Inception v3, no aux"; the zoo name (aux head included) is in test_zoo_names
     cost = nasblocks.cost(nasblocks.load("inception_v3", aux_logits=False))
     assert (cost.params, cost.macs) == (23_834_568, 5_713_216_096)
+
+
+def test_aux_head_costs_in_training_only():
+    # REFERENCE.md quirks: 3,326,696 params; 5,683,200 MACs per image
+    assert_aux_heads_cost(nasblocks.load("inception_v3"), {"AuxLogits": 3_326_696}, 5_683_200)
 
 
 def test_aux_head_needs_the_full_input():

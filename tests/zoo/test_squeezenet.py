@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from _reference import assert_close, assert_same_network, build_with_weights
+from _reference import assert_close, assert_same_network, build_with_weights, counted_cost
 
 import nasblocks
 from nasblocks import SpecError
 
-# Small enough to be fast, large enough for the unpadded stem and the three ceil-mode pools.
-SIZE = 64
+# Small enough to be fast; each of the three ceil-mode max pools meets a map that does not divide
+# evenly (32, 16, 8), where floor mode would give one less.
+SIZES = {"squeezenet1_0": 70, "squeezenet1_1": 66}
+SIZE = SIZES["squeezenet1_0"]   # the bypass variants are squeezenet1_0's
 # features.N of the fire modules the paper bypasses, in squeezenet1_0's Sequential
 SIMPLE = {4: "fire3", 7: "fire5", 9: "fire7", 12: "fire9"}     # width kept: identity
 COMPLEX = {3: "fire2", 5: "fire4", 8: "fire6", 10: "fire8"}    # width changes: 1×1 conv
@@ -32,13 +34,21 @@ def test_complex_bypass_costs_what_reference_md_says():
     assert complex_.macs - plain.macs == 346_374_144
 
 
+@pytest.mark.parametrize(("name", "macs"), [("squeezenet1_0", 832_667_936), ("squeezenet1_1", 387_747_520)])
+def test_the_caffe_crop_costs_what_reference_md_says(name, macs):
+    # 227×227: the unpadded stem and the ceil-mode pools make the cost jump, on the graph and
+    # counted on the built module
+    spec = nasblocks.load(name, input=(3, 227, 227))
+    assert nasblocks.cost(spec).macs == counted_cost(spec)[1] == macs
+
+
 @pytest.mark.parametrize(("name", "overrides", "reference"), [
     ("squeezenet1_0", {}, torchvision.models.squeezenet1_0),
     ("squeezenet1_1", {}, torchvision.models.squeezenet1_1),
     ("squeezenet1_1", {"num_classes": 10}, lambda: torchvision.models.squeezenet1_1(num_classes=10)),
 ])
 def test_equals_torchvision(name, overrides, reference):
-    assert_same_network(nasblocks.load(name, input=(3, SIZE, SIZE), **overrides), reference())
+    assert_same_network(nasblocks.load(name, input=(3, SIZES[name], SIZES[name]), **overrides), reference())
 
 
 def test_fire_modules_have_torchvision_names():

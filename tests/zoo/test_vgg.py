@@ -58,6 +58,12 @@ def test_features_count_every_conv_norm_relu_and_pool():
         "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
 
 
+def test_the_three_fully_connected_layers_hold_123_6_m_of_vgg16s_parameters():
+    graph = nasblocks.expand(nasblocks.load("vgg16"))
+    fc = sum(n.params for n in graph if n.op == "linear")
+    assert fc == (25088 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000) == 123_642_856
+
+
 def test_depth_outside_the_paper_names_the_allowed_ones():
     with pytest.raises(SpecError, match=r"vgg\.yaml:\d+: vars\.depth: var 'depth' must be one of "
                                         r"11, 13, 16, 19; got 12"):

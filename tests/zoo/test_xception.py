@@ -5,11 +5,13 @@ import copy
 import pytest
 import timm
 import torch
-from _reference import assert_same_outputs, assert_same_state, build_with_weights, calibrate
+from _reference import (assert_same_dropout, assert_same_outputs, assert_same_state, build_with_weights,
+                        calibrate)
 
 import nasblocks
 
-SMALL = (3, 71, 71)  # exit flow at 3×3
+# exit flow at 3×3; block1's max pool (3×3/2, padding 1) sees 34×34, where ceil mode would round up
+SMALL = (3, 73, 73)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,9 @@ def small_model(weights, **overrides):
 
 
 def test_eval_equals_timm(reference):
-    assert_same_outputs(small_model(reference), reference, torch.randn(2, *SMALL))
+    model = small_model(reference)
+    assert_same_outputs(model, reference, torch.randn(2, *SMALL))
+    assert_same_dropout(model, reference)  # none by default (timm's drop_rate=0)
 
 
 def test_training_equals_timm_with_dropout(reference):
