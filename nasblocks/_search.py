@@ -12,9 +12,10 @@ A trial's life, in order:
 4. **train** — the network is built with the data's classes at the proxy resolution and trained;
    each epoch's accuracy goes to the pruner (single-objective studies; Optuna cannot prune
    multi-objective ones);
-5. **record** — accuracy, MACs, params, latency (and whether it was measured or predicted) and
-   the seed become user attributes, the objectives are returned, and the network is written to
-   ``studies/<name>/trials/<n>.yaml``.
+5. **record** — accuracy, MACs, params, latency (and whether it was measured or predicted), the
+   seed and what trains the network again (``training``: data, resolution, every optimiser
+   setting, device, threads, precision; ``versions``) become user attributes, the objectives are
+   returned, and the network is written to ``studies/<name>/trials/<n>.yaml``.
 
 A trial's faults end that trial, never the study, and leave their reason as a user attribute:
 a candidate that does not build is pruned (``rejected``), one whose loss turns nan or inf is
@@ -31,7 +32,7 @@ from __future__ import annotations
 import shlex
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -78,6 +79,22 @@ def _device(config: SearchConfig) -> torch.device:
     return torch.device(config.device)
 
 
+def versions() -> dict[str, str]:
+    """The versions a trial's numbers depend on: the code that priced, trained and sampled it."""
+    import platform
+
+    import numpy
+    import optuna
+    import sklearn
+    import torch
+
+    import nasblocks
+
+    # torch's own version names its build (2.14.1+cu130): a CPU and a CUDA build compute differently
+    return {"python": platform.python_version(), "nasblocks": nasblocks.__version__, "torch": torch.__version__,
+            "optuna": optuna.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+
+
 class Search:
     """One search run: the space, the budget, the data and the Optuna study it feeds."""
 
@@ -103,6 +120,9 @@ class Search:
         self.url = ""  # the storage's URL, set by prepare()
         self.timed_units = 0  # latency-table units this run timed because the table lacked them
         self.timing_s = 0.0  # and the seconds that took
+        self.versions = versions()
+        # the sampler that draws trial n, made afresh before each trial (None: workers share the study)
+        self.sampler_for: Callable[[int], optuna.samplers.BaseSampler] | None = None
 
     # --- pricing ----------------------------------------------------------------------------------
 
@@ -169,13 +189,13 @@ class Search:
     # --- data and training ------------------------------------------------------------------------
 
     def _recipe(self) -> dict[str, Any]:
+        """Every training setting, as trained and recorded: the options over the recipe over
+        ``train``'s defaults."""
         recipe = dict(self.space.recipe) if self.config.recipe == "seed" else dict(PROXY_RECIPE)
         if self.config.recipe == "seed" and not recipe:
             raise StudyError(f"--recipe seed: space {self.space.name!r} gives no recipe of its seed network")
-        for key in ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size"):
-            if getattr(self.config, key) is not None:
-                recipe[key] = getattr(self.config, key)
-        return recipe
+        given = {key: getattr(self.config, key) for key in _train.RECIPE_DEFAULTS}
+        return {**_train.RECIPE_DEFAULTS, **recipe, **{k: v for k, v in given.items() if v is not None}}
 
     def load_data(self) -> Dataset:
         from nasblocks._data import load_dataset
@@ -186,12 +206,20 @@ class Search:
 
     def proxy(self, spec: Spec) -> Spec:
         """The network as trained: the data's classes, the space's proxy_vars, the proxy resolution."""
+        extra = self._proxy_vars(spec)
+        spec = spec.with_vars(**extra) if extra else spec
+        return spec.with_input(self._proxy_input())
+
+    def _proxy_vars(self, spec: Spec) -> dict[str, Any]:
         assert self.data is not None
         extra = dict(self.space.proxy_vars)
         if "num_classes" in spec.vars:
             extra["num_classes"] = self.data.num_classes
-        spec = spec.with_vars(**extra) if extra else spec
-        return spec.with_input((self.data.in_channels, self.resolution, self.resolution))
+        return extra
+
+    def _proxy_input(self) -> tuple[int, int, int]:
+        assert self.data is not None
+        return self.data.in_channels, self.resolution, self.resolution
 
     def check_proxy(self) -> None:
         assert self.smallest is not None
@@ -261,6 +289,8 @@ class Search:
         except SpecError as err:
             trial.set_user_attr("rejected", f"cannot run at the proxy resolution: {err}")
             raise optuna.TrialPruned(str(err)) from None
+        trial.set_user_attr("training", self._training(spec))
+        trial.set_user_attr("versions", self.versions)
         fault = None
         try:
             result = self._train_proxy(trial, proxy, seed)
@@ -280,6 +310,20 @@ class Search:
         values = {"accuracy": result.accuracy, "macs": cost.macs, "params": cost.params, "latency": latency}
         chosen = [float(values[name]) for name in self.objectives]
         return chosen[0] if len(chosen) == 1 else chosen
+
+    def _training(self, spec: Spec) -> dict[str, Any]:
+        """What a trial trains with besides its spec and seed: what ``nasblocks study retrain``
+        trains it again with (``_search_retrain``)."""
+        import torch
+
+        assert self.data is not None
+        device = str(self.device)
+        if self.device.type == "cuda":
+            device += f" ({torch.cuda.get_device_name(self.device)})"
+        return {"vars": self._proxy_vars(spec), "input": list(self._proxy_input()), "data": self.config.data,
+                "limit": self.config.limit, "split_seed": self.config.seed, "epochs": self.config.epochs,
+                **self.recipe, "device": device, "threads": torch.get_num_threads(),
+                "precision": _train.precision(self.device)}
 
     def _train_proxy(self, trial: optuna.Trial, proxy: Spec, seed: int) -> _train.TrainResult:
         """Build the proxy network and train it, each epoch's accuracy going to the pruner. After
@@ -355,6 +399,12 @@ class Search:
         except StudyError:
             return "best —"
         return f"best {best.user_attrs['accuracy']:.3f} (trial {best.number})"
+
+    def reseed(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Optuna callback: the next trial's sampler, seeded by that trial's number, so that
+        what a trial draws does not depend on how many runs the study took to reach it."""
+        if self.sampler_for is not None:
+            study.sampler = self.sampler_for(trial.number + 1)
 
     def on_trial_end(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         a = trial.user_attrs

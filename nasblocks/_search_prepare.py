@@ -8,6 +8,7 @@ import hashlib
 import math
 import re
 from contextlib import ExitStack, closing
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,15 +42,19 @@ def _budget_label(texts: list[str]) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9.]", "", t) for t in texts) or "nobudget"
 
 
-def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int,
+def _sampler(config: SearchConfig, search: Search, objectives: int, number: int,
              shared: bool) -> optuna.samplers.BaseSampler:
-    """The sampler, seeded so that a resumed study does not replay its first random draws. Workers
-    sharing a study each draw their own (one seed would have them all propose the same
-    candidates), and TPE treats the trials running elsewhere as bad (its constant liar), so that
-    workers spread out instead of piling onto one region."""
+    """The sampler that draws trial ``number``. One process searching a study makes one before
+    each trial (``Search.reseed``), seeded ``seed + number``: what trial n draws depends on the
+    seed, n and the trials before it, so a study stopped between trials and resumed draws what
+    one uninterrupted run draws. The grid sampler's seed orders the grid, whose points the trials
+    name by index: it stays ``seed`` for the study's life. Workers sharing a study each draw their
+    own (one seed would have them all propose the same candidates), and TPE treats the trials
+    running elsewhere as bad (its constant liar), so that workers spread out instead of piling
+    onto one region."""
     import optuna
 
-    seed = None if shared else config.seed + offset
+    seed = None if shared else config.seed + number
     kind = config.sampler or ("tpe" if objectives == 1 else "nsga2")
     if kind == "tpe":
         # Optuna's default of 10 random start-up trials is most of a 12-trial search
@@ -65,7 +70,7 @@ def _sampler(config: SearchConfig, search: Search, objectives: int, offset: int,
         raise StudyError(f"--sampler grid: space {search.space.name!r} has {points:,} points and the grid sampler "
                          f"lists every one in memory (at most {GRID_POINTS_MAX:,}); use tpe or random, or a space "
                          f"with fewer choices")
-    return optuna.samplers.GridSampler(grid, seed=seed)
+    return optuna.samplers.GridSampler(grid, seed=None if shared else config.seed)
 
 
 def _grid(search: Search) -> dict[str, list[Any]]:
@@ -209,8 +214,10 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     search.check_proxy()
     url = search.url = storage_url(root, name, config.storage)
     directions = [DIRECTIONS[o] for o in search.objectives]
-    offset = 0 if existing is None else len(existing.trials)
-    sampler = _sampler(config, search, len(directions), offset, is_shared(url))  # before anything is written
+    number = 0 if existing is None else len(existing.trials)  # the next trial's
+    sampler = _sampler(config, search, len(directions), number, is_shared(url))  # before anything is written
+    if not is_shared(url):
+        search.sampler_for = partial(_sampler, config, search, len(directions), shared=False)
     # the default SQLite file lives in the study's folder; a --storage elsewhere opens first, so
     # that a bad one leaves no empty folder behind
     inside = config.storage is None

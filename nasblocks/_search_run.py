@@ -131,7 +131,7 @@ def _optimize(search: Search, study: optuna.Study) -> None:
         search.abandoned = None
         try:
             study.optimize(search.objective, gc_after_trial=True, catch=(_TrialFailed,),
-                           callbacks=[search.on_trial_end, search.quota])
+                           callbacks=[search.on_trial_end, search.quota, search.reseed])
             return
         except ValueError:  # Optuna's "Cannot tell a FAIL trial", after _Abandoned
             if search.abandoned is None:

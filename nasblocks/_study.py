@@ -10,7 +10,8 @@
 
 What a trial recorded is in its user attributes (``accuracy``, ``macs``, ``params``,
 ``latency_ms`` with ``latency_source`` "measured" or "predicted", ``seed``, ``width`` and
-``width_sampled``, ``spec``); the search's settings are the study's ``nasblocks`` attribute.
+``width_sampled``, ``spec``, and what trains it again: ``training`` and ``versions``); the
+search's settings are the study's ``nasblocks`` attribute.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ permutation sliced into batches.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,9 +49,10 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128
     """Train ``model`` on ``data``'s device with a cosine schedule; return validation accuracy.
 
     ``seed`` fixes the shuffling and any randomness inside the model (dropout), so on CPU the
-    same seed gives the same accuracy; seed the model's initialisation yourself, before building
-    it. ``amp`` (default: on for CUDA) runs forward passes under autocast, bf16 where supported
-    and fp16 with loss scaling otherwise. ``report(epoch, val_accuracy)`` is called after each
+    same seed gives the same accuracy with the same torch build and thread count (a CPU kernel's
+    sums are split by thread); seed the model's initialisation yourself, before building it.
+    ``amp`` (default: on for CUDA) runs forward passes under autocast, bf16 where supported and
+    fp16 with loss scaling otherwise. ``report(epoch, val_accuracy)`` is called after each
     epoch (1-based); an exception it raises, such as ``optuna.TrialPruned``, stops training and
     propagates. A model whose training forward returns a tuple (main logits, then auxiliary heads)
     is trained on ``loss(main) + 0.3 * sum(loss(aux))``. The model is left in eval mode.
@@ -58,7 +60,7 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"expected epochs >= 1 and batch_size >= 1, got {epochs} and {batch_size}")
     device = data.train_x.device
-    amp = device.type == "cuda" if amp is None else amp
+    amp = _uses_amp(device, amp)
     dtype = _amp_dtype(device)
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -90,6 +92,12 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int = 128
                        seed=seed, device=str(device))
 
 
+# The settings a training recipe sets, at ``train``'s defaults: with the recipe's and the user's
+# values over them, what a search trains with and records
+RECIPE_DEFAULTS = {name: p.default for name, p in inspect.signature(train).parameters.items()
+                   if name in ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size")}
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 128, amp: bool = False) -> float:
     """Validation top-1 accuracy of ``model`` (put in eval mode) on ``data``, in [0, 1]."""
@@ -110,6 +118,18 @@ def _loss(criterion: nn.Module, out: torch.Tensor | tuple, target: torch.Tensor)
         return criterion(out, target)
     main, *aux = out
     return criterion(main, target) + AUX_WEIGHT * sum(criterion(a, target) for a in aux if a is not None)
+
+
+def precision(device: torch.device, amp: bool | None = None) -> str:
+    """What ``train`` computes in on ``device``: ``fp32``, or ``bf16``/``fp16`` under autocast (a
+    search records it with each trial: it changes the accuracy a trial reaches)."""
+    if not _uses_amp(device, amp):
+        return "fp32"
+    return f"{'bf16' if _amp_dtype(device) == torch.bfloat16 else 'fp16'} autocast"
+
+
+def _uses_amp(device: torch.device, amp: bool | None) -> bool:
+    return device.type == "cuda" if amp is None else amp
 
 
 def _amp_dtype(device: torch.device) -> torch.dtype:

@@ -48,7 +48,7 @@ def search(
     sampler: Annotated[Optional[str], _opt("--sampler", help=f"One of {', '.join(SAMPLERS)} [default: tpe for one objective, nsga2 for several].", panel=_PANEL_STUDY)] = None,
     pruner: Annotated[Optional[str], _opt("--pruner", help=f"One of {', '.join(PRUNERS)}, over each epoch's accuracy (one-objective studies) [default: {_D.pruner}].", panel=_PANEL_STUDY)] = None,
     fit: Annotated[Optional[bool], typer.Option("--fit/--no-fit", help="Narrow an over-budget structure to the widest width that fits, instead of rejecting it \\[default: fit].", show_default=False, rich_help_panel=_PANEL_STUDY)] = None,
-    seed: Annotated[Optional[int], _opt("--seed", help=f"Seed of the sampler; trial n trains with seed + n [default: {_D.seed}].", panel=_PANEL_STUDY)] = None,
+    seed: Annotated[Optional[int], _opt("--seed", help=f"Seed of the train/validation split; trial n draws and trains with seed + n [default: {_D.seed}].", panel=_PANEL_STUDY)] = None,
     data: Annotated[Optional[str], _opt("--data", help=f"digits (scikit-learn's, no download), cifar10:<path> or folder:<path> [default: {_D.data}].", panel=_PANEL_DATA)] = None,
     resolution: Annotated[Optional[int], _opt("--resolution", "-r", help=f"Proxy training resolution; costs stay at the spec's input size [default: the space's proxy_resolution, else {DEFAULT_RESOLUTION}].", panel=_PANEL_DATA)] = None,
     epochs: Annotated[Optional[int], _opt("--epochs", "-e", help=f"Proxy training epochs per trial [default: {_D.epochs}].", panel=_PANEL_DATA)] = None,
@@ -124,19 +124,12 @@ def study_export(
 ) -> None:
     """Write a trial's network as a standalone spec that `nasblocks build` compiles."""
     from nasblocks._output import check_writable, writing
-    from nasblocks._study import (StudyError, best_trial, load_study, study_dir, trial_reason, trial_spec_file,
-                                  trial_state)
+    from nasblocks._study import StudyError, load_study, study_dir, trial_reason, trial_spec_file, trial_state
 
     if best and trial is not None:
         raise StudyError("give --best or --trial N, not both")
     study = load_study(root, name, storage)
-    if trial is None:
-        chosen = best_trial(study)
-    else:
-        found = [t for t in study.trials if t.number == trial]
-        if not found:
-            raise StudyError(f"study {name!r} has no trial {trial}; it has trials 0 to {len(study.trials) - 1}")
-        chosen = found[0]
+    chosen = _chosen(study, trial)
     source = trial_spec_file(study, chosen, study_dir(root, name))  # written again if it ran elsewhere
     spec = source.read_bytes()
     check_writable(output)
@@ -148,6 +141,43 @@ def study_export(
     console.print(f"trial {chosen.number}{state}: accuracy "
                   f"{'—' if accuracy is None else f'{accuracy:.3f}'}, {chosen.user_attrs.get('macs', 0):,} MACs "
                   f"→ {output}", highlight=False)
+
+
+@study_app.command("retrain")
+def study_retrain(
+    name: StudyArg,
+    trial: Annotated[Optional[int], _opt("--trial", "-t", help="A finished trial [default: the most accurate].")] = None,
+    device: Annotated[Optional[str], _opt("--device", help="cpu, cuda or cuda:N [default: the device the trial trained on].")] = None,
+    root: DirOpt = Path("studies"),
+    storage: StorageOpt = None,
+) -> None:
+    """Train a finished trial's network again from its spec, its seed and the training settings it
+    recorded, at the thread count it trained with, and compare the accuracy with the recorded one;
+    exit status 1 when they differ (the versions or device that differ from the trial's are named)."""
+    from nasblocks._search_retrain import retrain
+    from nasblocks._study import load_study, study_dir
+
+    study = load_study(root, name, storage)
+    chosen = _chosen(study, trial)
+    again = retrain(study, chosen, study_dir(root, name), device)
+    same = again.accuracy == again.recorded
+    console.print(f"trial {chosen.number}: accuracy {again.accuracy:.4f}, recorded {again.recorded:.4f}"
+                  f"{' (the same)' if same else ''}" + (f"; this setup differs: {', '.join(again.differences)}"
+                                                        if again.differences else ""), highlight=False)
+    if not same:
+        raise typer.Exit(1)
+
+
+def _chosen(study: Any, number: int | None) -> Any:
+    """Trial ``number`` of the study, or its most accurate finished trial."""
+    from nasblocks._study import StudyError, best_trial
+
+    if number is None:
+        return best_trial(study)
+    found = [t for t in study.trials if t.number == number]
+    if not found:
+        raise StudyError(f"study {study.study_name!r} has no trial {number}; it has trials 0 to {len(study.trials) - 1}")
+    return found[0]
 
 
 @study_app.command("list")

@@ -1,0 +1,68 @@
+"""A finished trial trained again from what it recorded: its spec, its ``seed`` and its
+``training`` settings, at the thread count it trained with (a CPU kernel splits its sums by
+thread). On CPU, with the same torch build, the accuracy comes back exactly; where the versions,
+the device or the precision differ from the trial's, they are named, as the likely cause of a
+different accuracy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nasblocks._study import StudyError, trial_spec_file
+
+if TYPE_CHECKING:
+    import optuna
+
+
+@dataclass(frozen=True)
+class Retrained:
+    accuracy: float
+    recorded: float
+    differences: list[str]  # how this setup differs from the trial's: "torch 2.5.0 (trained with 2.14.1)"
+
+
+def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
+            device: str | None = None) -> Retrained:
+    """Train ``trial``'s network again on ``device`` (default: the one it trained on)."""
+    import torch
+
+    from nasblocks._compile import compile_graph
+    from nasblocks._data import load_dataset
+    from nasblocks._expand import expand
+    from nasblocks._search import versions
+    from nasblocks._spec import load
+    from nasblocks._train import RECIPE_DEFAULTS, precision, train
+
+    recorded, training = trial.user_attrs, trial.user_attrs.get("training")
+    if trial.state.name != "COMPLETE":
+        raise StudyError(f"trial {trial.number} of {study.study_name!r} did not finish "
+                         f"({trial.state.name.lower()}): only a finished trial's accuracy can be trained again")
+    if training is None:
+        raise StudyError(f"trial {trial.number} of {study.study_name!r} ran before nasblocks recorded its "
+                         f"training settings: it cannot be trained again as it was")
+    if device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise StudyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
+    spec = load(trial_spec_file(study, trial, folder))
+    where = torch.device(device or training["device"].split(" ")[0])
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise StudyError(f"trial {trial.number} trained on {training['device']}; this machine has no CUDA: "
+                         f"give --device cpu")
+    data = load_dataset(training["data"], resolution=training["input"][-1], device=where,
+                        seed=training["split_seed"], limit=training["limit"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(training["threads"])
+    try:
+        torch.manual_seed(recorded["seed"])
+        model = compile_graph(expand(spec.with_vars(**training["vars"]).with_input(training["input"])))
+        result = train(model, data, epochs=training["epochs"], seed=recorded["seed"],
+                       **{key: training[key] for key in RECIPE_DEFAULTS})
+    finally:
+        torch.set_num_threads(threads)
+    now = {**versions(), "device": str(where), "precision": precision(where)}
+    was = {**recorded.get("versions", {}), "device": training["device"].split(" ")[0],
+           "precision": training["precision"]}
+    differences = [f"{key} {now[key]} (trained with {was.get(key, '?')})" for key in now if now[key] != was.get(key)]
+    return Retrained(result.accuracy, recorded["accuracy"], differences)

@@ -1,0 +1,134 @@
+"""A search's results can be had again: the same command draws and trains the same trials, a
+study stopped between trials and resumed draws what one run draws, and each trial records what
+trains its exported spec to the same accuracy (on CPU, with the same thread count)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from rich.console import Console
+from tiny_search import write_tiny_space
+
+import nasblocks
+from nasblocks import _train
+from nasblocks._search_run import run_search
+from nasblocks._study import best_trial
+from nasblocks._train import TrainResult
+from nasblocks.cli import main
+from nasblocks.cli_search import study_export
+
+# a 6-point grid: a study of 3 trials resumed to 6 runs each point once
+GRID_SPACE = """
+name: tiny
+base: tiny_spec.yaml
+vars:
+  depth: {low: 1, high: 3}
+  kernel: {choices: [3, 5]}
+"""
+
+
+def search(root: Path, given: dict[str, Any], **options: Any) -> Any:
+    return run_search(given, root=root, console=Console(width=120, record=True), **options).study
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """``nasblocks ARGS``'s output; its exit status must be 0."""
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    capsys.readouterr()  # not what ran before
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    assert not exited.value.code, out + err
+    return out
+
+
+def drawn(study: Any) -> list[tuple[Any, ...]]:
+    """What the sampler drew and the trial became, without the timings."""
+    return [(t.number, t.state, t.params, *(t.user_attrs.get(k) for k in ("seed", "width", "macs", "accuracy")))
+            for t in study.trials]
+
+
+@pytest.fixture
+def trains(quick: dict[str, Any]) -> dict[str, Any]:
+    """Settings under which the tiny network learns (the quick ones stay at chance, where every
+    accuracy is 0.1 and equal accuracies prove nothing)."""
+    return {**quick, "epochs": 2, "limit": 600, "batch_size": 32, "trials": 2}
+
+
+def by_size(model: Any, data: Any, *, epochs: int, seed: int, report: Any, **_: Any) -> TrainResult:
+    """Training without the compute: an accuracy that depends on the network, for TPE to model."""
+    accuracy = 0.5 + sum(p.numel() for p in model.parameters()) % 997 / 2000
+    report(epochs, accuracy)
+    return TrainResult(accuracy, epochs, 0.0, seed, "cpu")
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "grid"])
+def test_a_study_resumed_between_trials_draws_what_one_run_draws(tmp_path: Path, quick: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch, sampler: str) -> None:
+    """Each trial's sampler is seeded by the trial's number, so what it draws does not depend on
+    where the study stopped; a grid keeps its order, so each point runs once (a resumed grid
+    study was reshuffled: its trials' indices named other points, some run twice, some never)."""
+    monkeypatch.setattr(_train, "train", by_size)
+    given = {**quick, "sampler": sampler, "trials": 6 if sampler == "grid" else 4}
+    if sampler == "nsga2":
+        given["objectives"] = ["accuracy", "macs"]
+    if sampler == "grid":
+        given["space"] = str(write_tiny_space(tmp_path, GRID_SPACE))
+    whole = search(tmp_path / "whole", given, study="s")
+    search(tmp_path / "parts", {**given, "trials": given["trials"] // 2}, study="s")
+    resumed = search(tmp_path / "parts", {"trials": given["trials"]}, study="s", resume=True)
+    assert drawn(resumed) == drawn(whole)
+    if sampler == "grid":
+        assert sorted((t.params["depth"], t.params["kernel"]) for t in resumed.trials) == \
+            [(1, 3), (1, 5), (2, 3), (2, 5), (3, 3), (3, 5)]
+
+
+def test_the_same_search_twice_gives_the_same_trials_each_recording_what_trains_it_again(
+        tmp_path: Path, trains: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = (search(tmp_path / run, trains, study="s") for run in ("a", "b"))
+    assert drawn(first) == drawn(second)
+    assert len({t.user_attrs["accuracy"] for t in first.trials}) > 1  # the trials learnt, differently
+    best = best_trial(first)
+    assert best.number == best_trial(second).number
+
+    recorded, training = best.user_attrs, best.user_attrs["training"]
+    assert training["device"] == "cpu" and training["precision"] == "fp32"
+    assert training["threads"] == torch.get_num_threads()
+    assert recorded["versions"]["torch"] == torch.__version__ and recorded["versions"]["nasblocks"]
+    assert {k: training[k] for k in ("data", "limit", "split_seed", "epochs", "batch_size")} == \
+        {"data": "digits", "limit": 600, "split_seed": 0, "epochs": 2, "batch_size": 32}
+
+    study_export("s", output=tmp_path / "best.yaml", best=True, root=tmp_path / "a")
+    cost = nasblocks.cost(tmp_path / "best.yaml")
+    assert (cost.macs, cost.params) == (recorded["macs"], recorded["params"])
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # retrain trains at the trial's thread count, then gives this one back
+    try:
+        out = cli(monkeypatch, capsys, "study", "retrain", "s", "--dir", str(tmp_path / "a"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    accuracy = f"{recorded['accuracy']:.4f}"
+    assert out == f"trial {best.number}: accuracy {accuracy}, recorded {accuracy} (the same)\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "tpu"], "error: --device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    (["--trial", "9"], "error: study 's' has no trial 9; it has trials 0 to 1"),
+])
+def test_retrain_refuses_bad_input_in_one_line(tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    monkeypatch.setattr(_train, "train", by_size)
+    search(tmp_path, {**quick, "trials": 2}, study="s")
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "study", "retrain", "s", "--dir", str(tmp_path), *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    _, err = capsys.readouterr()
+    assert exited.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
