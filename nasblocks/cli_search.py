@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
 from nasblocks._console import make_console
 from nasblocks._search_config import DEFAULT_RESOLUTION, PRUNERS, SAMPLERS, SearchConfig
+
+if TYPE_CHECKING:
+    import optuna
 
 console = make_console()
 _D = SearchConfig()
@@ -168,7 +171,7 @@ def study_retrain(
         raise typer.Exit(1)
 
 
-def _chosen(study: Any, number: int | None) -> Any:
+def _chosen(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     """Trial ``number`` of the study, or its most accurate finished trial."""
     from nasblocks._study import StudyError, best_trial
 
