@@ -12,20 +12,31 @@ Dataset(name='digits', train=1437x3x16x16, val=360x3x16x16, num_classes=10)
 
 from __future__ import annotations
 
+import math
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
+from sklearn.utils import resample
 
 from nasblocks.errors import DataError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 _SOURCES = "'digits', 'cifar10:<path>' or 'folder:<path>'"
 _CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 _CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
 _FOLDER_LAYOUT = "root/<class>/<image>.png (one subfolder per class)"
+# the folder macOS puts in the zips it makes, beside the images: '._name' files, none an image
+_MACOS_ZIP_DIR = "__MACOSX"
 
 
 @dataclass(frozen=True)
@@ -49,16 +60,19 @@ class Dataset:
 
 
 def load_dataset(source: str = "digits", *, resolution: int | None, device: torch.device,
-                 val_fraction: float = 0.2, seed: int = 0, limit: int | None = None) -> Dataset:
+                 val_fraction: float = 0.2, seed: int = 0, limit: int | None = None,
+                 console: Console | None = None) -> Dataset:
     """Load ``digits``, ``cifar10:<path>`` or ``folder:<path>`` as normalised tensors on ``device``.
 
     Images are resized to ``resolution`` (default: native, 8 for digits, 32 otherwise) and always
-    have 3 channels: the zoo's stems take RGB, so grayscale digits are repeated across channels
+    have 3 channels: the zoo's stems take RGB, so grayscale images are repeated across channels
     rather than asking every spec to change its first conv. Each channel is normalised with the
-    training split's mean and std. ``val_fraction`` of the examples are held out, stratified by
-    class and seeded; CIFAR-10 keeps its official test batch as the validation set instead.
-    ``limit`` caps the examples used (train and validation together), again stratified, for quick
-    runs. Raises :class:`DataError` naming the source and the expected layout.
+    training split's mean and std. ``val_fraction`` of the examples, and at least one per class,
+    are held out, stratified by class and seeded; CIFAR-10 keeps its official test batch as the
+    validation set instead. ``limit`` caps the examples used (train and validation together),
+    each class keeping its share, for quick runs: only the images kept are read. While an image
+    folder is read, a progress bar shows on ``console`` if it is a terminal. Raises
+    :class:`DataError` naming the source, the file or class, and what is wrong.
     """
     kind, _, path = source.partition(":")
     if resolution is not None and resolution < 1:
@@ -66,124 +80,192 @@ def load_dataset(source: str = "digits", *, resolution: int | None, device: torc
     if not 0 < val_fraction < 1:
         raise DataError(f"dataset {source!r}: expected 0 < val_fraction < 1, got {val_fraction}")
     if kind == "digits" and not path:
-        x, y, classes = _digits()
-        splits = _split(source, x, y, val_fraction, seed, limit)
-    elif kind in ("cifar10", "folder") and path:
+        images, labels, classes = _digits()
+        train, val = _split(source, labels, classes, val_fraction, seed, limit)
+        train_x, train_y, val_x, val_y = images[train], labels[train], images[val], labels[val]
+    elif kind == "cifar10" and path:
+        (images, labels), (test_images, test_labels), classes = _cifar10(Path(path).expanduser())
+        train, val = _cap_cifar(source, labels, test_labels, classes, val_fraction, seed, limit)
+        train_x, val_x = (torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
+                          for x in (images[train], test_images[val]))
+        train_y, val_y = labels[train], test_labels[val]
+    elif kind == "folder" and path:
         root = Path(path).expanduser()
-        if kind == "cifar10":
-            train, val, classes = _cifar10(root)
-            splits = _limit(source, *train, *val, val_fraction, seed, limit)
-        else:
-            x, y, classes = _folder(root, resolution or 32)
-            splits = _split(source, x, y, val_fraction, seed, limit)
+        files, labels, classes = _folder(root)
+        train, val = _split(source, labels, classes, val_fraction, seed, limit)
+        kept = [files[i] for i in np.concatenate([train, val])]
+        images = _read_images(root, kept, resolution or 32, console).float().div_(255.0)
+        train_x, train_y, val_x, val_y = images[:len(train)], labels[train], images[len(train):], labels[val]
     else:
         raise DataError(f"dataset {source!r}: expected {_SOURCES}, got {source!r}")
-    train_x, train_y, val_x, val_y = splits
     if resolution is not None and train_x.shape[-1] != resolution:
         train_x, val_x = (F.interpolate(t, size=(resolution, resolution), mode="bilinear",
                                         antialias=True, align_corners=False) for t in (train_x, val_x))
-    # normalise with statistics of the training split only, so validation stays unseen
+    # normalise with statistics of the training split only, so validation stays unseen; in place:
+    # every tensor here is this call's own, and a folder's images need no second copy
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)  # a constant channel stays finite
     return Dataset(
-        train_x=((train_x - mean) / std).to(device), train_y=train_y.to(device),
-        val_x=((val_x - mean) / std).to(device), val_y=val_y.to(device),
+        train_x=train_x.sub_(mean).div_(std).to(device), train_y=torch.from_numpy(train_y).to(device),
+        val_x=val_x.sub_(mean).div_(std).to(device), val_y=torch.from_numpy(val_y).to(device),
         num_classes=len(classes), in_channels=train_x.shape[1], resolution=train_x.shape[-1],
         name=source, classes=tuple(classes),
     )
 
 
-def _digits() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def _digits() -> tuple[torch.Tensor, np.ndarray, list[str]]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = torch.from_numpy(digits.images).float().div_(16.0).unsqueeze(1).repeat(1, 3, 1, 1)
-    return x, torch.from_numpy(digits.target).long(), [str(c) for c in digits.target_names]
+    return x, digits.target.astype(np.int64), [str(c) for c in digits.target_names]
 
 
-def _cifar10(root: Path) -> tuple[tuple[torch.Tensor, torch.Tensor],
-                                  tuple[torch.Tensor, torch.Tensor], list[str]]:
+def _cifar10(root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str]]:
+    """The training and test batches, as ``N x 32 x 32 x 3`` uint8 images and int64 labels."""
     from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
 
-    if root.name == _CIFAR_DIR:  # accept the batches folder itself as well as its parent
+    if root.name in (_CIFAR_DIR, _CIFAR_ARCHIVE):  # the batches folder, or the archive beside it
         root = root.parent
     expected = f"expected {root / _CIFAR_DIR}/ holding {', '.join(_CIFAR_FILES)} (CIFAR-10 python version)"
     if not root.is_dir():
         raise DataError(f"cifar10 path {str(root)!r} does not exist or is not a folder; {expected}")
     missing = [f for f in _CIFAR_FILES if not (root / _CIFAR_DIR / f).is_file()]
     if missing:
-        raise DataError(f"cifar10 path {str(root)!r}: {expected}; missing {', '.join(missing)}")
+        archive = root / _CIFAR_ARCHIVE
+        unpack = (f"; extract the archive first: tar -xzf {archive} -C {root}"
+                  if archive.is_file() and not (root / _CIFAR_DIR).exists() else "")
+        raise DataError(f"cifar10 path {str(root)!r}: {expected}; missing {', '.join(missing)}{unpack}")
     try:
         train, test = (CIFAR10(str(root), train=t, download=False) for t in (True, False))
     except RuntimeError as e:  # torchvision's MD5 check failed
-        raise DataError(f"cifar10 path {str(root)!r}: {expected}; the files fail torchvision's "
-                        f"checksum ({e})") from e
-
-    def tensors(ds: CIFAR10) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).float().div_(255.0)
-        return x, torch.tensor(ds.targets, dtype=torch.long)
-
-    return tensors(train), tensors(test), list(train.classes)
+        files = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+        bad = [name for name, md5 in files if not check_integrity(str(root / _CIFAR_DIR / name), md5)]
+        raise DataError(f"cifar10 path {str(root)!r}: {expected}; {', '.join(bad)} fail torchvision's "
+                        f"checksum of the published files") from e
+    return ((train.data, np.asarray(train.targets, dtype=np.int64)),
+            (test.data, np.asarray(test.targets, dtype=np.int64)), list(train.classes))
 
 
-def _folder(root: Path, resolution: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    from torchvision import transforms
+def _folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
+    """The image files of ``root``'s class folders (and of their subfolders), their labels, the classes.
+
+    Skipped, as no class and no image: hidden files and folders, what macOS, Windows' shares and
+    Jupyter leave beside images (``.DS_Store``, ``._photo.jpg``, ``.ipynb_checkpoints/``), macOS's
+    ``__MACOSX`` folder, and files without an image extension (``README.txt``, ``Thumbs.db``).
+    """
     from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
     if not root.is_dir():
         raise DataError(f"folder path {str(root)!r} does not exist or is not a folder; "
                         f"expected {_FOLDER_LAYOUT}")
-    if not any(p.is_dir() for p in root.iterdir()):
+    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not _skipped(e.name))
+    if not classes:
         raise DataError(f"folder path {str(root)!r} has no class subfolders; expected {_FOLDER_LAYOUT}")
-    try:
-        ds = ImageFolder(str(root))
-    except FileNotFoundError as e:  # class folders without a single image file
-        raise DataError(f"folder path {str(root)!r} has no images; expected {_FOLDER_LAYOUT} "
-                        f"({e})") from e
-    if len(ds.classes) < 2:  # every network would score 100 %: nothing to rank them by
-        raise DataError(f"folder path {str(root)!r} has one class, {ds.classes[0]!r}; a search ranks networks "
+
+    def is_image(file: str) -> bool:
+        return (has_file_allowed_extension(file, IMG_EXTENSIONS)
+                and not any(_skipped(part) for part in Path(file).relative_to(root).parts))
+
+    samples = ImageFolder.make_dataset(str(root), {c: i for i, c in enumerate(classes)},
+                                       is_valid_file=is_image, allow_empty=True)
+    labels = np.array([label for _, label in samples], dtype=np.int64)
+    empty = [repr(classes[i]) for i in np.flatnonzero(np.bincount(labels, minlength=len(classes)) == 0)]
+    if empty:
+        raise DataError(f"folder path {str(root)!r}: {_classes(empty)} no images (files ending "
+                        f"{', '.join(IMG_EXTENSIONS)}); expected {_FOLDER_LAYOUT}")
+    if len(classes) < 2:  # every network would score 100 %: nothing to rank them by
+        raise DataError(f"folder path {str(root)!r} has one class, {classes[0]!r}; a search ranks networks "
                         f"by telling classes apart: expected two class subfolders or more")
-    # squash to a square rather than crop: a proxy keeps every pixel of small images
-    to_tensor = transforms.Compose([transforms.Resize((resolution, resolution)), transforms.ToTensor()])
-    images = []
-    for file, _ in ds.samples:
+    return [file for file, _ in samples], labels, classes
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith(".") or name == _MACOS_ZIP_DIR
+
+
+def _classes(shown: list[str]) -> str:
+    """``class 'a' has`` or ``classes 'a', 'b' have``, the first five named."""
+    names = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+    return f"class {names} has" if len(shown) == 1 else f"classes {names} have"
+
+
+def _read_images(root: Path, files: list[str], size: int, console: Console | None) -> torch.Tensor:
+    """The images as one ``N x 3 x size x size`` uint8 tensor, filled in place (no list to stack)."""
+    from PIL import Image
+    from rich.progress import track
+
+    images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
+    shown = track(files, description=f"reading {len(files)} images from {root}", console=console,
+                  transient=True, disable=console is None or not console.is_terminal)
+    for i, file in enumerate(shown):
         try:
-            images.append(to_tensor(ds.loader(file)))  # the default loader converts to RGB
-        except OSError as e:
+            images[i] = _read_image(file, size)
+        except (OSError, Image.DecompressionBombError) as e:  # a damaged header can claim any size
             raise DataError(f"folder path {str(root)!r}: cannot read image {file!r} ({e})") from e
-    return torch.stack(images), torch.tensor(ds.targets, dtype=torch.long), list(ds.classes)
+    return images
 
 
-def _subsample(source: str, y: torch.Tensor, size: int | float, seed: int,
-               what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices split in two, stratified by class: ``size`` of them (a count or fraction) and the rest."""
-    try:
-        return train_test_split(np.arange(len(y)), test_size=size, stratify=y.numpy(), random_state=seed)
-    except ValueError as e:  # too few examples per class for a stratified split
-        raise DataError(f"dataset {source!r}: cannot hold out {what} with every class in both parts "
-                        f"({e})") from e
+def _read_image(file: str, size: int) -> torch.Tensor:
+    """One image as ``3 x size x size`` uint8 RGB, squashed to a square rather than cropped (a proxy
+    keeps every pixel of a small image), upright as a viewer shows it; alpha is dropped."""
+    from PIL import Image, ImageOps
+    from torchvision.transforms.functional import pil_to_tensor
+
+    # Pillow warns of what it reads anyway (corrupt EXIF, a palette's transparency, a large image),
+    # from its own lines and without the file's name: noise in a search's output
+    with warnings.catch_warnings(action="ignore"), Image.open(file) as img:
+        img.draft("RGB", (size, size))  # a large JPEG decodes at 1/2 to 1/8 of its size: a photo 9x faster
+        ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo stands as taken
+        if img.mode.startswith("I"):  # 16-bit grayscale: convert() would clip it at 255, not scale it
+            img = Image.fromarray((np.asarray(img) // 257).clip(0, 255).astype(np.uint8))
+        return pil_to_tensor(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
 
 
-def _split(source: str, x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int,
-           limit: int | None) -> tuple[torch.Tensor, ...]:
-    if limit is not None and limit < len(y):
-        _, keep = _subsample(source, y, limit, seed, f"a limit of {limit} examples")
-        x, y = x[keep], y[keep]
-    train, val = _subsample(source, y, val_fraction, seed, f"a validation fraction of {val_fraction}")
-    return x[train], y[train], x[val], y[val]
+def _split(source: str, labels: np.ndarray, classes: list[str], val_fraction: float, seed: int,
+           limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and the validation examples, stratified by class and seeded."""
+    index = np.arange(len(labels))
+    if limit is not None and limit < len(labels):
+        index = _cap(source, labels, classes, limit, limit, seed)
+    counts = np.bincount(labels[index], minlength=len(classes)).tolist()
+    few = [f"{c!r} ({n} example{'s' * (n != 1)})" for c, n in zip(classes, counts) if n < 2]
+    if few:
+        under = f" once a limit of {limit} examples keeps each class's share" if len(index) < len(labels) else ""
+        raise DataError(f"dataset {source!r}: {_classes(few)} fewer than 2 examples{under}; every class "
+                        f"needs 2 or more, to train on and to validate on")
+    n_val = _val_size(len(index), len(classes), val_fraction)
+    train, val = train_test_split(index, test_size=n_val, stratify=labels[index], random_state=seed)
+    return train, val
 
 
-def _limit(source: str, train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
-           val_y: torch.Tensor, val_fraction: float, seed: int,
-           limit: int | None) -> tuple[torch.Tensor, ...]:
-    """Cap fixed train/val splits to ``limit`` examples in all, ``val_fraction`` of them for val."""
+def _cap_cifar(source: str, labels: np.ndarray, test_labels: np.ndarray, classes: list[str],
+               val_fraction: float, seed: int, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and test batches' examples kept: ``limit`` in all, ``val_fraction``
+    of them (and one per class at least) from the test batch."""
     if limit is None:
-        return train_x, train_y, val_x, val_y
-    n_val = round(limit * val_fraction)
-    out = []
-    for x, y, n in ((train_x, train_y, limit - n_val), (val_x, val_y, n_val)):
-        if n < len(y):
-            _, keep = _subsample(source, y, n, seed, f"a limit of {limit} examples")
-            x, y = x[keep], y[keep]
-        out += [x, y]
-    return tuple(out)
+        return np.arange(len(labels)), np.arange(len(test_labels))
+    n_val = _val_size(limit, len(classes), val_fraction)
+    return (_cap(source, labels, classes, limit - n_val, limit, seed),
+            _cap(source, test_labels, classes, n_val, limit, seed))
+
+
+def _val_size(n: int, num_classes: int, val_fraction: float) -> int:
+    """``val_fraction`` of ``n`` (rounded up, as scikit-learn's split does), but one example per
+    class at least in either part: many classes of few images each split as well as few classes."""
+    return min(max(math.ceil(val_fraction * n), num_classes), n - num_classes)
+
+
+def _cap(source: str, labels: np.ndarray, classes: list[str], n: int, limit: int, seed: int) -> np.ndarray:
+    """``n`` of the examples (all if there are no more), each class keeping its share; sorted, so
+    files are read in their folder's order."""
+    if limit < 2 * len(classes):
+        raise DataError(f"dataset {source!r}: a limit of {limit} examples leaves fewer than 2 of each of "
+                        f"the {len(classes)} classes, one to train on and one to validate on: expected "
+                        f"a limit of {2 * len(classes)} or more")
+    if n >= len(labels):
+        return np.arange(len(labels))
+    return np.sort(resample(np.arange(len(labels)), replace=False, n_samples=n, stratify=labels,
+                            random_state=seed))

@@ -201,7 +201,7 @@ class Search:
         from nasblocks._data import load_dataset
 
         self.data = load_dataset(self.config.data, resolution=self.resolution, device=self.device,
-                                 seed=self.config.seed, limit=self.config.limit)
+                                 seed=self.config.seed, limit=self.config.limit, console=self.console)
         return self.data
 
     def proxy(self, spec: Spec) -> Spec:
@@ -222,12 +222,18 @@ class Search:
         return self.data.in_channels, self.resolution, self.resolution
 
     def check_proxy(self) -> None:
-        assert self.smallest is not None
+        """The space's networks run at the proxy resolution, with an output for each class of the data
+        (a spec without a num_classes var keeps its own classifier)."""
+        assert self.smallest is not None and self.data is not None
         try:
-            expand(self.proxy(self.space.spec(self.smallest[0])))
+            graph = expand(self.proxy(self.space.spec(self.smallest[0])))
         except SpecError as err:
             raise StudyError(f"--resolution {self.resolution}: space {self.space.name!r} cannot run at "
                              f"{self.resolution}×{self.resolution} ({err}); use a larger --resolution") from None
+        if graph.output_shape[0] < self.data.num_classes:
+            raise StudyError(f"--data {self.config.data}: {self.data.num_classes} classes, but the networks of "
+                             f"space {self.space.name!r} have {graph.output_shape[0]} outputs; give its base spec "
+                             f"a num_classes var for its classifier's out, which a search sets to the data's classes")
 
     # --- the objective ----------------------------------------------------------------------------
 

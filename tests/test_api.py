@@ -31,7 +31,7 @@ network:
   - relu: {}
   - adaptive_avgpool: {}
   - flatten: {}
-  - linear: {out: 4}
+  - linear: {out: 10}
 """
 TAKE_A_SPEC = [nasblocks.build, nasblocks.cost, nasblocks.expand]
 

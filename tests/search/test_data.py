@@ -1,12 +1,18 @@
+import io
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rich.console import Console
 
-from nasblocks._data import load_dataset
+import nasblocks
+from nasblocks import _data
+from nasblocks._data import _read_image, load_dataset
+from nasblocks._study import StudyError
 from nasblocks.errors import DataError
 
 CPU = torch.device("cpu")
@@ -71,9 +77,15 @@ def test_folder_errors_name_the_path_and_layout(tmp_path):
     assert str(info.value) == f"folder path '{flat}' has no class subfolders; {layout}"
 
     empty = tmp_path / "empty"
-    (empty / "cat").mkdir(parents=True)
+    for name in ("cat", "dog"):
+        (empty / name).mkdir(parents=True)
     (empty / "cat" / "notes.txt").write_text("not an image")
-    with pytest.raises(DataError, match=re.escape(f"folder path '{empty}' has no images; {layout} (Found no valid file")):
+    with pytest.raises(DataError) as info:
+        load_dataset(f"folder:{empty}", resolution=None, device=CPU)
+    assert str(info.value) == (f"folder path '{empty}': classes 'cat', 'dog' have no images (files ending .jpg, "
+                               f".jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp); {layout}")
+    Image.new("RGB", (4, 4)).save(empty / "dog" / "a.png")
+    with pytest.raises(DataError, match=re.escape(f"folder path '{empty}': class 'cat' has no images (files ending")):
         load_dataset(f"folder:{empty}", resolution=None, device=CPU)
 
     broken = _image_folder(tmp_path / "broken", per_class=3)
@@ -84,7 +96,7 @@ def test_folder_errors_name_the_path_and_layout(tmp_path):
 
 def test_too_few_examples_for_a_stratified_split(tmp_path):
     root = _image_folder(tmp_path / "imgs", per_class=1)
-    with pytest.raises(DataError, match="cannot hold out a validation fraction of 0.2 with every class"):
+    with pytest.raises(DataError, match=re.escape("classes 'cat' (1 example), 'dog' (1 example) have fewer than 2")):
         load_dataset(f"folder:{root}", resolution=None, device=CPU)
 
 
@@ -137,8 +149,10 @@ def test_cifar10_errors_name_the_path_and_layout(tmp_path):
     assert str(info.value).endswith("; missing data_batch_3, batches.meta")
 
     fake = _fake_cifar(tmp_path / "fake")
-    with pytest.raises(DataError, match=re.escape(f"cifar10 path '{fake}': expected {fake}/") + ".* fail torchvision's checksum"):
+    with pytest.raises(DataError) as info:
         load_dataset(f"cifar10:{fake}", resolution=None, device=CPU)
+    assert str(info.value).startswith(f"cifar10 path '{fake}': expected {fake}/cifar-10-batches-py/")
+    assert str(info.value).endswith(f"; {files} fail torchvision's checksum of the published files")
 
 
 @pytest.mark.parametrize("source", ["mnist", "cifar10", "folder:", "digits:/x", ""])
@@ -162,3 +176,133 @@ def test_a_folder_of_one_class_ranks_nothing(tmp_path):
         load_dataset(f"folder:{root}", resolution=None, device=CPU)
     assert str(info.value) == (f"folder path '{root}' has one class, 'cat'; a search ranks networks by telling "
                                "classes apart: expected two class subfolders or more")
+
+
+def _saved(image: Image.Image, path, **options):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, **options)
+    return path
+
+
+def test_folder_reads_what_cameras_editors_and_other_systems_write(tmp_path):
+    """Every image mode as a viewer shows it, any extension's case, subfolders; the files that
+    macOS, Windows and Jupyter leave beside images are no class and no image; Pillow stays quiet."""
+    root = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    for name in ("bird with space", "cat", "ünïcode"):
+        folder = root / name
+        _saved(Image.fromarray(rng.integers(0, 256, (14, 20, 3), dtype=np.uint8)), folder / "a.JPG")
+        _saved(Image.new("L", (9, 30), 90), folder / "b.PNG")
+        _saved(Image.new("RGBA", (12, 12), (10, 20, 30, 0)), folder / "c.png")
+        palette = Image.new("P", (8, 8))  # transparency as bytes: convert() warns, unless told first
+        _saved(palette, folder / "d.png", transparency=bytes([0, 128] + [255] * 254))
+        _saved(Image.new("RGB", (5, 5)), folder / "deeper" / "e.jpeg")
+        (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (folder / "._a.JPG").write_bytes(b"\0\5\26\7\0\2\0\0Mac OS X")  # macOS's copy of a.JPG's metadata
+        (folder / "README.txt").write_text("notes")
+        (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / "__MACOSX" / "cat").mkdir(parents=True)
+    (root / "__MACOSX" / "cat" / "._a.JPG").write_bytes(b"\0\5\26\7")
+    with warnings.catch_warnings(action="error"):
+        data = load_dataset(f"folder:{root}", resolution=8, device=CPU, val_fraction=0.4)
+    assert data.classes == ("bird with space", "cat", "ünïcode") and data.in_channels == 3
+    assert data.train_x.shape == (9, 3, 8, 8) and torch.bincount(data.val_y).tolist() == [2, 2, 2]
+    assert torch.isfinite(data.train_x).all()
+
+    gradient = np.tile(np.arange(64, dtype=np.uint16) * 1040, (4, 1))  # 16-bit, 0 to 65520, left to right
+    pixels = _read_image(str(_saved(Image.fromarray(gradient), tmp_path / "deep.png")), 4)
+    row = pixels[0, 0].tolist()  # scaled to 8 bits, not clipped at 255
+    assert row == sorted(row) and 16 < row[0] < 48 and 208 < row[3] < 240
+    assert torch.equal(pixels[0], pixels[2])
+
+    upright = np.zeros((2, 4, 3), dtype=np.uint8)
+    upright[:, :2] = 255  # a white left half; the camera says: turn 90° clockwise to view
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pixels = _read_image(str(_saved(Image.fromarray(upright), tmp_path / "phone.jpg", exif=exif)), 4)
+    assert (pixels[0, :2] > 200).all() and (pixels[0, 2:] < 50).all()  # white on top
+
+
+def test_an_image_that_cannot_be_read_is_named(tmp_path):
+    root = _image_folder(tmp_path / "imgs", per_class=2)
+    header = bytearray((root / "cat" / "0.png").read_bytes())
+    bomb = root / "dog" / "huge.bmp"  # a damaged header can claim any size: Pillow refuses
+    Image.new("RGB", (4, 4)).save(bomb)
+    header = bytearray(bomb.read_bytes())
+    header[18:26] = (100_000).to_bytes(4, "little") * 2
+    bomb.write_bytes(bytes(header))
+    with pytest.raises(DataError, match=re.escape(f"folder path '{root}': cannot read image '{bomb}' (Image size")):
+        load_dataset(f"folder:{root}", resolution=None, device=CPU)
+
+
+def test_many_classes_of_few_images_hold_one_of_each_out(tmp_path):
+    root = _image_folder(tmp_path / "imgs", classes=[f"c{i:02d}" for i in range(12)], per_class=3, size=(4, 4))
+    data = load_dataset(f"folder:{root}", resolution=None, device=CPU, seed=1)
+    # a fifth would be 8 images for 12 classes
+    assert torch.bincount(data.val_y).tolist() == [1] * 12 and torch.bincount(data.train_y).tolist() == [2] * 12
+    again = load_dataset(f"folder:{root}", resolution=None, device=CPU, seed=1)
+    other = load_dataset(f"folder:{root}", resolution=None, device=CPU, seed=2)
+    assert torch.equal(data.val_x, again.val_x) and not torch.equal(data.val_x, other.val_x)
+
+
+def test_a_class_of_one_image_is_named(tmp_path):
+    root = _image_folder(tmp_path / "imgs", classes=("cat", "dog", "eel"), per_class=4)
+    for extra in (1, 2, 3):
+        (root / "eel" / f"{extra}.png").unlink()
+    with pytest.raises(DataError) as info:
+        load_dataset(f"folder:{root}", resolution=None, device=CPU)
+    assert str(info.value) == (f"dataset 'folder:{root}': class 'eel' (1 example) has fewer than 2 examples; every "
+                               "class needs 2 or more, to train on and to validate on")
+
+
+def test_a_limit_keeps_each_class_share_and_reads_only_what_it_keeps(tmp_path, monkeypatch):
+    near = load_dataset("digits", resolution=None, device=CPU, limit=1790)  # the 7 left out hold no 10 classes
+    assert len(near.train_y) + len(near.val_y) == 1790 and set(near.val_y.tolist()) == set(range(10))
+    with pytest.raises(DataError) as info:
+        load_dataset("digits", resolution=None, device=CPU, limit=15)
+    assert str(info.value) == ("dataset 'digits': a limit of 15 examples leaves fewer than 2 of each of the 10 "
+                               "classes, one to train on and one to validate on: expected a limit of 20 or more")
+
+    root = _image_folder(tmp_path / "imgs", per_class=10, size=(4, 4))
+    read = []
+    monkeypatch.setattr(_data, "_read_image", lambda file, size: read.append(file) or torch.zeros(3, size, size))
+    data = load_dataset(f"folder:{root}", resolution=None, device=CPU, limit=6)
+    assert len(read) == 6 and torch.bincount(data.train_y).tolist() == [2, 2]
+
+
+def test_a_terminal_sees_the_folder_being_read(tmp_path):
+    root = _image_folder(tmp_path / "imgs", per_class=2, size=(4, 4))
+    terminal, log = Console(file=io.StringIO(), force_terminal=True, width=500), Console(file=io.StringIO())
+    for console in (terminal, log):
+        load_dataset(f"folder:{root}", resolution=None, device=CPU, val_fraction=0.5, console=console)
+    assert f"reading 4 images from {root}" in terminal.file.getvalue() and log.file.getvalue() == ""
+
+
+def test_cifar10_archive_not_extracted(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"\x1f\x8b")
+    for given in (tmp_path, archive):
+        with pytest.raises(DataError) as info:
+            load_dataset(f"cifar10:{given}", resolution=None, device=CPU)
+        assert str(info.value).endswith(f"; extract the archive first: tar -xzf {archive} -C {tmp_path}")
+
+
+def test_cifar10_limit_takes_both_batches_shares(tmp_path, monkeypatch):
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
+    root = _fake_cifar(tmp_path / "cifar", per_batch=10, test=10)
+    data = load_dataset(f"cifar10:{root}", resolution=None, device=CPU, limit=20)
+    assert sorted(data.train_y.tolist()) == list(range(10)) and sorted(data.val_y.tolist()) == list(range(10))
+
+
+def test_a_network_with_fewer_outputs_than_classes_is_refused(tmp_path, write_spec, latency_cache):
+    spec = write_spec("input: [3, 16, 16]\nvars: {width: 8}\nnetwork:\n  - conv: {out: width, kernel: 3}\n"
+                      "  - adaptive_avgpool: {}\n  - flatten: {}\n  - linear: {out: 2}\n")
+    space = write_spec(f"base: {spec.name}\nvars: {{width: {{choices: [4, 8]}}}}\n", "space.yaml")
+    root = _image_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=5, size=(4, 4))
+    with pytest.raises(StudyError) as info:
+        nasblocks.search("s", root=tmp_path / "studies", space=str(space), budget="1MFLOPs", trials=1,
+                         epochs=1, resolution=16, data=f"folder:{root}", device="cpu")
+    assert str(info.value) == (f"--data folder:{root}: 3 classes, but the networks of space 'space' have 2 "
+                               "outputs; give its base spec a num_classes var for its classifier's out, which a "
+                               "search sets to the data's classes")
