@@ -38,6 +38,15 @@ def _space_source(text: str) -> str:
     return text
 
 
+def _data_source(text: str) -> str:
+    """A dataset on disk by its absolute path (for --resume and ``study retrain``, which may run
+    from another folder); ``digits``, or a path that does not exist, as typed (its error names it)."""
+    kind, _, path = text.partition(":")
+    if path and Path(path).expanduser().exists():
+        return f"{kind}:{Path(path).expanduser().resolve()}"
+    return text
+
+
 def _budget_label(texts: list[str]) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9.]", "", t) for t in texts) or "nobudget"
 
@@ -195,6 +204,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         for key, value in given.items():
             if key == "space" and value is not None:
                 value = _space_source(value)
+            if key == "data" and value is not None:
+                value = _data_source(value)
             if value is not None and key not in SearchConfig.RESUMABLE and stored.get(key) != value:
                 raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created with "
                                  f"{stored.get(key)!r}; a resumed study keeps its settings (only "
@@ -205,6 +216,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         config = SearchConfig.from_dict({k: v for k, v in given.items() if v is not None})
         if given.get("space") is not None:
             config.space = _space_source(given["space"])
+        config.data = _data_source(config.data)
         name = study or _fresh_name(root, f"{load_space(config.space).name}-{_budget_label(config.budget)}")
     search = Search(config, name, root, console)
     if existing is not None:

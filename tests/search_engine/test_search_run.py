@@ -107,6 +107,24 @@ def test_resume_continues_the_count_with_the_stored_settings(tmp_path: Path, qui
     assert (tmp_path / "s" / "trials" / "3.yaml").is_file()
 
 
+def test_a_dataset_given_by_a_relative_path_is_found_again_from_another_folder(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setattr(_train, "train", lambda *args, **kwargs: TrainResult(0.5, [0.5], 0.1, 0, "cpu"))
+    images = tmp_path / "work" / "imgs"
+    for label in ("cat", "dog"):
+        (images / label).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (12, 12), (60 * i, 0, 0)).save(images / label / f"{i}.png")
+    monkeypatch.chdir(tmp_path / "work")
+    search(tmp_path / "studies", {**quick, "data": "folder:imgs", "trials": 1}, study="s")
+    monkeypatch.chdir(tmp_path)  # resumed elsewhere: the stored path still names the folder
+    study = search(tmp_path / "studies", {"trials": 2}, study="s", resume=True).study
+    assert study.user_attrs["nasblocks"]["data"] == f"folder:{images}"
+    assert [t.user_attrs["training"]["data"] for t in study.trials] == [f"folder:{images}"] * 2
+
+
 def test_resume_refuses_a_space_edited_since_the_study_began(tmp_path: Path, quick: dict[str, Any],
                                                             tiny_space: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_train, "train", lambda *args, **kwargs: TrainResult(0.5, [0.5], 0.1, 0, "cpu"))
