@@ -23,6 +23,8 @@ from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, check_name, q
 if TYPE_CHECKING:
     import optuna
 
+    from nasblocks._spec import BlockDef, Spec
+
 
 # Optuna's GridSampler holds every point of the grid in a list and scans it for each trial
 GRID_POINTS_MAX = 100_000
@@ -128,24 +130,46 @@ SPACE_ATTR = "nasblocks_space"  # the study's user attribute: what its trials we
 
 
 def _space_signature(space: Space) -> dict[str, Any]:
-    """Each parameter's domain, and a digest of the rest of the space (its fixed values, the fit
-    var, the recipe, the base spec's name): what a study's trials were drawn from."""
+    """Each parameter's domain, a digest of the rest of the space (its fixed values, the fit var,
+    the recipe, the base spec's name) and one of the base network as written (its spec file, the
+    blocks it imports, the space's proxy_vars): what a study's trials were drawn from."""
     rest = repr((space.templates, space.overrides, space.fit, space.recipe, space.proxy_resolution, space.base.name))
+    base = space.base
+    network = repr((base.document, {name: (b.args, b.let, b.body, b.where) for name, b in _used_blocks(base)},
+                    space.proxy_vars))
     return {"domains": {d.name: d.describe() for d in space.domains},
-            "digest": hashlib.sha256(rest.encode()).hexdigest()[:16]}
+            "digest": hashlib.sha256(rest.encode()).hexdigest()[:16],
+            "network": hashlib.sha256(network.encode()).hexdigest()[:16]}
+
+
+def _used_blocks(spec: Spec) -> list[tuple[str, BlockDef]]:
+    """The blocks ``spec`` names, and those they name, in name order: the ones its networks are
+    built from (a block library's other blocks may change without changing them)."""
+    named = {name for name in spec.blocks if re.search(rf"\b{name}\b", repr(spec.document))}
+    while True:
+        body = repr([spec.blocks[name].body for name in named])
+        more = {name for name in spec.blocks if name not in named and re.search(rf"\b{name}\b", body)}
+        if not more:
+            return [(name, spec.blocks[name]) for name in sorted(named)]
+        named |= more
 
 
 def _check_space_unchanged(stored: dict[str, Any] | None, space: Space, study: str) -> None:
     """Refuse to add trials from a space edited since the study began: Optuna would fail on a
-    parameter whose domain changed, and the study would mix networks of two spaces."""
+    parameter whose domain changed, and the study would mix networks of two spaces. (What a study
+    from an older nasblocks did not record, it is not held to: None, or no ``network``.)"""
     now = _space_signature(space)
-    if stored is None or stored == now:  # None: a study from before nasblocks recorded its space
+    if stored is None or stored == {key: now[key] for key in stored if key in now}:
         return
     was, new = stored["domains"], now["domains"]
     changed = [f"{k}: {was.get(k, 'absent')} → {new.get(k, 'absent')}" for k in dict.fromkeys([*was, *new])
                if was.get(k) != new.get(k)]
-    what = "; ".join(changed[:3]) + (f"; … {len(changed) - 3} more" if len(changed) > 3 else "") if changed \
-        else "its fixed values, fit var, recipe or base spec"
+    if changed:
+        what = "; ".join(changed[:3]) + (f"; … {len(changed) - 3} more" if len(changed) > 3 else "")
+    elif stored["digest"] != now["digest"]:
+        what = "its fixed values, fit var, recipe or base spec"
+    else:
+        what = f"its base network: {space.base.file}, the blocks it imports, or proxy_vars"
     raise StudyError(f"space {space.name!r} ({space.file}) has changed since study {study!r} began ({what}); "
                      f"a study keeps its space: restore the file, or start a new study")
 

@@ -19,7 +19,7 @@ import nasblocks
 from nasblocks import _train
 from nasblocks._search import Search
 from nasblocks._search_config import SearchConfig
-from nasblocks._search_prepare import _fresh_name
+from nasblocks._search_prepare import SPACE_ATTR, _fresh_name, _used_blocks
 from nasblocks._search_run import run_search
 from nasblocks._study import StudyError, load_study
 from nasblocks._train import TrainResult
@@ -107,6 +107,12 @@ def test_resume_continues_the_count_with_the_stored_settings(tmp_path: Path, qui
     assert (tmp_path / "s" / "trials" / "3.yaml").is_file()
 
 
+def test_a_study_is_held_to_the_blocks_its_base_network_uses_not_the_whole_library(tiny_space: Path) -> None:
+    base = nasblocks.load(tiny_space.with_name("tiny_spec.yaml"))
+    assert len(base.blocks) > 2  # blocks.yaml holds more than the two the tiny network is built from
+    assert [name for name, _ in _used_blocks(base)] == ["conv_bn_act", "inverted_residual"]
+
+
 def test_a_dataset_given_by_a_relative_path_is_found_again_from_another_folder(
         tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from PIL import Image
@@ -138,7 +144,20 @@ def test_resume_refuses_a_space_edited_since_the_study_began(tmp_path: Path, qui
     with pytest.raises(StudyError, match=r"\(its fixed values, fit var, recipe or base spec\)"):
         search(tmp_path, {"trials": 2}, study="s", resume=True)
     tiny_space.write_text(space)
+    base = tiny_space.with_name("tiny_spec.yaml")
+    network = base.read_text()
+    base.write_text(network.replace("expand: 2", "expand: 4"))  # the same vars, another network
+    with pytest.raises(StudyError, match=r"\(its base network: .*tiny_spec.yaml, the blocks it imports, or "
+                                         r"proxy_vars\)"):
+        search(tmp_path, {"trials": 2}, study="s", resume=True)
+    base.write_text(network)
     assert len(search(tmp_path, {"trials": 2}, study="s", resume=True).study.trials) == 2
+
+    # a study from before the base network was recorded is not held to it
+    stored = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    stored.set_user_attr(SPACE_ATTR, {k: v for k, v in stored.user_attrs[SPACE_ATTR].items() if k != "network"})
+    base.write_text(network.replace("expand: 2", "expand: 4"))
+    assert len(search(tmp_path, {"trials": 3}, study="s", resume=True).study.trials) == 3
 
 
 def test_ctrl_c_stops_cleanly_and_the_command_it_prints_resumes(tmp_path: Path, quick: dict[str, Any],
