@@ -135,7 +135,7 @@ def _space_signature(space: Space) -> dict[str, Any]:
     blocks it imports, the space's proxy_vars): what a study's trials were drawn from."""
     rest = repr((space.templates, space.overrides, space.fit, space.recipe, space.proxy_resolution, space.base.name))
     base = space.base
-    network = repr((base.document, {name: (b.args, b.let, b.body, b.where) for name, b in _used_blocks(base)},
+    network = repr((base.document, {name: (b.args, b.let, b.body) for name, b in _used_blocks(base)},
                     space.proxy_vars))
     return {"domains": {d.name: d.describe() for d in space.domains},
             "digest": hashlib.sha256(rest.encode()).hexdigest()[:16],
