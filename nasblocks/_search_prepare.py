@@ -132,7 +132,7 @@ SPACE_ATTR = "nasblocks_space"  # the study's user attribute: what its trials we
 def _space_signature(space: Space) -> dict[str, Any]:
     """Each parameter's domain, a digest of the rest of the space (its fixed values, the fit var,
     the recipe, the base spec's name) and one of the base network as written (its spec file, the
-    blocks it imports, the space's proxy_vars): what a study's trials were drawn from."""
+    blocks it uses, the space's proxy_vars): what a study's trials were drawn from."""
     rest = repr((space.templates, space.overrides, space.fit, space.recipe, space.proxy_resolution, space.base.name))
     base = space.base
     network = repr((base.document, {name: (b.args, b.let, b.body) for name, b in _used_blocks(base)},
@@ -169,7 +169,7 @@ def _check_space_unchanged(stored: dict[str, Any] | None, space: Space, study: s
     elif stored["digest"] != now["digest"]:
         what = "its fixed values, fit var, recipe or base spec"
     else:
-        what = f"its base network: {space.base.file}, the blocks it imports, or proxy_vars"
+        what = f"its base network: {space.base.file}, the blocks it uses, or proxy_vars"
     raise StudyError(f"space {space.name!r} ({space.file}) has changed since study {study!r} began ({what}); "
                      f"a study keeps its space: restore the file, or start a new study")
 

@@ -147,7 +147,7 @@ def test_resume_refuses_a_space_edited_since_the_study_began(tmp_path: Path, qui
     base = tiny_space.with_name("tiny_spec.yaml")
     network = base.read_text()
     base.write_text(network.replace("expand: 2", "expand: 4"))  # the same vars, another network
-    with pytest.raises(StudyError, match=r"\(its base network: .*tiny_spec.yaml, the blocks it imports, or "
+    with pytest.raises(StudyError, match=r"\(its base network: .*tiny_spec.yaml, the blocks it uses, or "
                                          r"proxy_vars\)"):
         search(tmp_path, {"trials": 2}, study="s", resume=True)
     base.write_text(network)
