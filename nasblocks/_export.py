@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nasblocks._ops import Shape
-from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
+from nasblocks._output import OutputError, claimed, format_of, write_saved, writing
 
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
@@ -56,16 +56,16 @@ def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = 
     fmt = format_of(path, fmt, FORMATS)
     if fmt == "onnx":
         _require_onnx()
-    check_writable(path)
-    if fmt == "pt2":
-        program = exported_program(module, input_shape, dynamic_batch=dynamic_batch)
-        write_saved(path, lambda file: torch.export.save(program, file))
-        return fmt
-    # given the module rather than an ExportedProgram, the exporter names the batch axis "batch"
-    example, dynamic = _to_trace(module, input_shape, dynamic_batch)
-    onnx_program = torch.onnx.export(module, example, dynamic_shapes=dynamic, dynamo=True, verbose=False)
-    with writing(path, path.with_name(f"{path.name}.data")):
-        onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, in PATH.data above
+    with claimed(path):  # a bad path fails before tracing; a failed export leaves no empty file
+        if fmt == "pt2":
+            program = exported_program(module, input_shape, dynamic_batch=dynamic_batch)
+            write_saved(path, lambda file: torch.export.save(program, file))
+            return fmt
+        # given the module rather than an ExportedProgram, the exporter names the batch axis "batch"
+        example, dynamic = _to_trace(module, input_shape, dynamic_batch)
+        onnx_program = torch.onnx.export(module, example, dynamic_shapes=dynamic, dynamo=True, verbose=False)
+        with writing(path, path.with_name(f"{path.name}.data")):
+            onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, in PATH.data above
     return fmt
 
 

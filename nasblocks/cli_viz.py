@@ -64,12 +64,11 @@ def export(
     from nasblocks._export import FORMATS
     from nasblocks._export import export as export_module
     from nasblocks._ops import fmt_shape
-    from nasblocks._output import claimed, format_of
+    from nasblocks._output import format_of
 
     fmt = format_of(output, fmt, FORMATS)  # before the module is built
     graph = expand(load_spec(spec, set_, input_size))
-    with claimed(output):
-        written = export_module(compile_graph(graph), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
+    written = export_module(compile_graph(graph), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
     batch = "batch" if dynamic_batch else "1"
     print(f"wrote {output}: {written}, input {batch}×{fmt_shape(graph.input_shape)}, "
           f"{decimal(output.stat().st_size)}")
