@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import torch
     from rich.console import Console
     from rich.progress import Progress
+    from torch.fx import GraphModule
 
     from nasblocks._data import Dataset
     from nasblocks._workers import Quota
@@ -93,6 +94,17 @@ def versions() -> dict[str, str]:
     # torch's own version names its build (2.14.1+cu130): a CPU and a CUDA build compute differently
     return {"python": platform.python_version(), "nasblocks": nasblocks.__version__, "torch": torch.__version__,
             "optuna": optuna.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+
+
+def build_proxy(proxy: Spec, seed: int) -> GraphModule:
+    """The network a trial trains, its weights drawn from ``seed`` (set before it is built, as
+    ``train`` expects): ``study retrain`` builds it the same way, so the weights come back."""
+    import torch
+
+    from nasblocks._compile import compile_graph
+
+    torch.manual_seed(seed)
+    return compile_graph(expand(proxy))
 
 
 class Search:
@@ -338,10 +350,7 @@ class Search:
         import optuna
         import torch
 
-        from nasblocks._compile import compile_graph
-
-        torch.manual_seed(seed)
-        model = compile_graph(expand(proxy))
+        model = build_proxy(proxy, seed)
 
         def report(epoch: int, accuracy: float) -> None:
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):

@@ -29,10 +29,8 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     """Train ``trial``'s network again on ``device`` (default: the one it trained on)."""
     import torch
 
-    from nasblocks._compile import compile_graph
     from nasblocks._data import load_dataset
-    from nasblocks._expand import expand
-    from nasblocks._search import versions
+    from nasblocks._search import build_proxy, versions
     from nasblocks._spec import load
     from nasblocks._train import RECIPE_DEFAULTS, precision, train
 
@@ -55,8 +53,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     threads = torch.get_num_threads()
     torch.set_num_threads(training["threads"])
     try:
-        torch.manual_seed(recorded["seed"])
-        model = compile_graph(expand(spec.with_vars(**training["vars"]).with_input(training["input"])))
+        model = build_proxy(spec.with_vars(**training["vars"]).with_input(training["input"]), recorded["seed"])
         result = train(model, data, epochs=training["epochs"], seed=recorded["seed"],
                        **{key: training[key] for key in RECIPE_DEFAULTS})
     finally:
