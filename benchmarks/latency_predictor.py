@@ -70,6 +70,9 @@ def main() -> None:
     options = {"batch": run.batch, "threads": run.threads, "dtype": run.dtype,
                "channels_last": run.channels_last, "clock": run.clock}
     chosen = networks(args)
+    if not chosen:
+        parser.error("no network to run: --only names none that fits --max-gmacs, and --random and "
+                     "--depth-variants are 0")
 
     def measure_network(graph: nasblocks.Graph) -> Measurement:
         return measure(compile_graph(graph), graph.input_shape, device=args.device, warmup=args.warmup,
