@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import optuna
     from torch.fx import GraphModule
 
+    from nasblocks._weights import Weights
+
 __all__ = ["Cost", "Graph", "NasblocksError", "Node", "Spec", "SpecError", "build", "cost",
            "expand", "list_ops", "load", "search", "zoo_names"]
 __version__ = "0.1.0"
@@ -52,19 +54,29 @@ def expand(spec: Spec | str | os.PathLike[str]) -> Graph:
     return expand_spec(_as_spec(spec))
 
 
-def build(spec: Spec | str | os.PathLike[str]) -> GraphModule:
-    """Compile a spec (or a path or zoo name) to a torch.fx GraphModule, freshly initialised and
-    in training mode. Its ``state_dict`` has the reference implementation's keys: a zoo network
-    loads torchvision's or timm's weights with ``strict=True``. In training mode a network with
-    auxiliary heads returns a tuple, its main output first; in eval mode, the main output alone.
+def build(spec: Spec | str | os.PathLike[str], weights: Weights | None = None) -> GraphModule:
+    """Compile a spec (or a path or zoo name) to a torch.fx GraphModule in training mode, freshly
+    initialised or, with ``weights``, loaded from a file on disk (a ``state_dict`` saved with
+    ``torch.save``, a training checkpoint holding one, or ``.safetensors``) or from a state_dict.
+    Its ``state_dict`` has the reference implementation's keys: a zoo network loads torchvision's
+    or timm's weights with ``strict=True``; a file that does not fit is a WeightsError naming the
+    keys and shapes. In training mode a network with auxiliary heads returns a tuple, its main
+    output first; in eval mode, the main output alone.
 
     >>> model = nasblocks.build("resnet18")
     >>> list(model.state_dict())[:3]
     ['conv1.weight', 'bn1.weight', 'bn1.bias']
+    >>> model = nasblocks.build("resnet18", weights="resnet18-f37072fd.pth")  # torchvision's file
     """
     from nasblocks._compile import compile_graph
 
-    return compile_graph(expand(spec))
+    spec = _as_spec(spec)
+    module = compile_graph(expand(spec))
+    if weights is not None:
+        from nasblocks._weights import load_weights
+
+        load_weights(module, weights, spec.name)
+    return module
 
 
 def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **setting: Any) -> Cost:

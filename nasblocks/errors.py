@@ -42,3 +42,9 @@ class DataError(NasblocksError):
 class LatencyError(NasblocksError):
     """A latency cannot be measured or predicted as asked: the device is missing (``--device cuda``
     without a GPU), or a setting (dtype, batch, threads) or a latency table file is invalid."""
+
+
+class WeightsError(NasblocksError):
+    """A weights file (``--weights``, ``nasblocks.build(spec, weights=...)``) cannot be read, or
+    its tensors do not fit the network: the keys missing on either side and the shapes that
+    differ are named."""

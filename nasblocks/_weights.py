@@ -1,0 +1,122 @@
+"""Weights from a file on disk, loaded into a compiled network.
+
+The zoo's names give a compiled module the reference's ``state_dict`` keys, so a torchvision or
+timm checkpoint the user already has loads as it is, with ``strict=True`` and no mapping. What
+this module adds is reading the common file shapes (a bare ``state_dict``, a training checkpoint
+that holds one, DataParallel's ``module.`` prefix, safetensors) safely (``weights_only``), and
+saying in one line why a file does not fit: which keys are missing or extra, which shapes differ.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nasblocks.errors import WeightsError
+
+# where training scripts keep the model's state_dict inside a checkpoint (timm's train.py,
+# torchvision's references, Lightning-style loops)
+CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict", "net")
+_SHOWN = 3  # keys named in a message before "and N more"
+
+Weights = str | os.PathLike[str] | Mapping[str, torch.Tensor]
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: a ``state_dict`` saved with ``torch.save``, a checkpoint
+    holding one under one of CHECKPOINT_KEYS, or a ``.safetensors`` file. Read with
+    ``weights_only``: a file cannot run code."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 -- pickle, zip and torch errors alike: the file is unreadable
+        raise WeightsError(f"{path}: {_unreadable(str(err))}; save weights with "
+                           "torch.save(model.state_dict(), path)") from None
+    return _unwrapped(loaded, path)
+
+
+def _unreadable(message: str) -> str:
+    """Why torch.load refused a file, in a clause: torch's own message is a page long."""
+    pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+    if pickled:
+        return (f"holds a pickled {pickled[1]} (a whole module?), not only tensors, and loading it "
+                "would run its code")
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", message)
+    lines = message.strip().splitlines()
+    return f"not a PyTorch weights file ({detail[1] if detail else (lines[0] if lines else 'unreadable')})"
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:
+        raise WeightsError(f"{path}: reading .safetensors needs the package safetensors: "
+                           "pip install safetensors") from None
+    try:
+        return load_file(path)
+    except SafetensorError as err:
+        raise WeightsError(f"{path}: not a safetensors file ({err})") from None
+
+
+def _unwrapped(loaded: object, path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict inside what torch.load returned, without DataParallel's ``module.``."""
+    if isinstance(loaded, Mapping) and not _is_state_dict(loaded):
+        loaded = next((loaded[key] for key in CHECKPOINT_KEYS if _is_state_dict(loaded.get(key))), loaded)
+    if not _is_state_dict(loaded):
+        what = f"a dict with keys {', '.join(map(str, list(loaded)[:5]))}" if isinstance(loaded, Mapping) \
+            else f"a {type(loaded).__name__}"
+        raise WeightsError(f"{path}: holds {what}, not a state_dict (names to tensors) nor a checkpoint "
+                           f"with one under {', '.join(CHECKPOINT_KEYS)}")
+    state = dict(loaded)  # type: ignore[arg-type]
+    if all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    return state
+
+
+def _is_state_dict(value: object) -> bool:
+    return isinstance(value, Mapping) and bool(value) and \
+        all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def load_weights(module: nn.Module, weights: Weights, network: str) -> int:
+    """Load ``weights`` (a file, or a state_dict) into ``module`` (the compiled ``network``),
+    strictly, and return how many tensors were loaded. A key missing on either side or a shape
+    that differs is one WeightsError naming them, before anything is copied."""
+    source = "the state_dict" if isinstance(weights, Mapping) else str(weights)
+    state = dict(weights) if isinstance(weights, Mapping) else read_state_dict(weights)
+    own = module.state_dict()
+    # torch fills a batch norm's num_batches_tracked that an older checkpoint lacks
+    missing = [k for k in own if k not in state and not k.endswith(".num_batches_tracked")]
+    extra = [k for k in state if k not in own]
+    differ = [f"{k} is {_shape(state[k])} there and {_shape(own[k])} here"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    problems = [_listed(f"{len(missing)} of the network's keys missing", missing),
+                _listed(f"{len(extra)} keys the network lacks", extra),
+                _listed(f"{len(differ)} shapes differ", differ)]
+    problems = [p for p in problems if p]
+    if problems:
+        raise WeightsError(f"{source}: does not fit {network}: {'; '.join(problems)} (the spec's vars, "
+                           "--set num_classes=... or width=..., must give the network the file was saved from)")
+    module.load_state_dict(state, strict=True)
+    return len(state)
+
+
+def _listed(what: str, items: list[str]) -> str:
+    if not items:
+        return ""
+    more = f", and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+    return f"{what} ({', '.join(items[:_SHOWN])}{more})"
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "[" + ", ".join(map(str, tensor.shape)) + "]"

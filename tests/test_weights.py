@@ -1,0 +1,96 @@
+"""Weights from files on disk: the reference's own checkpoint files load into the compiled network
+and give the reference's outputs; files that do not fit are one error naming what differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import save_file
+
+import nasblocks
+from nasblocks.errors import NasblocksError, WeightsError
+
+INPUT = (3, 96, 96)
+
+
+@pytest.fixture(scope="module")
+def reference() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.squeezenet1_1().eval()
+
+
+def same_outputs(path: Path | dict[str, torch.Tensor], reference: torch.nn.Module) -> None:
+    spec = nasblocks.load("squeezenet1_1", input=INPUT)
+    model = nasblocks.build(spec, weights=path).eval()
+    x = torch.randn(2, *INPUT)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
+
+
+def test_a_torchvision_state_dict_file_gives_torchvision_outputs(reference: torch.nn.Module, tmp_path: Path) -> None:
+    torch.save(reference.state_dict(), tmp_path / "squeezenet1_1.pth")
+    same_outputs(tmp_path / "squeezenet1_1.pth", reference)
+
+
+def test_a_training_checkpoint_with_dataparallel_names_loads(reference: torch.nn.Module, tmp_path: Path) -> None:
+    state = {f"module.{key}": value for key, value in reference.state_dict().items()}
+    torch.save({"epoch": 90, "optimizer": {}, "state_dict": state}, tmp_path / "checkpoint.pth.tar")
+    same_outputs(tmp_path / "checkpoint.pth.tar", reference)
+
+
+def test_safetensors_and_in_memory_state_dicts_load(reference: torch.nn.Module, tmp_path: Path) -> None:
+    save_file(reference.state_dict(), tmp_path / "model.safetensors")
+    same_outputs(tmp_path / "model.safetensors", reference)
+    same_outputs(reference.state_dict(), reference)
+
+
+def test_a_checkpoint_from_before_num_batches_tracked_loads(tmp_path: Path) -> None:
+    reference = torchvision.models.resnet18(num_classes=10)
+    old = {k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "old.pth")
+    model = nasblocks.build(nasblocks.load("resnet18", num_classes=10), weights=tmp_path / "old.pth")
+    assert torch.equal(model.state_dict()["fc.weight"], reference.fc.weight)
+
+
+def test_another_num_classes_names_the_keys_and_both_shapes(reference: torch.nn.Module, tmp_path: Path) -> None:
+    torch.save(reference.state_dict(), tmp_path / "sq.pth")
+    with pytest.raises(WeightsError) as err:
+        nasblocks.build(nasblocks.load("squeezenet1_1", num_classes=10), weights=tmp_path / "sq.pth")
+    assert str(err.value).startswith(f"{tmp_path / 'sq.pth'}: does not fit squeezenet1_1: 2 shapes differ "
+                                     "(classifier.1.weight is [1000, 512, 1, 1] there and [10, 512, 1, 1] here")
+    assert "--set num_classes" in str(err.value)
+
+
+def test_another_network_names_missing_and_extra_keys_a_few_at_a_time(
+        reference: torch.nn.Module, tmp_path: Path) -> None:
+    torch.save(reference.state_dict(), tmp_path / "sq.pth")
+    with pytest.raises(WeightsError, match=r"does not fit resnet18: \d+ of the network's keys missing \(conv1.weight, "
+                       r"bn1.weight, bn1.bias, and \d+ more\); 52 keys the network lacks \(features.0.weight"):
+        nasblocks.build("resnet18", weights=tmp_path / "sq.pth")
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    (b"not a checkpoint", r"not a PyTorch weights file \(.+\); save weights with torch.save\(model.state_dict"),
+    ({"epoch": 3}, "holds a dict with keys epoch, not a state_dict"),
+    ([torch.zeros(1)], "holds a list, not a state_dict"),
+    (torchvision.models.squeezenet1_1(), r"holds a pickled torchvision.models.squeezenet.SqueezeNet \(a whole "
+                                         "module\\?\\), not only tensors, and loading it would run its code"),
+])
+def test_a_file_that_holds_no_weights_is_one_error_naming_it(content: object, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "weights.pth"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    with pytest.raises(WeightsError, match=f"^{path}: {message}"):
+        nasblocks.build("squeezenet1_1", weights=path)
+
+
+def test_a_broken_safetensors_file_is_a_weights_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(NasblocksError, match="bad.safetensors: not a safetensors file"):
+        nasblocks.build("squeezenet1_1", weights=tmp_path / "bad.safetensors")
