@@ -66,7 +66,8 @@ def build(spec: Spec | str | os.PathLike[str], weights: Weights | None = None) -
     >>> model = nasblocks.build("resnet18")
     >>> list(model.state_dict())[:3]
     ['conv1.weight', 'bn1.weight', 'bn1.bias']
-    >>> model = nasblocks.build("resnet18", weights="resnet18-f37072fd.pth")  # torchvision's file
+
+    ``nasblocks.build("resnet18", weights="resnet18-f37072fd.pth")`` loads torchvision's file.
     """
     from nasblocks._compile import compile_graph
 
