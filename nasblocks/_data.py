@@ -155,8 +155,7 @@ def _folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
     Jupyter leave beside images (``.DS_Store``, ``._photo.jpg``, ``.ipynb_checkpoints/``), macOS's
     ``__MACOSX`` folder, and files without an image extension (``README.txt``, ``Thumbs.db``).
     """
-    from torchvision.datasets import ImageFolder
-    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     if not root.is_dir():
         raise DataError(f"folder path {str(root)!r} does not exist or is not a folder; "
@@ -165,21 +164,37 @@ def _folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
     if not classes:
         raise DataError(f"folder path {str(root)!r} has no class subfolders; expected {_FOLDER_LAYOUT}")
 
-    def is_image(file: str) -> bool:
-        return (has_file_allowed_extension(file, IMG_EXTENSIONS)
-                and not any(_skipped(part) for part in Path(file).relative_to(root).parts))
-
-    samples = ImageFolder.make_dataset(str(root), {c: i for i, c in enumerate(classes)},
-                                       is_valid_file=is_image, allow_empty=True)
-    labels = np.array([label for _, label in samples], dtype=np.int64)
-    empty = [repr(classes[i]) for i in np.flatnonzero(np.bincount(labels, minlength=len(classes)) == 0)]
+    found = [_images(root / name) for name in classes]
+    empty = [repr(name) for name, files in zip(classes, found) if not files]
     if empty:
         raise DataError(f"folder path {str(root)!r}: {_classes(empty)} no images (files ending "
                         f"{', '.join(IMG_EXTENSIONS)}); expected {_FOLDER_LAYOUT}")
     if len(classes) < 2:  # every network would score 100 %: nothing to rank them by
         raise DataError(f"folder path {str(root)!r} has one class, {classes[0]!r}; a search ranks networks "
                         f"by telling classes apart: expected two class subfolders or more")
-    return [file for file, _ in samples], labels, classes
+    labels = np.repeat(np.arange(len(classes), dtype=np.int64), [len(files) for files in found])
+    return [file for files in found for file in files], labels, classes
+
+
+def _images(folder: Path) -> list[str]:
+    """The image files under ``folder``, in the order of torchvision's ImageFolder. Links to
+    folders are followed, as there, but each real folder is read once: ImageFolder's
+    ``os.walk(followlinks=True)`` follows a link to a folder above it round and round until the
+    path is too long, reading its images again at each turn (two such links: 2 ** 40 turns)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    walked: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
+    for folder_path, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(folder_path)
+        if real in seen:
+            folders.clear()
+            continue
+        seen.add(real)
+        folders[:] = sorted(f for f in folders if not _skipped(f))  # sorted: which of two links is read is fixed
+        walked.append((folder_path, sorted(f for f in files if not _skipped(f)
+                                           and has_file_allowed_extension(f, IMG_EXTENSIONS))))
+    return [os.path.join(path, file) for path, files in sorted(walked) for file in files]
 
 
 def _skipped(name: str) -> bool:
@@ -219,9 +234,21 @@ def _read_image(file: str, size: int) -> torch.Tensor:
     with warnings.catch_warnings(action="ignore"), Image.open(file) as img:
         img.draft("RGB", (size, size))  # a large JPEG decodes at 1/2 to 1/8 of its size: a photo 9x faster
         ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo stands as taken
-        if img.mode.startswith("I"):  # 16-bit grayscale: convert() would clip it at 255, not scale it
-            img = Image.fromarray((np.asarray(img) // 257).clip(0, 255).astype(np.uint8))
+        if img.mode.startswith(("I", "F")):  # 16- or 32-bit integers, 32-bit floats: convert() clips at 255
+            img = Image.fromarray(_stretched(np.asarray(img)))
         return pil_to_tensor(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _stretched(pixels: np.ndarray) -> np.ndarray:
+    """Grayscale of any range as 8 bits, from the image's darkest finite value (0) to its brightest
+    (255), as scientific viewers (ImageJ) show 16-bit and float images: a 12-bit camera's image in
+    a 16-bit file spans the 256 levels, not the 16 darkest, and a float image in 0..1 or in metres
+    is not clipped. NaN and infinities, and a flat image, read as black."""
+    values = pixels.astype(np.float64)
+    finite = np.isfinite(values)
+    low, high = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
+    scale = 255 / (high - low) if high > low else 0.0
+    return ((np.where(finite, values, low) - low) * scale).round().astype(np.uint8)
 
 
 def _split(source: str, labels: np.ndarray, classes: list[str], val_fraction: float, seed: int,

@@ -210,18 +210,46 @@ def test_folder_reads_what_cameras_editors_and_other_systems_write(tmp_path):
     assert data.train_x.shape == (9, 3, 8, 8) and torch.bincount(data.val_y).tolist() == [2, 2, 2]
     assert torch.isfinite(data.train_x).all()
 
-    gradient = np.tile(np.arange(64, dtype=np.uint16) * 1040, (4, 1))  # 16-bit, 0 to 65520, left to right
-    pixels = _read_image(str(_saved(Image.fromarray(gradient), tmp_path / "deep.png")), 4)
-    row = pixels[0, 0].tolist()  # scaled to 8 bits, not clipped at 255
-    assert row == sorted(row) and 16 < row[0] < 48 and 208 < row[3] < 240
-    assert torch.equal(pixels[0], pixels[2])
-
     upright = np.zeros((2, 4, 3), dtype=np.uint8)
     upright[:, :2] = 255  # a white left half; the camera says: turn 90° clockwise to view
     exif = Image.Exif()
     exif[0x0112] = 6
     pixels = _read_image(str(_saved(Image.fromarray(upright), tmp_path / "phone.jpg", exif=exif)), 4)
     assert (pixels[0, :2] > 200).all() and (pixels[0, 2:] < 50).all()  # white on top
+
+
+@pytest.mark.parametrize("pixels, suffix", [
+    (np.arange(8, dtype=np.uint16) * 585, "png"),  # a 12-bit camera's 0..4095 in a 16-bit file ("I;16")
+    (np.arange(8, dtype=np.int32) * 100_000 - 300_000, "tif"),  # 32-bit integers, below 0 too ("I")
+    (np.linspace(0, 1, 8, dtype=np.float32), "tif"),  # 32-bit floats in 0..1 ("F")
+    (np.linspace(-2.5, 40, 8, dtype=np.float32), "tif"),  # a depth map in metres, say
+], ids=["12-bit", "int32", "float-0-1", "float-metres"])
+def test_deep_and_float_grayscale_spans_black_to_white(tmp_path, pixels, suffix):
+    """convert() clips what is not 8-bit at 255 (a float image in 0..1 came out black); each is
+    stretched from its darkest to its brightest value, and NaN, where there is no value, is black."""
+    gradient = np.tile(pixels, (2, 1))
+    if pixels.dtype == np.float32:
+        gradient[1, 3] = np.nan
+    image = Image.fromarray(gradient)
+    assert image.mode != "L"
+    read = _read_image(str(_saved(image, tmp_path / f"deep.{suffix}")), 8)
+    assert torch.equal(read[0], read[2])
+    row = read[0, 0].tolist()  # 8 wide stays 8 wide: what was read, not blurred
+    assert row == [round(i * 255 / 7) for i in range(8)]
+    assert read[0, -1, 3].item() == (0 if pixels.dtype == np.float32 else row[3])
+
+
+def test_links_to_folders_are_followed_and_each_folder_read_once(tmp_path):
+    """A link to a folder above it (a loop) is read no more; two links to one folder read it once."""
+    root = _image_folder(tmp_path / "imgs", per_class=2, size=(4, 4))
+    (root / "cat" / "loop").symlink_to(root / "cat", target_is_directory=True)
+    elsewhere = _image_folder(tmp_path / "elsewhere", classes=("puppies",), per_class=1, size=(4, 4)) / "puppies"
+    (root / "dog" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "dog" / "linked again").symlink_to(elsewhere, target_is_directory=True)
+    files, labels, classes = _data._folder(root)
+    assert files == [str(root / "cat" / "0.png"), str(root / "cat" / "1.png"), str(root / "dog" / "0.png"),
+                     str(root / "dog" / "1.png"), str(root / "dog" / "linked" / "0.png")]
+    assert labels.tolist() == [0, 0, 1, 1, 1] and classes == ["cat", "dog"]
 
 
 def test_an_image_that_cannot_be_read_is_named(tmp_path):
