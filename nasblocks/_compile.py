@@ -4,6 +4,7 @@ straight-line Python — no interpreter loop at run time, and ``torch.export`` t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from nasblocks import _ops
 from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._ops import REGISTRY
 
@@ -54,9 +56,22 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
         fx_graph.output(fx_graph.call_function(training_outputs, (training, values[graph.output], *aux)))
     else:
         fx_graph.output(values[graph.output])
-    module = torch.fx.GraphModule(modules, fx_graph, class_name=_class_name(graph.name))
+    module = _graph_module(modules, fx_graph, _class_name(graph.name))
     fast_attributes(module)
     return module
+
+
+def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name: str) -> torch.fx.GraphModule:
+    """A GraphModule with its submodules registered in the order the graph calls them.
+
+    From a dict, fx registers the shallowest names first: a classifier before the layers it
+    follows, so ``parameters()``, ``state_dict()`` and ``print(model)`` did not run in the
+    reference's order, and ``list(model.parameters())[-2:]`` was not the last layer's. Built
+    again from a module, fx copies them in graph order — the reference's definition order — as
+    it does when it rebuilds a pickled network (with ``_Retracer``).
+    """
+    fx_graph._tracer_cls = _Retracer
+    return torch.fx.GraphModule(torch.fx.GraphModule(modules, fx_graph), fx_graph, class_name=class_name)
 
 
 def _emit(graph: Graph, nodes: list[Node], fx_graph: torch.fx.Graph, values: dict[str, torch.fx.Node],
@@ -110,7 +125,7 @@ def _subgraph_module(graph: Graph, nodes: list[Node], prefix: str) -> torch.fx.G
     modules: dict[str, Any] = {}
     _emit(graph, nodes, fx_graph, values, modules, prefix + ".")
     fx_graph.output(values[nodes[-1].name])
-    return torch.fx.GraphModule(modules, fx_graph, class_name="AuxiliaryHead")
+    return _graph_module(modules, fx_graph, "AuxiliaryHead")
 
 
 def fast_attributes(root: nn.Module) -> None:
@@ -139,3 +154,28 @@ def training_outputs(training: bool, main: torch.Tensor, *aux: torch.Tensor | No
     GoogLeNet and Inception v3. The generated code reads ``self.training`` at each call, so
     ``model.train()``/``model.eval()`` switch it."""
     return (main, *aux) if training else main
+
+
+class _Retracer(torch.fx.Tracer):
+    """How fx rebuilds a compiled network that ``pickle``/``torch.load`` read back: by tracing its
+    code again.
+
+    fx's own tracer runs nasblocks' functions on the spot: an auxiliary head's call and the
+    (main, *aux) tuple were kept or dropped for good, as the mode the network was saved in said,
+    whatever ``train()``/``eval()`` said after loading. This one keeps them as calls (the ops'
+    helpers such as ``channel_shuffle`` too, rather than unrolled) and gives the gated calls
+    ``self.training`` again, read at each call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(autowrap_modules=(math, _ops), autowrap_functions=(run_in_training, training_outputs))
+
+    def trace(self, root: Any, concrete_args: dict[str, Any] | None = None) -> torch.fx.Graph:
+        graph = super().trace(root, concrete_args)
+        gated = [node for node in graph.nodes if node.target in (run_in_training, training_outputs)]
+        if gated:
+            with graph.inserting_after(next(iter(graph.nodes))):  # after the input, where compile_graph reads it
+                training = graph.get_attr("training")
+            for node in gated:
+                node.update_arg(0, training)
+        return graph
