@@ -89,11 +89,11 @@ def summary_table(graph: Graph, depth: int = 3, title: str = "") -> Table:
         f"({decimal(graph.params * 4)} as fp32) · {graph.macs:,} multiply-adds "
         f"(= {si(2 * graph.macs)} FLOPs counting multiply and add separately)"),
         caption_justify="left")
-    table.add_column("layer", no_wrap=True)
+    table.add_column("layer", no_wrap=True)  # the tree's glyphs hold spaces; the other cells wrap only the header
     table.add_column("op")
-    table.add_column("output", justify="right", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("MACs (multiply-adds)", justify="right", no_wrap=True)
+    table.add_column("output", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("MACs (multiply-adds)", justify="right")
     for row in summary_rows(graph, depth):
         table.add_row(row.label, row.op, fmt_shape(row.shape), f"{row.params:,}", f"{row.macs:,}")
     table.add_section()

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 from PIL import Image
 
 import nasblocks
@@ -22,6 +24,7 @@ from nasblocks._graph import INPUT
 from nasblocks._latency_units import units
 from nasblocks._summary import Row, summary_rows
 from nasblocks._viz import draw, picture
+from nasblocks._viz_fallback import figure
 from nasblocks.cli import main
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -253,3 +256,27 @@ def test_a_matplotlib_failure_is_not_called_a_write_failure(monkeypatch: pytest.
     monkeypatch.setattr(Figure, "savefig", broken)
     with pytest.raises(OSError, match="font cache"):
         draw(picture(nasblocks.expand(nasblocks.load(str(small)))), tmp_path / "net.svg")
+
+
+def drawn_texts(fig: Figure) -> tuple[list[Bbox], list[Bbox]]:
+    """The window extents of a drawn figure's boxes (texts in a rounded frame) and of its other
+    texts (the title, the edges' labels)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes, others = [], []
+    for text in fig.axes[0].texts:
+        frame = text.get_bbox_patch()
+        framed = frame is not None and "Round" in type(frame.get_boxstyle()).__name__
+        (boxes if framed else others).append((frame if framed else text).get_window_extent(renderer))
+    return boxes, others
+
+
+def test_without_dot_no_two_boxes_or_labels_overlap() -> None:
+    # googlenet at depth 2: four branches a layer, and the auxiliary heads beside them, which the
+    # old layout (every layer one figure wide, boxes spaced evenly whatever their size) drew on top of each other
+    pic = picture(nasblocks.expand(nasblocks.load("googlenet")), 2)
+    boxes, others = drawn_texts(figure(pic))
+    assert len(boxes) == len(pic.boxes)
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert not [(a, b) for i, a in enumerate(others) for b in [*boxes, *others[i + 1:]] if a.overlaps(b)]
+    assert len(others) - 1 >= 0.9 * len(pic.edges)  # the title, and nearly every edge's shape
