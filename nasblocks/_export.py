@@ -14,6 +14,10 @@ dimension symbolic instead (traced with batch 2, since ``torch.export`` speciali
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,8 @@ from nasblocks._ops import Shape
 from nasblocks._output import OutputError, claimed, format_of, write_saved, writing
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from torch.export import ExportedProgram
 
 FORMATS = ("onnx", "pt2")
@@ -56,7 +62,8 @@ def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = 
     fmt = format_of(path, fmt, FORMATS)
     if fmt == "onnx":
         _require_onnx()
-    with claimed(path):  # a bad path fails before tracing; a failed export leaves no empty file
+    # a bad path fails before tracing; a failed or interrupted export leaves no empty file
+    with claimed(path), _ctrl_c_kept():
         if fmt == "pt2":
             program = exported_program(module, input_shape, dynamic_batch=dynamic_batch)
             write_saved(path, lambda file: torch.export.save(program, file))
@@ -67,6 +74,39 @@ def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = 
         with writing(path, path.with_name(f"{path.name}.data")):
             onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, in PATH.data above
     return fmt
+
+
+@contextmanager
+def _ctrl_c_kept() -> Iterator[None]:
+    """Raise KeyboardInterrupt when Ctrl-C was pressed in this block, whatever the block then did.
+
+    torch.onnx.export tries several ways to trace and catches what each raises: a Ctrl-C that
+    lands in one of torch's lazy imports leaves a module half imported, the next use of which
+    fails (``module 'torch._dynamo' has no attribute 'exc'``, an operator registered twice), and
+    the exporter reports that failure, with a traceback, or goes on with its next way. Python's
+    own SIGINT handler is replaced for the while, in the main thread only (where signals land);
+    a handler of the caller's own is left to do what it does."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    pressed = False
+
+    def note_and_interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal pressed
+        pressed = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, note_and_interrupt)
+    try:
+        yield
+    except Exception:
+        if not pressed:
+            raise
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def _require_onnx() -> None:

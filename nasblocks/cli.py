@@ -22,7 +22,7 @@ from nasblocks._console import make_console
 from nasblocks._ops import fmt_shape
 from nasblocks.errors import NasblocksError
 from nasblocks.cli_latency import latency_app
-from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec, parse_input
 from nasblocks.cli_search import search, space_app, study_app
 from nasblocks.cli_viz import export, viz
 
@@ -78,8 +78,8 @@ def build(
         raise NasblocksError(f"give one of {' or '.join(views)}: each prints the network its own way")
     if depth is not None and not summary:
         raise NasblocksError("--depth sets how deep --summary goes: give --summary too")
-    loaded = load_spec(spec, set_, input_size)
-    ir = expand(loaded)
+    loaded = load_spec(spec, set_, None)  # its vars and its own input, which --input replaces
+    ir = expand(loaded.with_input(parse_input(input_size)) if input_size else loaded)
     if output is not None:
         import torch
 
@@ -89,6 +89,7 @@ def build(
     if as_json:
         print(json.dumps({
             "name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(ir.input_shape),
+            "spec_input": list(loaded.input),
             "output": list(ir.output_shape), "params": ir.params, "macs": ir.macs, "flops": 2 * ir.macs,
             "ops": len(ir), "saved": str(output) if output else None,
         }, default=str))
@@ -101,7 +102,8 @@ def build(
 
         console.print(summary_table(ir, depth or 3, f"{loaded.name}  ({loaded.file})"))
         return
-    table = Table(title=f"{loaded.name}  ({loaded.file}, input {fmt_shape(ir.input_shape)})")
+    replaced = f" from --input; the spec's {fmt_shape(loaded.input)}" if input_size else ""
+    table = Table(title=f"{loaded.name}  ({loaded.file}, input {fmt_shape(ir.input_shape)}{replaced})")
     table.add_column("block")
     table.add_column("output", justify="right")
     table.add_column("params", justify="right")
@@ -195,7 +197,8 @@ def main() -> None:
             raise
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before typer ran the command
+        code = 130
+    if code == 130:  # typer's status for a Ctrl-C in a command (search says more and exits by itself)
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
     sys.exit(code)  # what typer.Exit asked for; None (0) otherwise

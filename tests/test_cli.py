@@ -210,3 +210,48 @@ def test_build_o_interrupted_while_compiling_leaves_no_empty_file(monkeypatch: p
     with pytest.raises(SystemExit) as exited:
         main()
     assert exited.value.code == 130 and not target.exists()
+
+
+# --- output outside a terminal: narrow windows, pipes, the input --input replaced ---------------
+
+def narrow(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """The commands' console as a window ``columns`` wide makes it (it reads COLUMNS when made)."""
+    from nasblocks import cli
+    from nasblocks._console import make_console
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(cli, "console", make_console())
+
+
+def test_a_narrow_window_cuts_no_name_or_number(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import nasblocks
+    from nasblocks._summary import summary_rows
+
+    narrow(monkeypatch, 1000)
+    wide = run(monkeypatch, capsys, "build", "googlenet", "--summary", "--depth", "2")
+    narrow(monkeypatch, 60)  # rich cut every column short here: '2,223…', 'inceptio…'
+    out = run(monkeypatch, capsys, "build", "googlenet", "--summary", "--depth", "2")
+    assert "…" not in out and "\x1b" not in out  # nor any colour, printed to a pipe
+    lines = out.splitlines()
+    for row in summary_rows(nasblocks.expand(nasblocks.load("googlenet")), 2):  # each on one line, whole
+        assert any(line.startswith(f"│ {row.label} ") and f" {row.params:,} " in line and f" {row.macs:,} " in line
+                   for line in lines), row
+    assert max(map(len, lines)) < max(map(len, wide.splitlines()))  # the op column wraps at spaces
+    rows = json.loads(run(monkeypatch, capsys, "zoo", "squeezenet", "--json"))
+    table = run(monkeypatch, capsys, "zoo", "squeezenet")
+    assert "…" not in table
+    for row in rows:
+        assert re.search(rf"│ {row['name']} +│ .* {row['params']:,} │ +{row['macs']:,} │", table), row["name"]
+
+
+def test_build_json_says_the_input_used_and_the_specs_own(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import nasblocks
+
+    report = json.loads(run(monkeypatch, capsys, "build", "mobilenet_v2", "--input", "3x96x96", "--json"))
+    assert report["input"] == [3, 96, 96] and report["spec_input"] == [3, 224, 224]
+    assert report["vars"]["resolution"] == 224  # the var as bound: --input replaces the size, not the var
+    assert report["macs"] == nasblocks.cost(nasblocks.load("mobilenet_v2", input=(3, 96, 96))).macs
+    by_var = json.loads(run(monkeypatch, capsys, "build", "mobilenet_v2", "--set", "resolution=96", "--json"))
+    assert by_var["input"] == by_var["spec_input"] == [3, 96, 96] and by_var["macs"] == report["macs"]
+    title = " ".join(run(monkeypatch, capsys, "build", "mobilenet_v2", "--input", "3x96x96").split())
+    assert "input 3×96×96 from --input; the spec's 3×224×224" in title

@@ -11,6 +11,7 @@ which a test here keeps true.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -187,7 +188,28 @@ def test_an_interrupted_export_leaves_no_empty_file_and_keeps_an_old_one(
     monkeypatch.setattr(torch.onnx, "export", interrupted)
     spec = write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")
     assert cli(monkeypatch, "export", str(spec), "-o", str(tmp_path / f"new.{fmt}")) == 130
+    assert capsys.readouterr().err == "interrupted\n"
     assert not (tmp_path / f"new.{fmt}").exists()
     (tmp_path / f"old.{fmt}").write_bytes(b"an earlier export")
     assert cli(monkeypatch, "export", str(spec), "-o", str(tmp_path / f"old.{fmt}")) == 130
     assert (tmp_path / f"old.{fmt}").read_bytes() == b"an earlier export"
+
+
+def test_ctrl_c_inside_the_onnx_exporter_is_an_interruption_not_its_failure(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        write_spec: Callable[..., Path]) -> None:
+    """A Ctrl-C in one of torch's lazy imports leaves the module half imported; the exporter's
+    ``except torch._dynamo.exc.UserError`` then raises AttributeError, which it catches and
+    reports, with a traceback, as its own failure to trace."""
+    import torch._dynamo
+
+    def ctrl_c(*_: object, **__: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # as the terminal sends it: to the handler in place
+
+    monkeypatch.delattr(torch._dynamo, "exc")  # what the interrupted import of torch._dynamo.exc left
+    monkeypatch.setattr(torch.export, "export", ctrl_c)
+    spec = write_spec("name: tiny\ninput: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")
+    assert cli(monkeypatch, "export", str(spec), "-o", str(tmp_path / "net.onnx")) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert list(tmp_path.iterdir()) == [spec]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
