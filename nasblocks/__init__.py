@@ -69,15 +69,9 @@ def build(spec: Spec | str | os.PathLike[str], weights: Weights | None = None) -
 
     ``nasblocks.build("resnet18", weights="resnet18-f37072fd.pth")`` loads torchvision's file.
     """
-    from nasblocks._compile import compile_graph
+    from nasblocks._weights import compiled
 
-    spec = _as_spec(spec)
-    module = compile_graph(expand(spec))
-    if weights is not None:
-        from nasblocks._weights import load_weights
-
-        load_weights(module, weights, spec.name)
-    return module
+    return compiled(expand(spec), weights)
 
 
 def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **setting: Any) -> Cost:

@@ -13,11 +13,18 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from nasblocks._compile import compile_graph
 from nasblocks.errors import WeightsError
+
+if TYPE_CHECKING:
+    from torch.fx import GraphModule
+
+    from nasblocks._graph import Graph
 
 # where training scripts keep the model's state_dict inside a checkpoint (timm's train.py,
 # torchvision's references, Lightning-style loops)
@@ -86,6 +93,14 @@ def _unwrapped(loaded: object, path: Path) -> dict[str, torch.Tensor]:
 def _is_state_dict(value: object) -> bool:
     return isinstance(value, Mapping) and bool(value) and \
         all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def compiled(graph: Graph, weights: Weights | None = None) -> GraphModule:
+    """``graph`` compiled to a module, with ``weights`` loaded into it when given."""
+    module = compile_graph(graph)
+    if weights is not None:
+        load_weights(module, weights, graph.name)
+    return module
 
 
 def load_weights(module: nn.Module, weights: Weights, network: str) -> int:

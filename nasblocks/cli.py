@@ -22,7 +22,7 @@ from nasblocks._console import make_console
 from nasblocks._ops import fmt_shape
 from nasblocks.errors import NasblocksError
 from nasblocks.cli_latency import latency_app
-from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec, parse_input
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, WeightsOpt, load_spec, parse_input
 from nasblocks.cli_search import search, space_app, study_app
 from nasblocks.cli_viz import export, viz
 
@@ -67,11 +67,13 @@ def build(
     summary: Annotated[bool, typer.Option("--summary", help="Print one row per module down to --depth, as torchinfo does.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="How deep --summary goes into the hierarchical names \\[default: 3].", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Save the compiled module (torch.save).")] = None,
+    weights: WeightsOpt = None,
 ) -> None:
-    """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it."""
+    """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it
+    (with --weights loaded, checked against the network, and saved with -o)."""
     from nasblocks import expand
-    from nasblocks._compile import compile_graph
     from nasblocks._output import claimed, write_saved
+    from nasblocks._weights import compiled
 
     views = [flag for flag, asked in (("--json", as_json), ("--graph", graph), ("--summary", summary)) if asked]
     if len(views) > 1:
@@ -84,14 +86,16 @@ def build(
         import torch
 
         with claimed(output):
-            module = compile_graph(ir)
+            module = compiled(ir, weights)
             write_saved(output, lambda file: torch.save(module, file))
+    elif weights is not None:
+        compiled(ir, weights)  # they fit the network, or one error says where not
     if as_json:
         print(json.dumps({
             "name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(ir.input_shape),
             "spec_input": list(loaded.input),
             "output": list(ir.output_shape), "params": ir.params, "macs": ir.macs, "flops": 2 * ir.macs,
-            "ops": len(ir), "saved": str(output) if output else None,
+            "ops": len(ir), "weights": str(weights) if weights else None, "saved": str(output) if output else None,
         }, default=str))
         return
     if graph:
@@ -115,6 +119,8 @@ def build(
     console.print(table)
     console.print(f"{ir.macs / 1e6:,.1f} M multiply-adds (= {2 * ir.macs / 1e6:,.1f} M FLOPs counting "
                   f"multiply and add separately), {ir.params / 1e6:.3f} M parameters, {len(ir)} ops")
+    if weights is not None:
+        console.print(f"loaded the weights of {weights}: every tensor fits")
     if output is not None:
         console.print(f"saved the compiled module to {output}")
 

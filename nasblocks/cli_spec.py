@@ -1,8 +1,9 @@
 """The arguments every command that takes a spec shares: the spec (a file or a zoo name), its
-``--set`` vars and its ``--input`` size."""
+``--set`` vars and its ``--input`` size; and ``--weights``, for the commands that build it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,6 +17,9 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="NAM
                                                      help="Set a var: NAME=VALUE (repeatable).")]
 InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", metavar="CxHxW",
                                                  help="Input size CxHxW, e.g. 3x160x160.")]
+WeightsOpt = Annotated[Optional[Path], typer.Option(
+    "--weights", "-w", metavar="FILE", help="Load these weights: a state_dict saved with torch.save, a "
+    "checkpoint holding one, or .safetensors (torchvision's and timm's files load as they are).")]
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -45,3 +49,4 @@ def parse_input(text: str | None) -> tuple[int, int, int] | None:
 def load_spec(source: str, sets: list[str] | None, input_size: str | None) -> Spec:
     """The spec a command names, with its ``--set`` vars and ``--input`` size."""
     return load(source, input=parse_input(input_size), **parse_sets(sets or []))
+

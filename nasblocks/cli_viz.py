@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, WeightsOpt, load_spec
 
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write.")]
 
@@ -54,21 +54,22 @@ def export(
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="A symbolic batch dimension instead of batch 1.")] = False,
     set_: SetOpt = None,
     input_size: InputOpt = None,
+    weights: WeightsOpt = None,
 ) -> None:
-    """Export the compiled network, in eval mode, as ONNX or torch.export's .pt2 (ONNX needs
-    pip install 'nasblocks\\[export]')."""
+    """Export the compiled network, in eval mode, as ONNX or torch.export's .pt2, freshly
+    initialised or with --weights (ONNX needs pip install 'nasblocks\\[export]')."""
     from rich.filesize import decimal
 
-    from nasblocks._compile import compile_graph
     from nasblocks._expand import expand
     from nasblocks._export import FORMATS
     from nasblocks._export import export as export_module
     from nasblocks._ops import fmt_shape
     from nasblocks._output import format_of
+    from nasblocks._weights import compiled
 
     fmt = format_of(output, fmt, FORMATS)  # before the module is built
     graph = expand(load_spec(spec, set_, input_size))
-    written = export_module(compile_graph(graph), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
+    written = export_module(compiled(graph, weights), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
     batch = "batch" if dynamic_batch else "1"
     print(f"wrote {output}: {written}, input {batch}×{fmt_shape(graph.input_shape)}, "
           f"{decimal(output.stat().st_size)}")

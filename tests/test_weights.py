@@ -3,6 +3,7 @@ and give the reference's outputs; files that do not fit are one error naming wha
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torchvision
 from safetensors.torch import save_file
 
 import nasblocks
+from nasblocks.cli import main
 from nasblocks.errors import NasblocksError, WeightsError
 
 INPUT = (3, 96, 96)
@@ -94,3 +96,44 @@ def test_a_broken_safetensors_file_is_a_weights_error(tmp_path: Path) -> None:
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(NasblocksError, match="bad.safetensors: not a safetensors file"):
         nasblocks.build("squeezenet1_1", weights=tmp_path / "bad.safetensors")
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return exited.value.code or 0, out, err
+
+
+def test_build_and_export_take_weights_from_the_command_line(
+        reference: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save(reference.state_dict(), tmp_path / "sq.pth")
+    shape = "x".join(map(str, INPUT))
+    code, out, _ = cli(monkeypatch, capsys, "build", "squeezenet1_1", "--input", shape, "-w", str(tmp_path / "sq.pth"),
+                       "-o", str(tmp_path / "sq.pt"))
+    assert code == 0 and f"loaded the weights of {tmp_path / 'sq.pth'}: every tensor fits" in out
+    x = torch.randn(2, *INPUT)
+    with torch.inference_mode():
+        saved = torch.load(tmp_path / "sq.pt", weights_only=False).eval()
+        torch.testing.assert_close(saved(x), reference(x), rtol=0, atol=0)
+    code, _, _ = cli(monkeypatch, capsys, "export", "squeezenet1_1", "--input", shape, "--weights",
+                     str(tmp_path / "sq.pth"), "-o", str(tmp_path / "sq.pt2"))
+    assert code == 0
+    with torch.inference_mode():
+        exported = torch.export.load(tmp_path / "sq.pt2").module()
+        torch.testing.assert_close(exported(x[:1]), reference(x[:1]))
+
+
+@pytest.mark.parametrize("command", ["build", "export"])
+def test_weights_that_do_not_fit_are_one_line_and_no_file(
+        command: str, reference: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save(reference.state_dict(), tmp_path / "sq.pth")
+    target = tmp_path / ("sq.pt" if command == "build" else "sq.pt2")
+    code, out, err = cli(monkeypatch, capsys, command, "squeezenet1_1", "--set", "num_classes=10", "-w",
+                         str(tmp_path / "sq.pth"), "-o", str(target))
+    assert code == 2 and out == "" and not target.exists()
+    assert err.startswith(f"error: {tmp_path / 'sq.pth'}: does not fit squeezenet1_1: 2 shapes differ")
+    assert err.count("\n") == 1
