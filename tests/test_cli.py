@@ -204,7 +204,7 @@ def test_build_o_interrupted_while_compiling_leaves_no_empty_file(monkeypatch: p
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt  # Ctrl-C while the module is built
 
-    monkeypatch.setattr("nasblocks._compile.compile_graph", interrupted)
+    monkeypatch.setattr("nasblocks._weights.compile_graph", interrupted)
     target = tmp_path / "m.pt"
     monkeypatch.setattr(sys, "argv", ["nasblocks", "build", "mobilenet_v2", "-o", str(target)])
     with pytest.raises(SystemExit) as exited:
