@@ -331,6 +331,16 @@ def zoo_names() -> dict[str, tuple[Path, dict[str, Any]]]:
     return _alias_index(str(specs_dir()))
 
 
+def _missing_file(path: Path) -> None:
+    """A spec file that is not there; where nasblocks ships one of that name (``nasblocks build
+    specs/mobilenet_v2.yaml`` run outside the repository), the zoo name that loads it (every
+    shipped spec is a zoo network under its own name)."""
+    shipped = zoo_names().get(path.stem)
+    hint = f"; the zoo name {path.stem} loads nasblocks' own {path.name}" \
+        if shipped and shipped[0].name == path.name else ""
+    raise SpecError(f"file not found{hint}", file=display_path(path))
+
+
 def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overrides: Any) -> Spec:
     """Load a spec from a path or a zoo name, with vars set by keyword and, with ``input``, at
     another input size (C, H, W). A mistake in the file or the values is a :class:`SpecError`.
@@ -351,6 +361,8 @@ def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overri
             raise SpecError(f"no spec file or zoo network named {str(source)!r}{suggest(source, zoo)}")
         path, name_vars = zoo[str(source)]
         name = str(source)
+    elif not path.exists():
+        _missing_file(path)
     document = read_yaml(path)
     if not isinstance(document, YMap):
         raise SpecError(f"a spec must be a YAML mapping, got {kind(document)}",

@@ -170,6 +170,16 @@ def test_missing_file_and_unknown_name() -> None:
                                  "did you mean mobilenet_v2, mobilenet_v3, mobilenet_v1?")
 
 
+@pytest.mark.parametrize("path", ["specs/mobilenet_v2.yaml", "elsewhere/squeezenet.yaml"])
+def test_a_shipped_spec_file_missing_here_names_the_zoo_name_that_loads_it(
+        path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # outside the repository, as after pip install
+    with pytest.raises(SpecError) as caught:
+        nasblocks.load(path)
+    name = Path(path).stem
+    assert str(caught.value) == f"{path}: file not found; the zoo name {name} loads nasblocks' own {name}.yaml"
+
+
 def test_explosive_specs_are_refused_quickly(write_spec: Callable[..., Path], alarm: None) -> None:
     # a YAML alias bomb: each level refers to the previous one ten times
     levels = ["a0: &a0 [{relu: {}}]"] + [f"a{i}: &a{i} [{', '.join(['{seq: *a%d}' % (i - 1)] * 10)}]" for i in range(1, 9)]
