@@ -97,15 +97,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def standalone(spec: Spec, name: str, vars_: dict[str, Any]) -> dict[str, Any]:
+def standalone(spec: Spec, name: str, vars_: dict[str, Any], origin: str) -> dict[str, Any]:
     """The spec's document with ``vars`` set, renamed, without aliases, and with imports that
     resolve from wherever the file is written: shipped libraries by name (the loader finds them
-    in specs/), any other by absolute path."""
+    in specs/), any other by absolute path. ``origin`` (where the network came from) opens its
+    description, and the base's ``reference`` goes: it names another network's code and weights."""
     document = plain(spec.document)
     document["name"] = name
-    if "description" in document:
-        document["description"] = " ".join(str(document["description"]).split())
+    base = " ".join(str(document.get("description", "")).split())
+    document["description"] = f"{origin}. The base network: {base}" if base else f"{origin}."
     document.pop("aliases", None)
+    document.pop("reference", None)
     document["vars"] = {**document.get("vars", {}), **plain(vars_)}
     here = Path(spec.file).parent
     imports = []
@@ -149,7 +151,8 @@ def export_trial(folder: Path, study: str, space: Space, budget: str, number: in
               f"{cost.macs:,} MACs (multiply-adds), {cost.params:,} params at input "
               f"{'x'.join(map(str, spec.input))}; budget {budget}",
               f"build it: nasblocks build {path}"]
-    write_spec(path, standalone(spec, f"{study}_trial{number}", vars_), header)
+    origin = f"Trial {number} of study {study}, searched in space {space.name} from {space.base.name}"
+    write_spec(path, standalone(spec, f"{study}_trial{number}", vars_, origin), header)
     return path
 
 

@@ -200,6 +200,19 @@ def test_a_stepped_float_is_written_at_the_decimals_of_its_step(tmp_path: Path) 
         assert written == round(params["width"], 2) and f"width: {written}\n" in path.read_text()
 
 
+def test_a_trial_spec_says_where_it_came_from_and_claims_no_reference(tmp_path: Path) -> None:
+    """The base's ``reference:`` names torchvision's mobilenet_v2, whose weights a searched
+    variation does not take; its description says it is the trial of a study."""
+    space = load_space("mobilenet_v2")
+    params = space.sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask())
+    path = export_trial(tmp_path, "s", space, "300MFLOPs", 3, space.spec(params), params, Cost(1, 1))
+    document = yaml.safe_load(path.read_text())
+    assert "reference" not in document
+    assert document["description"].startswith("Trial 3 of study s, searched in space mobilenet_v2 from "
+                                              "mobilenet_v2. The base network: MobileNetV2 (Sandler et al.")
+    assert nasblocks.expand(nasblocks.load(path)).macs == nasblocks.expand(space.spec(params)).macs
+
+
 def test_cases_search_only_the_selected_table(tmp_path: Path) -> None:
     path = write(tmp_path, """
 base: mobilenet_v3
