@@ -66,12 +66,21 @@ def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name:
 
     From a dict, fx registers the shallowest names first: a classifier before the layers it
     follows, so ``parameters()``, ``state_dict()`` and ``print(model)`` did not run in the
-    reference's order, and ``list(model.parameters())[-2:]`` was not the last layer's. Built
-    again from a module, fx copies them in graph order — the reference's definition order — as
-    it does when it rebuilds a pickled network (with ``_Retracer``).
+    reference's order, and ``list(model.parameters())[-2:]`` was not the last layer's. From a
+    module, fx copies them in graph order — the reference's definition order — as it does when it
+    rebuilds a pickled network (with ``_Retracer``); so they are handed over in a bare module.
     """
+    root = nn.Module()
+    for target, value in modules.items():
+        *parents, leaf = target.split(".")
+        owner = root
+        for name in parents:
+            if not hasattr(owner, name):
+                owner.add_module(name, nn.Module())
+            owner = getattr(owner, name)
+        setattr(owner, leaf, value)
     fx_graph._tracer_cls = _Retracer
-    return torch.fx.GraphModule(torch.fx.GraphModule(modules, fx_graph), fx_graph, class_name=class_name)
+    return torch.fx.GraphModule(root, fx_graph, class_name=class_name)
 
 
 def _emit(graph: Graph, nodes: list[Node], fx_graph: torch.fx.Graph, values: dict[str, torch.fx.Node],
