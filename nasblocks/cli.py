@@ -22,7 +22,7 @@ from nasblocks._console import make_console
 from nasblocks._ops import fmt_shape
 from nasblocks.errors import NasblocksError
 from nasblocks.cli_latency import latency_app
-from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, WeightsOpt, load_spec, parse_input
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, WeightsOpt, json_head, spec_and_graph
 from nasblocks.cli_search import search, space_app, study_app
 from nasblocks.cli_viz import export, viz
 
@@ -71,7 +71,6 @@ def build(
 ) -> None:
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it
     (with --weights loaded, checked against the network, and saved with -o)."""
-    from nasblocks import expand
     from nasblocks._output import claimed, write_saved
     from nasblocks._weights import compiled
 
@@ -80,8 +79,7 @@ def build(
         raise NasblocksError(f"give one of {' or '.join(views)}: each prints the network its own way")
     if depth is not None and not summary:
         raise NasblocksError("--depth sets how deep --summary goes: give --summary too")
-    loaded = load_spec(spec, set_, None)  # its vars and its own input, which --input replaces
-    ir = expand(loaded.with_input(parse_input(input_size)) if input_size else loaded)
+    loaded, ir = spec_and_graph(spec, set_, input_size)
     if output is not None:
         import torch
 
@@ -92,9 +90,7 @@ def build(
         compiled(ir, weights)  # they fit the network, or one error says where not
     if as_json:
         print(json.dumps({
-            "name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(ir.input_shape),
-            "spec_input": list(loaded.input),
-            "output": list(ir.output_shape), "params": ir.params, "macs": ir.macs, "flops": 2 * ir.macs,
+            **json_head(loaded, ir), "output": list(ir.output_shape), "params": ir.params, "macs": ir.macs, "flops": 2 * ir.macs,
             "ops": len(ir), "weights": str(weights) if weights else None, "saved": str(output) if output else None,
         }, default=str))
         return

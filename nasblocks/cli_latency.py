@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from nasblocks._console import make_console
 from nasblocks._ops import fmt_shape
-from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, load_spec
+from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, json_head, load_spec, spec_and_graph
 
 console = make_console()
 
@@ -84,12 +84,10 @@ def measure(
 ) -> None:
     """Measure a network's latency (median and spread of many timed repeats after warm-up)."""
     from nasblocks._compile import compile_graph
-    from nasblocks._expand import expand
     from nasblocks._latency import measure as measure_module
 
     options = _settings(device, batch, threads, dtype, channels_last, clock)
-    loaded = load_spec(spec, set_, input_size)
-    graph = expand(loaded)
+    loaded, graph = spec_and_graph(spec, set_, input_size)
     prediction = None
     if predict:  # first, so that units measured now do not run while the network is timed
         from nasblocks._latency_table import predict_detail
@@ -100,8 +98,7 @@ def measure(
         measured = measure_module(compile_graph(graph), graph.input_shape, warmup=warmup,
                                   repeats=repeats, **options)
     if as_json:
-        report: dict[str, Any] = {"name": loaded.name, "file": loaded.file, "vars": loaded.vars,
-                                  "input": list(graph.input_shape), "measured": measured.to_dict()}
+        report: dict[str, Any] = {**json_head(loaded, graph), "measured": measured.to_dict()}
         if prediction is not None:
             report["predicted"] = {**prediction.to_dict(),
                                    "error": prediction.latency_ms / measured.median_ms - 1}

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 import yaml
 
+from nasblocks._graph import Graph
 from nasblocks._spec import Spec, load
 from nasblocks.errors import SpecError
 
@@ -50,3 +51,18 @@ def load_spec(source: str, sets: list[str] | None, input_size: str | None) -> Sp
     """The spec a command names, with its ``--set`` vars and ``--input`` size."""
     return load(source, input=parse_input(input_size), **parse_sets(sets or []))
 
+
+def spec_and_graph(source: str, sets: list[str] | None, input_size: str | None) -> tuple[Spec, Graph]:
+    """The spec as its file and ``--set`` give it (at its own input size), and its graph at
+    ``--input`` where given."""
+    from nasblocks._expand import expand
+
+    loaded = load_spec(source, sets, None)
+    return loaded, expand(loaded.with_input(parse_input(input_size)) if input_size else loaded)
+
+
+def json_head(loaded: Spec, graph: Graph) -> dict[str, Any]:
+    """What a command's ``--json`` says of the network first: name, file, vars as bound, the input
+    its figures are at, and the spec's own input (``--input`` replaces it, not the vars)."""
+    return {"name": loaded.name, "file": loaded.file, "vars": loaded.vars, "input": list(graph.input_shape),
+            "spec_input": list(loaded.input)}

@@ -40,6 +40,8 @@ def test_measure_is_also_a_named_command_and_json_is_machine_readable(monkeypatc
     measured = report["measured"]
     assert measured["median_ms"] > 0 and measured["repeats"] == 3 and measured["batch"] == 2
     assert measured["threads"] == 1 and measured["device"] == "cpu" and measured["torch_version"] == torch.__version__
+    report = json.loads(run(monkeypatch, capsys, str(tiny_path), *QUICK, "--input", "3x24x24", "--json")[0])
+    assert report["input"] == [3, 24, 24] and report["spec_input"] == [3, 16, 16]  # as build --json says it
 
 
 def test_predict_puts_the_prediction_beside_the_measurement(monkeypatch, capsys, tiny_path: Path) -> None:
