@@ -3,9 +3,11 @@ violations are never trained, resume, Ctrl-C, pruning, several objectives and la
 
 from __future__ import annotations
 
+import gc
 import re
 import shlex
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +332,25 @@ def test_pricing_says_when_it_times_units_the_latency_table_lacks(tmp_path: Path
     assert said and Path(said[1]).is_relative_to(latency_cache) and Path(said[1]).is_file()
     Search(config, "s", tmp_path, console).check_budget()  # the same network: looked up
     assert console.export_text() == ""
+
+
+def test_each_trials_network_is_freed_by_a_collection_that_skips_what_lives_through_the_run(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Optuna collects garbage after each trial; what was alive before the first trial (torch,
+    # Optuna, the data: most of the heap) is frozen, so that collection walks what trials made
+    seen: list[tuple[bool, int, int]] = []
+    networks: list[weakref.ref[Any]] = []
+
+    def train(model: Any, data: Any, **kwargs: Any) -> TrainResult:
+        previous_alive = bool(networks) and networks[-1]() is not None
+        networks.append(weakref.ref(model))
+        seen.append((previous_alive, gc.get_freeze_count(), len(gc.get_objects())))
+        return real(model, data, **kwargs)
+
+    real = _train.train
+    monkeypatch.setattr(_train, "train", train)
+    search(tmp_path, quick)
+    assert len(seen) == 3
+    assert not any(alive for alive, _, _ in seen)  # the previous trial's network was freed
+    assert all(frozen > walked for _, frozen, walked in seen)
+    assert gc.get_freeze_count() == 0  # and the caller's objects are collectable again
