@@ -22,6 +22,11 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 
 import nasblocks
 
+pytestmark = [  # torch's and torchvision's own notes about their tools, not about the network
+    pytest.mark.filterwarnings("ignore:The TorchScript type system doesn't support instance-level annotations"),
+    pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing the model in eval mode"),
+]
+
 # concat of split halves, SE, channel shuffle, dropout and an auxiliary head: every kind of call
 # the compiler writes besides modules
 SPEC = """
