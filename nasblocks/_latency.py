@@ -47,6 +47,11 @@ DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 NO_CUDA = "CUDA is not available on this machine; use --device cpu"
 
 
+def is_device(name: str) -> bool:
+    """Whether ``name`` names a device nasblocks runs on: ``cpu``, ``cuda`` or ``cuda:N``."""
+    return re.fullmatch(r"cpu|cuda(:\d+)?", name) is not None
+
+
 @dataclass(frozen=True)
 class Setting:
     """How a module is run while timed: the device and everything that changes its latency."""
@@ -87,7 +92,7 @@ def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, 
     machine, and is only meaningful on CPU with one thread (all work then runs in that thread).
     """
     device = device.strip().lower()
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+    if not is_device(device):
         raise LatencyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
@@ -142,7 +141,9 @@ def validate(config: SearchConfig) -> tuple[Budget, list[str]]:
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or not accepts(value)):
             raise StudyError(f"--{name.replace('_', '-')}: expected {expected}, got {value!r}")
-    if config.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", config.device):
+    from nasblocks._latency import is_device
+
+    if config.device != "auto" and not is_device(config.device):
         raise StudyError(f"--device: expected auto, cpu, cuda or cuda:N, got {config.device!r}")
     import torch
 

@@ -6,7 +6,6 @@ different accuracy."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     import torch
 
     from nasblocks._data import load_dataset
+    from nasblocks._latency import is_device
     from nasblocks._search import build_proxy, versions
     from nasblocks._spec import load
     from nasblocks._train import RECIPE_DEFAULTS, precision, train
@@ -41,7 +41,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     if training is None:
         raise StudyError(f"trial {trial.number} of {study.study_name!r} ran before nasblocks recorded its "
                          f"training settings: it cannot be trained again as it was")
-    if device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+    if device is not None and not is_device(device):
         raise StudyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
     spec = load(trial_spec_file(study, trial, folder))
     where = torch.device(device or training["device"].split(" ")[0])
