@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from nasblocks._ops import Shape
-from nasblocks._output import OutputError, claimed, format_of, write_saved, writing
+from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -62,8 +62,8 @@ def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = 
     fmt = format_of(path, fmt, FORMATS)
     if fmt == "onnx":
         _require_onnx()
-    # a bad path fails before tracing; a failed or interrupted export leaves no empty file
-    with claimed(path), _ctrl_c_kept():
+    check_writable(path)  # before tracing
+    with _ctrl_c_kept():
         if fmt == "pt2":
             program = exported_program(module, input_shape, dynamic_batch=dynamic_batch)
             write_saved(path, lambda file: torch.export.save(program, file))
@@ -71,8 +71,8 @@ def export(module: nn.Module, input_shape: Shape, path: Path, fmt: str | None = 
         # given the module rather than an ExportedProgram, the exporter names the batch axis "batch"
         example, dynamic = _to_trace(module, input_shape, dynamic_batch)
         onnx_program = torch.onnx.export(module, example, dynamic_shapes=dynamic, dynamo=True, verbose=False)
-        with writing(path, path.with_name(f"{path.name}.data")):
-            onnx_program.save(path)  # weights inline below ONNX's 2 GB limit, in PATH.data above
+        with writing(path) as staged:
+            onnx_program.save(staged)  # weights inline below ONNX's 2 GB limit, in PATH.data above
     return fmt
 
 

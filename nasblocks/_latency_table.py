@@ -49,6 +49,7 @@ from nasblocks._graph import Graph
 from nasblocks._latency import Measurement, Setting, device_key, device_name, setting, summarise
 from nasblocks._latency_probe import time_layers
 from nasblocks._latency_units import entry_keys, setting_key, unit_inputs, units
+from nasblocks._output import replacing
 from nasblocks.errors import LatencyError
 
 # 2: CUDA entries hold the host's time apart from the GPU's; 3: CPU units timed in the network;
@@ -180,14 +181,8 @@ class LatencyTable:
         self.entries = merged
         text = json.dumps({"format": FORMAT, "device": self.device, "entries": merged}, indent=1,
                           sort_keys=True)
-        # a file of this process's own (created under the umask, unlike mkstemp's 0600: a cache
-        # that several users' workers share stays readable), then renamed over the table
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, self.path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with replacing(self.path) as staged:  # whole, and readable by a shared cache's users
+            staged.write_text(text, encoding="utf-8")
         self._mtime = self.path.stat().st_mtime
 
 

@@ -180,7 +180,7 @@ class _LongLivedFrozen:
 def finish(search: Search, study: optuna.Study, console: Console, interrupted: bool, seconds: float,
            python: bool = False) -> None:
     """The final table, best.yaml and the plots; after Ctrl-C too."""
-    import shutil
+    from nasblocks._output import write_bytes
 
     if interrupted:
         console.print(f"stopped: every finished trial is kept in {search.folder}; continue with "
@@ -190,7 +190,7 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
         console.print(trials_table(front, f"{search.name}: Pareto front, accuracy against "
                                           f"{'MACs' if len(search.objectives) == 1 else ', '.join(search.objectives[1:])}"))
         best = best_trial(study)
-        shutil.copyfile(trial_spec_file(study, best, search.folder), search.folder / "best.yaml")
+        write_bytes(search.folder / "best.yaml", trial_spec_file(study, best, search.folder).read_bytes())
         console.print(f"best: trial {best.number}, accuracy {best.user_attrs['accuracy']:.3f} → "
                       f"{search.folder / 'best.yaml'}", highlight=False)
     try:

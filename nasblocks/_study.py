@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nasblocks._cost import Cost, graph_cost
+from nasblocks._output import write_bytes, writing
 from nasblocks._spec import Spec, specs_dir
 from nasblocks.errors import NasblocksError
 
@@ -135,10 +136,11 @@ _SpecDumper.add_representer(list, _list)
 
 
 def write_spec(path: Path, document: dict[str, Any], header: list[str]) -> None:
+    """Write ``document`` as a spec file under a comment ``header``, whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(f"# {line}\n" for line in header)
     text += yaml.dump(document, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
-    path.write_text(text)
+    write_bytes(path, text.encode())
 
 
 def export_trial(folder: Path, study: str, space: Space, budget: str, number: int, spec: Spec,
@@ -300,18 +302,19 @@ def trials_table(trials: list[optuna.trial.FrozenTrial], title: str, states: boo
 
 
 def save_plots(study: optuna.Study, folder: Path) -> list[Path]:
-    """Optuna's history and Pareto-front plots as HTML files (plotly; no browser needed)."""
+    """Optuna's history and Pareto-front plots as HTML files (plotly; no browser needed), each
+    written whole with the plotly.min.js it loads beside it."""
     from optuna.visualization import is_available, plot_optimization_history, plot_pareto_front
 
     if not is_available():
         raise StudyError("plots need plotly: pip install plotly")
-    saved = []
+    if not finished(study):
+        return []
     names = objectives(study)
-    if finished(study):
-        history = plot_optimization_history(
-            study, target=(lambda t: t.values[0]) if len(names) > 1 else None, target_name=names[0])
-        saved.append(folder / "history.html")
-        history.write_html(saved[-1], include_plotlyjs="directory")
-        saved.append(folder / "pareto_front.html")
-        plot_pareto_front(front_study(study)).write_html(saved[-1], include_plotlyjs="directory")
-    return saved
+    plots = {"history.html": plot_optimization_history(
+                 study, target=(lambda t: t.values[0]) if len(names) > 1 else None, target_name=names[0]),
+             "pareto_front.html": plot_pareto_front(front_study(study))}
+    for name, plot in plots.items():
+        with writing(folder / name) as staged:
+            plot.write_html(staged, include_plotlyjs="directory")
+    return [folder / name for name in plots]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from nasblocks._graph import INPUT, Graph, Node, format_arg
 from nasblocks._ops import fmt_shape
-from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
+from nasblocks._output import OutputError, check_writable, format_of, write_bytes, write_saved
 
 if TYPE_CHECKING:
     import graphviz
@@ -255,8 +255,7 @@ def draw(pic: Picture, path: Path, fmt: str | None = None) -> str:
     check_writable(path)
     if fmt == "dot" or shutil.which("dot"):
         drawn = to_dot(pic).source.encode() if fmt == "dot" else _laid_out(pic, path, fmt)
-        with writing(path):
-            path.write_bytes(drawn)
+        write_bytes(path, drawn)
         return "dot"
     from nasblocks._viz_fallback import draw_matplotlib
 

@@ -71,7 +71,7 @@ def build(
 ) -> None:
     """Expand a spec, print its blocks with shapes, parameters and multiply-adds, and compile it
     (with --weights loaded, checked against the network, and saved with -o)."""
-    from nasblocks._output import claimed, write_saved
+    from nasblocks._output import check_writable, write_saved
     from nasblocks._weights import compiled
 
     views = [flag for flag, asked in (("--json", as_json), ("--graph", graph), ("--summary", summary)) if asked]
@@ -83,9 +83,9 @@ def build(
     if output is not None:
         import torch
 
-        with claimed(output):
-            module = compiled(ir, weights)
-            write_saved(output, lambda file: torch.save(module, file))
+        check_writable(output)  # before the module is built
+        module = compiled(ir, weights)
+        write_saved(output, lambda file: torch.save(module, file))
     elif weights is not None:
         compiled(ir, weights)  # they fit the network, or one error says where not
     if as_json:

@@ -126,7 +126,7 @@ def study_export(
     storage: StorageOpt = None,
 ) -> None:
     """Write a trial's network as a standalone spec that `nasblocks build` compiles."""
-    from nasblocks._output import check_writable, writing
+    from nasblocks._output import check_writable, write_bytes
     from nasblocks._study import StudyError, load_study, study_dir, trial_reason, trial_spec_file, trial_state
 
     if best and trial is not None:
@@ -136,8 +136,7 @@ def study_export(
     source = trial_spec_file(study, chosen, study_dir(root, name))  # written again if it ran elsewhere
     spec = source.read_bytes()
     check_writable(output)
-    with writing(output):
-        output.write_bytes(spec)
+    write_bytes(output, spec)
     accuracy = chosen.user_attrs.get("accuracy")
     state = "" if chosen.state.name == "COMPLETE" else \
         f" ({trial_state(chosen)}: {trial_reason(chosen) or 'not finished'})"
