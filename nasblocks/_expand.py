@@ -94,6 +94,8 @@ class Expander:
         self.graph = Graph(spec.name, spec.input)
         self._names: dict[str, int] = {}
         self._training_only = 0
+        self._in_block = 0  # block bodies being walked: their names are not the network's places
+        self._repeats: tuple[int, ...] = ()  # the repeat index of each enclosing repeated item
 
     def run(self) -> Graph:
         document = self.spec.document
@@ -124,8 +126,10 @@ class Expander:
                 raise place.error(f"{flag} must be true or false, got {item[flag]!r}", flag, item)
         count = self._count(item, place, env) if "repeat" in item else None
         produced = None
+        outer = self._repeats
         for i in range(1 if count is None else count):
             local = env if count is None else {**env, "i": i}
+            self._repeats = outer if count is None else (*outer, i)
             if "if" in item and not self.value(item["if"], local, place.at(item, "if", ".if")):
                 continue
             if "aux" in item:
@@ -133,6 +137,7 @@ class Expander:
                 produced = x
             else:
                 produced = x = self.single(head, item, place, local, x, scope, stack)
+        self._repeats = outer
         return produced
 
     def auxiliary(self, item: YMap, head: str, place: Place, env: Mapping[str, Any], x: str,
@@ -219,6 +224,8 @@ class Expander:
             raise place.error(f"name {name!r} is already used in {scope.prefix or 'the network'}",
                               "name" if "name" in item else None, item)
         scope.taken.add(name)
+        if not self._in_block:  # a block's inside is replayed from the cache, not walked
+            self.graph.places[scope.child(name)] = (place, self._repeats)
         return name
 
     def _template(self, raw: Any, env: Mapping[str, Any], place: Place) -> str:
@@ -309,7 +316,11 @@ class Expander:
                 return out
         start, aux, calls = len(self.graph), len(self.graph.aux_outputs), len(self.graph.block_calls)
         self.graph.block_calls.append(block.name)
-        out = self.sequence(block.body, body, local, x, scope, (*stack, block.name))
+        self._in_block += 1
+        try:
+            out = self.sequence(block.body, body, local, x, scope, (*stack, block.name))
+        finally:
+            self._in_block -= 1
         if key is not None and len(self.graph.aux_outputs) == aux:
             fragment = record(self.graph, start, calls, x, out, scope.prefix)
             if fragment is not None:

@@ -89,6 +89,9 @@ class Graph:
         self.output = INPUT
         self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
         self.block_calls: list[str] = []  # the YAML blocks expanded, in order (nested ones too)
+        # where each module named outside a block's body sits in the spec: the item's place (an
+        # _expand.Place) and the repeat indices around it; two networks of one space align by it
+        self.places: dict[str, tuple[Any, tuple[int, ...]]] = {}
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []
 

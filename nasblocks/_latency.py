@@ -44,12 +44,28 @@ from nasblocks.errors import LatencyError
 
 Shape = tuple[int, ...]
 DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-NO_CUDA = "CUDA is not available on this machine; use --device cpu"
 
 
-def is_device(name: str) -> bool:
-    """Whether ``name`` names a device nasblocks runs on: ``cpu``, ``cuda`` or ``cuda:N``."""
-    return re.fullmatch(r"cpu|cuda(:\d+)?", name) is not None
+def torch_device(name: str, given: str = "--device", expected: str = "cpu, cuda or cuda:N") -> torch.device:
+    """The device ``name`` names — ``cpu``, ``cuda`` or ``cuda:N`` — when this machine has it:
+    the one check of every --device, so that a GPU it lacks is one line before any work rather
+    than torch's error where a tensor first goes there. ``given`` says where the name came from
+    (``--device cuda:7: this machine has 1 CUDA device (cuda:0)``), ``expected`` what it accepts."""
+    if re.fullmatch(r"cpu|cuda(:\d+)?", name) is None:
+        raise LatencyError(f"{given}: expected {expected}, got {name!r}")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise LatencyError(f"{given} {name}: this machine has {_cuda_devices(count)}")
+    return device
+
+
+def _cuda_devices(count: int) -> str:
+    if count == 0:
+        return "no CUDA device; use --device cpu"
+    names = ", ".join(f"cuda:{i}" for i in range(count)) if count <= 2 else f"cuda:0 to cuda:{count - 1}"
+    return f"{count} CUDA device{'s' * (count > 1)} ({names})"
 
 
 @dataclass(frozen=True)
@@ -92,15 +108,7 @@ def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, 
     machine, and is only meaningful on CPU with one thread (all work then runs in that thread).
     """
     device = device.strip().lower()
-    if not is_device(device):
-        raise LatencyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise LatencyError(NO_CUDA)
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise LatencyError(f"--device {device}: this machine has {torch.cuda.device_count()} "
-                               f"CUDA device(s), numbered from 0")
+    torch_device(device)
     if dtype not in DTYPES:
         raise LatencyError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:

@@ -9,7 +9,8 @@ A trial's life, in order:
 3. **fit or reject** — a structure over budget is narrowed to the widest width that fits
    (``fit_width``); if even the narrowest overshoots, the trial is pruned with its violations
    recorded for the sampler's ``constraints_func`` and is never built or trained;
-4. **train** — the network is built with the data's classes at the proxy resolution and trained;
+4. **train** — the network is built with the data's classes at the proxy resolution (started from
+   ``--weights`` as far as it fits them, ``inherited``: see ``_inherit``) and trained;
    each epoch's accuracy goes to the pruner (single-objective studies; Optuna cannot prune
    multi-objective ones);
 5. **record** — accuracy, MACs, params, latency (and whether it was measured or predicted), the
@@ -34,6 +35,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -55,6 +57,9 @@ if TYPE_CHECKING:
     from torch.fx import GraphModule
 
     from nasblocks._data import Dataset
+    from nasblocks._graph import Graph
+    from nasblocks._inherit import Inherited, Start
+    from nasblocks._weights import Pretrained
     from nasblocks._workers import Quota
 
 
@@ -96,15 +101,19 @@ def versions() -> dict[str, str]:
             "optuna": optuna.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
 
 
-def build_proxy(proxy: Spec, seed: int) -> GraphModule:
+def build_proxy(proxy: Spec, seed: int, start: Start | None = None) -> tuple[GraphModule, Inherited | None]:
     """The network a trial trains, its weights drawn from ``seed`` (set before it is built, as
-    ``train`` expects): ``study retrain`` builds it the same way, so the weights come back."""
+    ``train`` expects), then taken from ``start`` as far as they fit it: ``study retrain`` builds
+    it the same way, so the weights come back."""
     import torch
 
     from nasblocks._compile import compile_graph
+    from nasblocks._inherit import inherit
 
     torch.manual_seed(seed)
-    return compile_graph(expand(proxy))
+    graph = expand(proxy)
+    module = compile_graph(graph)
+    return module, None if start is None else inherit(module, graph, start.pretrained.state, start.renamed)
 
 
 class Search:
@@ -123,6 +132,9 @@ class Search:
         self.latency_device = "cuda" if self.device.type == "cuda" else "cpu"
         self.recipe = self._recipe()
         self.data: Dataset | None = None
+        self.pretrained: Pretrained | None = None  # set by check_weights
+        self.pretrained_graph: Graph | None = None  # the network the file is of: the space's base
+        self.smallest_takes: Inherited | None = None  # what the smallest network takes of it
         self.smallest: tuple[dict[str, Any], Cost] | None = None
         self.study: optuna.Study  # set by prepare() once the study exists
         self.progress: Progress | None = None  # the live display while trials run
@@ -247,6 +259,35 @@ class Search:
                              f"space {self.space.name!r} have {graph.output_shape[0]} outputs; give its base spec "
                              f"a num_classes var for its classifier's out, which a search sets to the data's classes")
 
+    def check_weights(self, recorded: dict[str, str] | None) -> None:
+        """Read ``--weights`` once, for every trial; refuse a file that is not the one the study's
+        trials started from (``recorded``), or that none of the space's networks takes a tensor of."""
+        from nasblocks._weights import Pretrained
+
+        assert self.config.weights is not None and self.smallest is not None
+        self.pretrained = Pretrained.read(self.config.weights)
+        if recorded is not None:
+            self.pretrained.check_unchanged(recorded, f"study {self.name!r}")
+        self.pretrained_graph = expand(self.space.base)
+        smallest = self.proxy(self.space.spec(self.smallest[0]))
+        _, takes = build_proxy(smallest, self.config.seed, self.start(expand(smallest)))
+        assert takes is not None
+        if not takes.whole + takes.part:
+            theirs = ", ".join(list(self.pretrained.state)[:3])
+            raise StudyError(f"--weights {self.config.weights}: none of its {len(self.pretrained.state)} tensors "
+                             f"has a name the networks of space {self.space.name!r} have (it has {theirs}, …); "
+                             f"give weights of the space's base network, {self.space.base.name}")
+        self.smallest_takes = takes
+
+    def start(self, graph: Graph) -> Start | None:
+        """What the network of ``graph`` starts from: ``--weights``, matched to it, or nothing."""
+        from nasblocks._inherit import Start, counterparts
+
+        if self.pretrained is None:
+            return None
+        assert self.pretrained_graph is not None
+        return Start(self.pretrained, counterparts(graph, self.pretrained_graph))
+
     # --- the objective ----------------------------------------------------------------------------
 
     def objective(self, trial: optuna.Trial) -> float | list[float]:
@@ -303,15 +344,15 @@ class Search:
             raise optuna.TrialPruned(reason)
         try:
             proxy = self.proxy(spec)
-            expand(proxy)
+            start = self.start(expand(proxy))
         except SpecError as err:
             trial.set_user_attr("rejected", f"cannot run at the proxy resolution: {err}")
             raise optuna.TrialPruned(str(err)) from None
-        trial.set_user_attr("training", self._training(spec))
+        trial.set_user_attr("training", self._training(spec, start))
         trial.set_user_attr("versions", self.versions)
         fault = None
         try:
-            result = self._train_proxy(trial, proxy, seed)
+            result = self._train_proxy(trial, proxy, seed, start)
             latency = self._measure(spec) if cost.latency_ms is None else cost.latency_ms
         except (MemoryError, torch.OutOfMemoryError) as err:
             fault = f"out of memory on {self.device.type}: {str(err).splitlines()[0] if str(err) else 'MemoryError'}"
@@ -329,7 +370,7 @@ class Search:
         chosen = [float(values[name]) for name in self.objectives]
         return chosen[0] if len(chosen) == 1 else chosen
 
-    def _training(self, spec: Spec) -> dict[str, Any]:
+    def _training(self, spec: Spec, start: Start | None) -> dict[str, Any]:
         """What a trial trains with besides its spec and seed: what ``nasblocks study retrain``
         trains it again with (``_search_retrain``)."""
         import torch
@@ -341,16 +382,19 @@ class Search:
         return {"vars": self._proxy_vars(spec), "input": list(self._proxy_input()), "data": self.config.data,
                 "limit": self.config.limit, "split_seed": self.config.seed, "epochs": self.config.epochs,
                 **self.recipe, "device": device, "threads": torch.get_num_threads(),
-                "precision": _train.precision(self.device)}
+                "precision": _train.precision(self.device),
+                **({"weights": start.record()} if start else {})}
 
-    def _train_proxy(self, trial: optuna.Trial, proxy: Spec, seed: int) -> _train.TrainResult:
+    def _train_proxy(self, trial: optuna.Trial, proxy: Spec, seed: int, start: Start | None) -> _train.TrainResult:
         """Build the proxy network and train it, each epoch's accuracy going to the pruner. After
         each epoch the weights are checked: a loss that turned nan or inf leaves them non-finite,
         and the trial is pruned rather than ranked by the accuracy of a broken network."""
         import optuna
         import torch
 
-        model = build_proxy(proxy, seed)
+        model, inherited = build_proxy(proxy, seed, start)
+        if inherited is not None:
+            trial.set_user_attr("inherited", asdict(inherited))
 
         def report(epoch: int, accuracy: float) -> None:
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):

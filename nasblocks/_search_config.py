@@ -55,6 +55,7 @@ class SearchConfig:
     label_smoothing: float | None = None
     batch_size: int | None = None
     limit: int | None = None            # cap on the examples used (train and validation)
+    weights: str | None = None          # a weights file each trial starts from, as far as it fits
     storage: str | None = None
 
     # settings that may change when a study is resumed; the rest define the study
@@ -141,12 +142,9 @@ def validate(config: SearchConfig) -> tuple[Budget, list[str]]:
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or not accepts(value)):
             raise StudyError(f"--{name.replace('_', '-')}: expected {expected}, got {value!r}")
-    from nasblocks._latency import is_device
+    if config.device != "auto":
+        from nasblocks._latency import torch_device
 
-    if config.device != "auto" and not is_device(config.device):
-        raise StudyError(f"--device: expected auto, cpu, cuda or cuda:N, got {config.device!r}")
-    import torch
-
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise StudyError(f"--device {config.device}: CUDA is not available on this machine; use --device cpu")
+        # a GPU this machine lacks fails here, before the study is made
+        torch_device(config.device, expected="auto, cpu, cuda or cuda:N")
     return budget, names

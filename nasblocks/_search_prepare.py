@@ -49,6 +49,13 @@ def _data_source(text: str) -> str:
     return text
 
 
+def _file_source(text: str) -> str:
+    """A file by its absolute path (for --resume and ``study retrain``); one that does not exist
+    as typed (its error names it)."""
+    path = Path(text).expanduser()
+    return str(path.resolve()) if path.exists() else text
+
+
 def _budget_label(texts: list[str]) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9.]", "", t) for t in texts) or "nobudget"
 
@@ -127,6 +134,7 @@ def _held(folder: Path) -> str | None:
 
 
 SPACE_ATTR = "nasblocks_space"  # the study's user attribute: what its trials were drawn from
+WEIGHTS_ATTR = "nasblocks_weights"  # and the weights file they started from (its path and digest)
 
 
 def _space_signature(space: Space) -> dict[str, Any]:
@@ -230,6 +238,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
                 value = _space_source(value)
             if key == "data" and value is not None:
                 value = _data_source(value)
+            if key == "weights" and value is not None:
+                value = _file_source(value)
             if value is not None and key not in SearchConfig.RESUMABLE and stored.get(key) != value:
                 raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created with "
                                  f"{stored.get(key)!r}; a resumed study keeps its settings (only "
@@ -241,6 +251,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         if given.get("space") is not None:
             config.space = _space_source(given["space"])
         config.data = _data_source(config.data)
+        config.weights = config.weights and _file_source(config.weights)
         name = study or _fresh_name(root, f"{load_space(config.space).name}-{_budget_label(config.budget)}")
     search = Search(config, name, root, console)
     if existing is not None:
@@ -248,6 +259,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     search.load_data()  # a missing dataset is refused before the budget check times latency units
     search.check_budget()
     search.check_proxy()
+    if config.weights is not None:
+        search.check_weights(existing.user_attrs.get(WEIGHTS_ATTR) if existing is not None else None)
     url = search.url = storage_url(root, name, config.storage)
     directions = [DIRECTIONS[o] for o in search.objectives]
     number = 0 if existing is None else len(existing.trials)  # the next trial's
@@ -276,6 +289,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     # the settings --resume reads; the storage URL (and any password in it) is not one of them
     optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})
     optuna_study.set_user_attr(SPACE_ATTR, _space_signature(search.space))
+    if search.pretrained is not None:
+        optuna_study.set_user_attr(WEIGHTS_ATTR, search.pretrained.record())
     search.study = optuna_study
     done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
     remaining = max(0, config.trials - done)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nasblocks._study import StudyError, trial_spec_file
 
 if TYPE_CHECKING:
     import optuna
+
+    from nasblocks._inherit import Start
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     import torch
 
     from nasblocks._data import load_dataset
-    from nasblocks._latency import is_device
+    from nasblocks._latency import torch_device
     from nasblocks._search import build_proxy, versions
     from nasblocks._spec import load
     from nasblocks._train import RECIPE_DEFAULTS, precision, train
@@ -41,19 +43,17 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     if training is None:
         raise StudyError(f"trial {trial.number} of {study.study_name!r} ran before nasblocks recorded its "
                          f"training settings: it cannot be trained again as it was")
-    if device is not None and not is_device(device):
-        raise StudyError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
+    # --device, or the trial's own device ("cuda:0 (NVIDIA H100 80GB HBM3)"), checked before any work
+    where = torch_device(device) if device is not None else \
+        torch_device(training["device"].split(" ")[0], f"trial {trial.number} trained on")
     spec = load(trial_spec_file(study, trial, folder))
-    where = torch.device(device or training["device"].split(" ")[0])
-    if where.type == "cuda" and not torch.cuda.is_available():
-        raise StudyError(f"trial {trial.number} trained on {training['device']}; this machine has no CUDA: "
-                         f"give --device cpu")
+    start = _started_from(training, trial.number)
     data = load_dataset(training["data"], resolution=training["input"][-1], device=where,
                         seed=training["split_seed"], limit=training["limit"])
     threads = torch.get_num_threads()
     torch.set_num_threads(training["threads"])
     try:
-        model = build_proxy(spec.with_vars(**training["vars"]).with_input(training["input"]), recorded["seed"])
+        model, _ = build_proxy(spec.with_vars(**training["vars"]).with_input(training["input"]), recorded["seed"], start)
         result = train(model, data, epochs=training["epochs"], seed=recorded["seed"],
                        **{key: training[key] for key in RECIPE_DEFAULTS})
     finally:
@@ -63,3 +63,15 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
            "precision": training["precision"]}
     differences = [f"{key} {now[key]} (trained with {was.get(key, '?')})" for key in now if now[key] != was.get(key)]
     return Retrained(result.accuracy, recorded["accuracy"], differences)
+
+
+def _started_from(training: dict[str, Any], number: int) -> Start | None:
+    """What the trial's network started from: the weights file, checked to be the same still."""
+    from nasblocks._inherit import Start
+    from nasblocks._weights import Pretrained
+
+    if "weights" not in training:
+        return None
+    pretrained = Pretrained.read(training["weights"]["path"])
+    pretrained.check_unchanged(training["weights"], f"trial {number}")
+    return Start(pretrained, training["weights"]["renamed"])

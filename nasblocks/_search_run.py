@@ -72,6 +72,9 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
                       f"{config.data} at {search.resolution}×{search.resolution}, {config.epochs} epoch{'s' * (config.epochs != 1)} on "
                       f"{search.device.type}; {remaining} trial(s) to run, studies in {search.folder}",
                       markup=False, highlight=False)
+        if search.smallest_takes is not None:
+            console.print(f"each trial starts from {config.weights} as far as it fits: the space's smallest network "
+                          f"takes {search.smallest_takes} tensors", markup=False, highlight=False)
         status = 0
         started = time.perf_counter()
         before = len(optuna_study.trials)

@@ -5,13 +5,17 @@ timm checkpoint the user already has loads as it is, with ``strict=True`` and no
 this module adds is reading the common file shapes (a bare ``state_dict``, a training checkpoint
 that holds one, DataParallel's ``module.`` prefix, safetensors) safely (``weights_only``), and
 saying in one line why a file does not fit: which keys are missing or extra, which shapes differ.
+
+A search starts its trials from such a file (``Pretrained``) as far as they fit it: ``_inherit``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +128,34 @@ def load_weights(module: nn.Module, weights: Weights, network: str) -> int:
                            "--set num_classes=... or width=..., must give the network the file was saved from)")
     module.load_state_dict(state, strict=True)
     return len(state)
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A weights file that a search's trials start from, read once. Its digest tells a resumed
+    study and ``study retrain`` whether the file is still the one the trials started from."""
+
+    path: str
+    sha256: str
+    state: dict[str, torch.Tensor] = field(repr=False)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Pretrained:
+        state = read_state_dict(path)
+        with open(path, "rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        return cls(os.fspath(path), digest, state)
+
+    def record(self) -> dict[str, str]:
+        """What a study and its trials keep of the file."""
+        return {"path": self.path, "sha256": self.sha256}
+
+    def check_unchanged(self, recorded: Mapping[str, str], what: str) -> None:
+        """A WeightsError when the file is not the one ``recorded`` (by ``what``) started from."""
+        if recorded["sha256"] != self.sha256:
+            raise WeightsError(f"{self.path}: changed since {what} started from it (sha256 "
+                               f"{recorded['sha256'][:12]}… then, {self.sha256[:12]}… now); give the file "
+                               "it started from")
 
 
 def _listed(what: str, items: list[str]) -> str:

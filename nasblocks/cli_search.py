@@ -56,6 +56,7 @@ def search(
     resolution: Annotated[Optional[int], _opt("--resolution", "-r", help=f"Proxy training resolution; costs stay at the spec's input size [default: the space's proxy_resolution, else {DEFAULT_RESOLUTION}].", panel=_PANEL_DATA)] = None,
     epochs: Annotated[Optional[int], _opt("--epochs", "-e", help=f"Proxy training epochs per trial [default: {_D.epochs}].", panel=_PANEL_DATA)] = None,
     limit: Annotated[Optional[int], _opt("--limit", help="Use at most this many examples (train and validation) [default: all].", panel=_PANEL_DATA)] = None,
+    weights: Annotated[Optional[str], _opt("--weights", "-w", help="Start each trial from this weights file (e.g. the space's base network's, from torchvision) as far as it fits: tensors of the same name and shape whole, others in their overlap (leading channels, kernel centre); the classifier only whole.", panel=_PANEL_DATA)] = None,
     device: Annotated[Optional[str], _opt("--device", help="auto, cpu, cuda or cuda:N: data, training (mixed precision on GPU) and latency [default: auto].", panel=_PANEL_DATA)] = None,
     recipe: Annotated[Optional[str], _opt("--recipe", help=f"proxy (SGD lr 0.05, momentum 0.9, batch 64, cosine: for a few epochs) or seed (the space's seed network's optimiser settings) [default: {_D.recipe}].", panel=_PANEL_DATA)] = None,
     optimizer: Annotated[Optional[str], _opt("--optimizer", help="sgd or adamw (overrides the recipe).", panel=_PANEL_DATA)] = None,
@@ -84,7 +85,7 @@ def search(
              "pruner": pruner, "fit": fit, "device": device, "recipe": recipe, "optimizer": optimizer,
              "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
              "label_smoothing": label_smoothing, "batch_size": batch_size, "limit": limit,
-             "storage": storage}
+             "weights": weights, "storage": storage}
     outcome = run_search(given, study=study, resume=resume, root=root, console=console)
     if outcome.interrupted:
         sys.exit(outcome.status)

@@ -82,9 +82,9 @@ def test_profile_measures_the_units_at_the_given_input_size(monkeypatch, capsys,
 def test_cuda_without_a_gpu_is_one_line_and_exit_2(monkeypatch, capsys, tiny_path: Path) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out, err = run(monkeypatch, capsys, str(tiny_path), "--device", "cuda", "--batch", "64", code=2)
-    assert err == "error: CUDA is not available on this machine; use --device cpu\n" and out == ""
+    assert err == "error: --device cuda: this machine has no CUDA device; use --device cpu\n" and out == ""
     _, err = run(monkeypatch, capsys, "profile", "--device", "cuda", code=2)
-    assert err == "error: CUDA is not available on this machine; use --device cpu\n"
+    assert err == "error: --device cuda: this machine has no CUDA device; use --device cpu\n"
 
 
 def test_a_bad_option_is_one_line_and_exit_2(monkeypatch, capsys, tiny_path: Path) -> None:

@@ -111,9 +111,9 @@ def test_the_cpu_clock_times_with_the_threads_cpu_time(clock: str, monkeypatch: 
 
 def test_cuda_without_a_gpu_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(LatencyError, match=r"^CUDA is not available on this machine; use --device cpu$"):
+    with pytest.raises(LatencyError, match=r"^--device cuda: this machine has no CUDA device; use --device cpu$"):
         setting("cuda")
-    with pytest.raises(NasblocksError, match="CUDA is not available"):
+    with pytest.raises(NasblocksError, match="has no CUDA device"):
         measure(nn.ReLU(), (1, 4, 4), device="cuda")
 
 

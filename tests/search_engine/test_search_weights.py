@@ -1,0 +1,120 @@
+"""``nasblocks search --weights FILE``: each trial starts from the file as far as its network fits
+it, and records what it took; ``study retrain`` and ``--resume`` start from the same file again,
+and refuse one that changed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from rich.console import Console
+from tiny_search import write_tiny_space
+
+import nasblocks
+from nasblocks._data import load_dataset
+from nasblocks._search_prepare import WEIGHTS_ATTR
+from nasblocks._search_run import run_search
+from nasblocks._study import best_trial, load_study
+from nasblocks._train import train
+from nasblocks.cli import main
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny space's base network, trained a little on the data the searches use."""
+    folder = tmp_path_factory.mktemp("pretrained")
+    write_tiny_space(folder)
+    torch.manual_seed(0)
+    model = nasblocks.build(nasblocks.load(folder / "tiny_spec.yaml", input=(3, 16, 16), num_classes=10))
+    data = load_dataset("digits", resolution=16, device=torch.device("cpu"), seed=0, limit=600)
+    train(model, data, epochs=4, seed=0, batch_size=32)
+    torch.save(model.state_dict(), folder / "tiny.pt")
+    return folder / "tiny.pt"
+
+
+@pytest.fixture
+def learns(quick: dict[str, Any]) -> dict[str, Any]:
+    """One epoch on 600 digits: from scratch the tiny networks stay near chance."""
+    return {**quick, "trials": 4, "limit": 600, "batch_size": 32}
+
+
+def search(root: Path, given: dict[str, Any], **options: Any) -> Any:
+    return run_search(given, root=root, console=Console(width=120, record=True), **options).study
+
+
+def nasblocks_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``nasblocks ARGS``'s exit status, standard output and standard error."""
+    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_trials_start_from_the_file_and_learn_faster(tmp_path: Path, learns: dict[str, Any], pretrained: Path) -> None:
+    scratch = search(tmp_path / "scratch", learns)
+    started = search(tmp_path / "started", {**learns, "weights": str(pretrained)}, study="s")
+    assert [t.params for t in started.trials] == [t.params for t in scratch.trials]
+    assert min(t.user_attrs["accuracy"] for t in started.trials) > \
+        max(t.user_attrs["accuracy"] for t in scratch.trials) + 0.1
+    for trial in started.trials:
+        inherited = trial.user_attrs["inherited"]
+        assert inherited["whole"] + inherited["part"] > 0
+        recorded = trial.user_attrs["training"]["weights"]
+        assert {key: recorded[key] for key in ("path", "sha256")} == started.user_attrs[WEIGHTS_ATTR]
+        # the file's network has one repeat; the pooling and the classifier after them are 2 and 3 there
+        depth = trial.params["depth"]
+        assert recorded["renamed"] == {**{str(1 + i): None for i in range(1, depth)},
+                                       **{str(1 + depth + k): str(2 + k) for k in range(2) if depth > 1}}
+        assert "inherited" not in scratch.trials[trial.number].user_attrs
+    assert started.user_attrs[WEIGHTS_ATTR]["path"] == str(pretrained)
+    wider = [t for t in started.trials if t.user_attrs["width"] > 1]  # the file's network is width 1
+    assert wider and all(t.user_attrs["inherited"]["part"] for t in wider)
+
+
+def test_retrain_starts_from_the_file_again_and_refuses_a_changed_one(
+        tmp_path: Path, learns: dict[str, Any], pretrained: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(pretrained.read_bytes())
+    study = search(tmp_path, {**learns, "trials": 1, "weights": str(weights)}, study="s")
+    threads = torch.get_num_threads()
+    try:
+        status, out, err = nasblocks_cli(monkeypatch, capsys, "study", "retrain", "s", "--dir", str(tmp_path))
+    finally:
+        torch.set_num_threads(threads)
+    accuracy = f"{best_trial(study).user_attrs['accuracy']:.4f}"
+    assert status == 0 and out == f"trial 0: accuracy {accuracy}, recorded {accuracy} (the same)\n", out + err
+
+    state = torch.load(weights)
+    first = next(iter(state))
+    state[first] += 1
+    torch.save(state, weights)
+    status, _, err = nasblocks_cli(monkeypatch, capsys, "study", "retrain", "s", "--dir", str(tmp_path))
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {weights}: changed since trial 0 started from it (sha256 ")
+    status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--study", "s", "--resume", "--trials", "2",
+                                   "--dir", str(tmp_path))
+    assert status == 2 and err.startswith(f"error: {weights}: changed since study 's' started from it"), err
+    assert len(load_study(tmp_path, "s", None).trials) == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: None, "error: {path}: no such file"),
+    (lambda path: torch.save({"conv1.weight": torch.ones(2), "fc.bias": torch.ones(2)}, path),
+     "error: --weights {path}: none of its 2 tensors has a name the networks of space 'tiny' have "
+     "(it has conv1.weight, fc.bias, …); give weights of the space's base network, tiny"),
+], ids=["missing", "another network's"])
+def test_weights_no_network_of_the_space_takes_are_refused_before_any_trial(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        make: Any, message: str) -> None:
+    path = tmp_path / "other.pt"
+    make(path)
+    status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--space", quick["space"], "--budget", "1MFLOPs",
+                                "--weights", str(path), "--dir", str(tmp_path / "studies"), "--study", "s")
+    assert status == 2 and err == message.format(path=path) + "\n"
+    assert not (tmp_path / "studies" / "s").exists()

@@ -1,0 +1,135 @@
+"""A network of a search space starts from a weights file of the space's base network as far as it
+fits (``_inherit``): each module matched to the one at the same place of the spec, tensors of the
+same shape whole, of another shape their overlap (leading channels, centred kernels), the
+classifier only whole; everything else keeps the initialisation drawn from the seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import nasblocks
+from nasblocks._expand import expand
+from nasblocks._inherit import Inherited, Start, counterparts, inherit
+from nasblocks._search import build_proxy
+from nasblocks._space import load_space
+from nasblocks._weights import Pretrained
+
+INPUT = (3, 32, 32)
+FIRST_DW = "features.1.conv.0.0.weight"  # MobileNetV2's first depthwise 3x3: [32 * width, 1, k, k]
+
+
+def mobilenet(**values: Any) -> nasblocks.Spec:
+    return nasblocks.load("mobilenet_v2", input=INPUT, **values)
+
+
+def state(spec: nasblocks.Spec, seed: int = 1) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return nasblocks.build(spec).state_dict()
+
+
+def started(spec: nasblocks.Spec, file: dict[str, torch.Tensor],
+            base: nasblocks.Spec | None = None) -> tuple[dict[str, torch.Tensor], Inherited]:
+    """The network's tensors after starting from ``file`` (of ``base``: the same network unless
+    given), drawn from seed 0 first."""
+    renamed = counterparts(expand(spec), expand(base or spec))
+    module, inherited = build_proxy(spec, 0, Start(Pretrained("file.pt", "0" * 64, file), renamed))
+    assert inherited is not None
+    return module.state_dict(), inherited
+
+
+def test_the_file_s_own_network_takes_every_tensor_whole() -> None:
+    file = state(mobilenet())
+    mine, inherited = started(mobilenet(), file)
+    assert inherited == Inherited(whole=len(file), part=0, fresh=0)
+    assert all(torch.equal(mine[key], file[key]) for key in file)
+
+
+def test_a_narrower_network_takes_the_leading_channels() -> None:
+    file = state(mobilenet())
+    mine, inherited = started(mobilenet(width=0.5), file)
+    assert torch.equal(mine[FIRST_DW], file[FIRST_DW][:16])
+    pointwise = "features.1.conv.1.weight"  # [16 * width, 32 * width, 1, 1]: both channel axes cut
+    assert mine[pointwise].shape == (8, 16, 1, 1)
+    assert torch.equal(mine[pointwise], file[pointwise][:8, :16])
+    assert torch.equal(mine["features.1.conv.0.1.running_var"], file["features.1.conv.0.1.running_var"][:16])
+    # MobileNetV2 keeps its last 1280 channels below width 1: the classifier fits whole
+    assert torch.equal(mine["classifier.1.weight"], file["classifier.1.weight"])
+    assert inherited.fresh == 0 and inherited.part > 100
+
+
+def test_a_wider_network_keeps_its_own_initialisation_beyond_the_file_s_channels() -> None:
+    file = state(mobilenet(width=0.5))
+    mine, _ = started(mobilenet(), file)
+    fresh = state(mobilenet(), seed=0)
+    assert torch.equal(mine[FIRST_DW][:16], file[FIRST_DW])
+    assert torch.equal(mine[FIRST_DW][16:], fresh[FIRST_DW][16:])
+
+
+def test_kernels_of_another_size_share_their_centres() -> None:
+    threes, fives = mobilenet(), mobilenet(kernels=[5] * 7)
+    smaller, _ = started(threes, state(fives))
+    assert torch.equal(smaller[FIRST_DW], state(fives)[FIRST_DW][:, :, 1:4, 1:4])
+    larger, _ = started(fives, state(threes))
+    assert torch.equal(larger[FIRST_DW][:, :, 1:4, 1:4], state(threes)[FIRST_DW])
+    border = torch.ones(5, 5, dtype=torch.bool)
+    border[1:4, 1:4] = False
+    assert torch.equal(larger[FIRST_DW][:, :, border], state(fives, seed=0)[FIRST_DW][:, :, border])
+
+
+@pytest.mark.parametrize("classes, taken", [(1000, True), (10, False)])
+def test_the_classifier_is_taken_only_whole(classes: int, taken: bool) -> None:
+    file = state(mobilenet())
+    mine, inherited = started(mobilenet(num_classes=classes), file)
+    assert torch.equal(mine["classifier.1.bias"][:10], file["classifier.1.bias"][:10]) is taken
+    assert inherited.fresh == (0 if taken else 2)
+
+
+def test_a_classifier_behind_ops_without_weights_is_found() -> None:
+    """SqueezeNet classifies with a 1x1 conv, then a ReLU, a pooling and a flatten."""
+    spec = nasblocks.load("squeezenet1_1", input=(3, 64, 64), num_classes=10)
+    file = state(nasblocks.load("squeezenet1_1", input=(3, 64, 64)))
+    mine, inherited = started(spec, file)
+    assert inherited.fresh == 2 and inherited.part == 0
+    assert not torch.equal(mine["classifier.1.weight"], file["classifier.1.weight"][:10])
+
+
+def test_tensors_the_file_lacks_or_has_at_another_rank_stay_fresh() -> None:
+    file = {key: value for key, value in state(mobilenet()).items() if not key.startswith("features.2.")}
+    file[FIRST_DW] = file[FIRST_DW].flatten()
+    module = nasblocks.build(mobilenet())
+    inherited = inherit(module, expand(mobilenet()), file)
+    lacking = sum(key.startswith("features.2.") for key in module.state_dict())
+    assert inherited.fresh == lacking + 1 and inherited.whole == len(file) - 1
+
+
+def stage_depths(**depths: int) -> nasblocks.Spec:
+    """A network of the mobilenet_v2 space: the base network with other repeats per stage."""
+    space = load_space("mobilenet_v2")
+    params = {**space.default_params(), **{f"stages[{row[-1]}].n": n for row, n in depths.items()}}
+    return space.spec(params).with_input(INPUT)
+
+
+def test_a_stage_with_fewer_repeats_shifts_the_names_but_not_the_counterparts() -> None:
+    """Stage 2 of the base has blocks features.4-6; with two repeats, features.6 is stage 3's first
+    block, which is features.7 in the file."""
+    file = state(mobilenet())
+    mine, inherited = started(stage_depths(row2=2), file, base=mobilenet())
+    assert inherited == Inherited(whole=len(mine), part=0, fresh=0)
+    for key in mine:
+        if key.startswith("features.6."):
+            assert torch.equal(mine[key], file[key.replace("features.6.", "features.7.", 1)]), key
+    assert torch.equal(mine["features.17.0.weight"], file["features.18.0.weight"])  # the last 1x1 conv
+
+
+def test_a_repeat_the_file_lacks_stays_fresh_and_the_blocks_after_it_find_theirs() -> None:
+    file = state(mobilenet())
+    spec = stage_depths(row2=4)  # features.4-7: the fourth repeat, features.7, is new
+    mine, inherited = started(spec, file, base=mobilenet())
+    fresh = state(spec, seed=0)
+    new = [key for key in mine if key.startswith("features.7.")]
+    assert inherited.fresh == len(new) and inherited.part == 0
+    assert all(torch.equal(mine[key], fresh[key]) for key in new)
+    assert torch.equal(mine["features.8.conv.0.0.weight"], file["features.7.conv.0.0.weight"])
