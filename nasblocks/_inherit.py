@@ -74,8 +74,9 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
     counterpart in ``state`` is the one of the same name, under the module's other name where
     ``renamed`` (see ``counterparts``) gives one. A counterpart of the same shape is copied whole;
     one of the same rank but another shape gives its overlap, and the rest of the tensor keeps its
-    fresh initialisation. The layers that make the outputs (the classifier) are copied only whole:
-    their rows are the file's classes, not channels."""
+    fresh initialisation. The layers that make the outputs (the classifier) take an overlap only
+    where they have as many rows as the file's: their rows are the file's classes, not channels.
+    Batch norm's step counters are copied where they can be, but not counted: they are no weights."""
     heads = _heads(graph)
     counts: Counter[str] = Counter()
     with torch.no_grad():
@@ -84,13 +85,16 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
             theirs = None if source is None else state.get(source)
             if theirs is not None and theirs.shape == mine.shape:
                 mine.copy_(theirs)
-                counts["whole"] += 1
-            elif theirs is not None and theirs.dim() == mine.dim() and key.rpartition(".")[0] not in heads:
+                how = "whole"
+            elif theirs is not None and theirs.dim() == mine.dim() and \
+                    (key.rpartition(".")[0] not in heads or theirs.shape[0] == mine.shape[0]):
                 here, there = _overlap(mine.shape, theirs.shape)
                 mine[here].copy_(theirs[there])
-                counts["part"] += 1
+                how = "part"
             else:
-                counts["fresh"] += 1
+                how = "fresh"
+            if mine.is_floating_point():
+                counts[how] += 1
     return Inherited(counts["whole"], counts["part"], counts["fresh"])
 
 

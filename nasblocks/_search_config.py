@@ -96,8 +96,9 @@ def api_options(options: dict[str, Any]) -> dict[str, Any]:
         if key not in known:
             raise TypeError(f"search() got an unexpected keyword argument {key!r}{suggest(key, known)}")
     given = dict(options)
-    if isinstance(given.get("space"), os.PathLike):
-        given["space"] = os.fspath(given["space"])
+    for key in ("space", "weights"):
+        if isinstance(given.get(key), os.PathLike):
+            given[key] = os.fspath(given[key])
     if isinstance(given.get("budget"), str):
         given["budget"] = [given["budget"]]
     if isinstance(given.get("objectives"), str):

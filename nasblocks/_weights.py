@@ -42,9 +42,15 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The tensors of a weights file: a ``state_dict`` saved with ``torch.save``, a checkpoint
     holding one under one of CHECKPOINT_KEYS, or a ``.safetensors`` file. Read with
     ``weights_only``: a file cannot run code."""
+    if not os.fspath(path).strip():  # an unset variable in --weights "$WEIGHTS"; Path("") is "."
+        raise WeightsError("--weights: expected a weights file, got an empty path")
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:  # torch would call a file it may not read no weights file, safetensors a missing one
+        path.open("rb").close()
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot be read ({err.strerror or err})") from None
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     try:
@@ -84,8 +90,8 @@ def _unwrapped(loaded: object, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(loaded, Mapping) and not _is_state_dict(loaded):
         loaded = next((loaded[key] for key in CHECKPOINT_KEYS if _is_state_dict(loaded.get(key))), loaded)
     if not _is_state_dict(loaded):
-        what = f"a dict with keys {', '.join(map(str, list(loaded)[:5]))}" if isinstance(loaded, Mapping) \
-            else f"a {type(loaded).__name__}"
+        what = (f"a dict with keys {', '.join(map(str, list(loaded)[:5]))}" if loaded else "an empty dict") \
+            if isinstance(loaded, Mapping) else f"a {type(loaded).__name__}"
         raise WeightsError(f"{path}: holds {what}, not a state_dict (names to tensors) nor a checkpoint "
                            f"with one under {', '.join(CHECKPOINT_KEYS)}")
     state = dict(loaded)  # type: ignore[arg-type]

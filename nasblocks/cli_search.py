@@ -34,9 +34,10 @@ _PANEL_DATA = "Proxy training"
 _PANEL_STUDY = "Study"
 
 
-def _opt(*names: str, help: str, panel: str | None = None) -> Any:
+def _opt(*names: str, help: str, panel: str | None = None, metavar: str | None = None) -> Any:
     # rich reads [..] as markup in help texts: escape the "[default: ...]" notes
-    return typer.Option(*names, help=help.replace("[", "\\["), rich_help_panel=panel, show_default=False)
+    return typer.Option(*names, help=help.replace("[", "\\["), rich_help_panel=panel, show_default=False,
+                        metavar=metavar)
 
 
 def search(
@@ -56,7 +57,7 @@ def search(
     resolution: Annotated[Optional[int], _opt("--resolution", "-r", help=f"Proxy training resolution; costs stay at the spec's input size [default: the space's proxy_resolution, else {DEFAULT_RESOLUTION}].", panel=_PANEL_DATA)] = None,
     epochs: Annotated[Optional[int], _opt("--epochs", "-e", help=f"Proxy training epochs per trial [default: {_D.epochs}].", panel=_PANEL_DATA)] = None,
     limit: Annotated[Optional[int], _opt("--limit", help="Use at most this many examples (train and validation) [default: all].", panel=_PANEL_DATA)] = None,
-    weights: Annotated[Optional[str], _opt("--weights", "-w", help="Start each trial from this weights file (e.g. the space's base network's, from torchvision) as far as it fits: tensors of the same name and shape whole, others in their overlap (leading channels, kernel centre); the classifier only whole.", panel=_PANEL_DATA)] = None,
+    weights: Annotated[Optional[str], _opt("--weights", "-w", help="A checkpoint of the space's base network (torchvision's, say) that each trial starts from as far as it fits: modules matched by their place in the spec, tensors whole or their overlap (leading channels, kernel centre), the classifier only whole.", panel=_PANEL_DATA, metavar="FILE")] = None,
     device: Annotated[Optional[str], _opt("--device", help="auto, cpu, cuda or cuda:N: data, training (mixed precision on GPU) and latency [default: auto].", panel=_PANEL_DATA)] = None,
     recipe: Annotated[Optional[str], _opt("--recipe", help=f"proxy (SGD lr 0.05, momentum 0.9, batch 64, cosine: for a few epochs) or seed (the space's seed network's optimiser settings) [default: {_D.recipe}].", panel=_PANEL_DATA)] = None,
     optimizer: Annotated[Optional[str], _opt("--optimizer", help="sgd or adamw (overrides the recipe).", panel=_PANEL_DATA)] = None,

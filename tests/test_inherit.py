@@ -5,6 +5,7 @@ classifier only whole; everything else keeps the initialisation drawn from the s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 
 import nasblocks
 from nasblocks._expand import expand
+from nasblocks._fragments import CACHE
 from nasblocks._inherit import Inherited, Start, counterparts, inherit
 from nasblocks._search import build_proxy
 from nasblocks._space import load_space
@@ -30,6 +32,11 @@ def state(spec: nasblocks.Spec, seed: int = 1) -> dict[str, torch.Tensor]:
     return nasblocks.build(spec).state_dict()
 
 
+def counted(tensors: Any) -> int:
+    """The tensors ``inherit`` counts: not batch norm's step counters."""
+    return sum(tensor.is_floating_point() for tensor in tensors)
+
+
 def started(spec: nasblocks.Spec, file: dict[str, torch.Tensor],
             base: nasblocks.Spec | None = None) -> tuple[dict[str, torch.Tensor], Inherited]:
     """The network's tensors after starting from ``file`` (of ``base``: the same network unless
@@ -43,7 +50,7 @@ def started(spec: nasblocks.Spec, file: dict[str, torch.Tensor],
 def test_the_file_s_own_network_takes_every_tensor_whole() -> None:
     file = state(mobilenet())
     mine, inherited = started(mobilenet(), file)
-    assert inherited == Inherited(whole=len(file), part=0, fresh=0)
+    assert inherited == Inherited(whole=counted(file.values()), part=0, fresh=0)
     assert all(torch.equal(mine[key], file[key]) for key in file)
 
 
@@ -80,11 +87,19 @@ def test_kernels_of_another_size_share_their_centres() -> None:
 
 
 @pytest.mark.parametrize("classes, taken", [(1000, True), (10, False)])
-def test_the_classifier_is_taken_only_whole(classes: int, taken: bool) -> None:
+def test_the_classifier_is_taken_only_for_the_same_classes(classes: int, taken: bool) -> None:
     file = state(mobilenet())
     mine, inherited = started(mobilenet(num_classes=classes), file)
     assert torch.equal(mine["classifier.1.bias"][:10], file["classifier.1.bias"][:10]) is taken
     assert inherited.fresh == (0 if taken else 2)
+
+
+def test_a_classifier_of_the_same_classes_takes_its_leading_inputs() -> None:
+    """MobileNetV2 1.4 ends in 1792 channels, 1.0 in 1280."""
+    file = state(mobilenet(width=1.4, num_classes=10))
+    mine, _ = started(mobilenet(num_classes=10), file, base=mobilenet(width=1.4, num_classes=10))
+    assert torch.equal(mine["classifier.1.weight"], file["classifier.1.weight"][:, :1280])
+    assert torch.equal(mine["classifier.1.bias"], file["classifier.1.bias"])
 
 
 def test_a_classifier_behind_ops_without_weights_is_found() -> None:
@@ -101,8 +116,8 @@ def test_tensors_the_file_lacks_or_has_at_another_rank_stay_fresh() -> None:
     file[FIRST_DW] = file[FIRST_DW].flatten()
     module = nasblocks.build(mobilenet())
     inherited = inherit(module, expand(mobilenet()), file)
-    lacking = sum(key.startswith("features.2.") for key in module.state_dict())
-    assert inherited.fresh == lacking + 1 and inherited.whole == len(file) - 1
+    lacking = counted(v for key, v in module.state_dict().items() if key.startswith("features.2."))
+    assert inherited.fresh == lacking + 1 and inherited.whole == counted(file.values()) - 1
 
 
 def stage_depths(**depths: int) -> nasblocks.Spec:
@@ -117,7 +132,7 @@ def test_a_stage_with_fewer_repeats_shifts_the_names_but_not_the_counterparts() 
     block, which is features.7 in the file."""
     file = state(mobilenet())
     mine, inherited = started(stage_depths(row2=2), file, base=mobilenet())
-    assert inherited == Inherited(whole=len(mine), part=0, fresh=0)
+    assert inherited == Inherited(whole=counted(mine.values()), part=0, fresh=0)
     for key in mine:
         if key.startswith("features.6."):
             assert torch.equal(mine[key], file[key.replace("features.6.", "features.7.", 1)]), key
@@ -130,6 +145,39 @@ def test_a_repeat_the_file_lacks_stays_fresh_and_the_blocks_after_it_find_theirs
     mine, inherited = started(spec, file, base=mobilenet())
     fresh = state(spec, seed=0)
     new = [key for key in mine if key.startswith("features.7.")]
-    assert inherited.fresh == len(new) and inherited.part == 0
+    assert inherited.fresh == counted(mine[key] for key in new) and inherited.part == 0
     assert all(torch.equal(mine[key], fresh[key]) for key in new)
     assert torch.equal(mine["features.8.conv.0.0.weight"], file["features.7.conv.0.0.weight"])
+
+
+def test_a_block_at_another_item_has_no_counterpart_though_it_has_the_same_name() -> None:
+    """ResNet's stages hold a basic-block item and a bottleneck item, one skipped by its ``if``: a
+    trial's basic block layer1.0 is not the base's bottleneck layer1.0, whose tensors it would cut."""
+    space = load_space("resnet")
+    basic = expand(space.spec({**space.default_params(), "block": "basic"}))
+    renamed = counterparts(basic, expand(space.base))
+    blocks = [name for name in basic.places if re.fullmatch(r"layer\d\.\d+", name)]
+    assert len(blocks) == 16 and all(renamed[name] is None for name in blocks)
+    assert not {"conv1", "bn1", "layer1", "fc"} & set(renamed)  # the same items as the base's
+
+
+def test_the_places_are_the_same_whether_blocks_expand_or_come_from_the_fragment_cache() -> None:
+    """Pricing replays a block it has expanded before from the cache, without walking its body."""
+    spec = stage_depths(row2=2)
+    CACHE.clear()
+    cold = expand(spec)
+    assert CACHE  # the blocks the cold expansion walked are what the warm one replays
+    warm = expand(spec)
+    assert len(cold.places) > 20
+    assert {name: (place.path, repeats) for name, (place, repeats) in cold.places.items()} == \
+        {name: (place.path, repeats) for name, (place, repeats) in warm.places.items()}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_file_starts_a_float_network(dtype: torch.dtype) -> None:
+    file = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state(mobilenet()).items()}
+    mine, inherited = started(mobilenet(width=0.5), file)
+    assert inherited.fresh == 0
+    assert mine[FIRST_DW].dtype == torch.float32
+    assert torch.equal(mine[FIRST_DW], file[FIRST_DW][:16].float())  # in part
+    assert torch.equal(mine["classifier.1.weight"], file["classifier.1.weight"].float())  # whole

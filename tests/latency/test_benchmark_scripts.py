@@ -1,4 +1,5 @@
-"""The latency benchmarks run end to end on the smallest settings, on the CPU and on the fake GPU.
+"""The benchmarks run end to end on the smallest settings, the latency ones on the CPU and on the
+fake GPU.
 
 A session lent a GPU has minutes to run benchmarks/device_check.sh; a script broken by a change
 elsewhere would waste them. These runs assert what the scripts write (rows, summaries, the
@@ -63,3 +64,13 @@ def test_the_forward_benchmark_compares_with_torchvision_on_the_fake_gpu(
     printed = capsys.readouterr().out
     assert "squeezenet1_1" in printed and "96x96" in printed
     assert "1 networks: median ratio" in printed and "(Fake GPU)" in printed
+
+
+def test_the_search_from_weights_benchmark_pairs_the_same_candidates(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    run_script(monkeypatch, "search_from_weights.py", "--trials", "2", "--pretrain-epochs", "1", "--limit", "200")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("weights: MobileNetV2 1.0 trained 1 epochs on digits, accuracy ")
+    rows = [line.split() for line in printed[3:-1]]
+    assert [row[0] for row in rows] == ["0", "1"] and all(row[1] == "width" for row in rows)
+    assert printed[-1].startswith("mean over 2 trials: scratch ")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 from rich.console import Console
+from safetensors.torch import save_file
 from tiny_search import write_tiny_space
 
 import nasblocks
@@ -104,17 +105,41 @@ def test_retrain_starts_from_the_file_again_and_refuses_a_changed_one(
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda path: None, "error: {path}: no such file"),
-    (lambda path: torch.save({"conv1.weight": torch.ones(2), "fc.bias": torch.ones(2)}, path),
+    (str, "error: {path}: no such file"),
+    (lambda path: torch.save({"conv1.weight": torch.ones(2), "fc.bias": torch.ones(2)}, path) or str(path),
      "error: --weights {path}: none of its 2 tensors has a name the networks of space 'tiny' have "
      "(it has conv1.weight, fc.bias, …); give weights of the space's base network, tiny"),
-], ids=["missing", "another network's"])
+    # --weights "$WEIGHTS" with the variable unset: Path("") is the current folder
+    (lambda path: "", "error: --weights: expected a weights file, got an empty path"),
+], ids=["missing", "another network's", "empty"])
 def test_weights_no_network_of_the_space_takes_are_refused_before_any_trial(
         tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         make: Any, message: str) -> None:
     path = tmp_path / "other.pt"
-    make(path)
     status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--space", quick["space"], "--budget", "1MFLOPs",
-                                "--weights", str(path), "--dir", str(tmp_path / "studies"), "--study", "s")
+                                "--weights", make(path), "--dir", str(tmp_path / "studies"), "--study", "s")
     assert status == 2 and err == message.format(path=path) + "\n"
+    assert not (tmp_path / "studies" / "s").exists()
+
+
+@pytest.mark.parametrize("name", ["locked.pt", "locked.safetensors"])
+def test_a_weights_file_that_cannot_be_read_is_one_line(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: str) -> None:
+    """torch took a file it may not open for no weights file, and safetensors for a missing one
+    (a traceback). The file is refused as the system refuses a user without read permission
+    (root reads any file, so chmod alone proves nothing)."""
+    path = tmp_path / name
+    save_file({"0.0.weight": torch.ones(1)}, path)  # the suffix is what tells the readers apart
+    real_open = Path.open
+
+    def refused(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refused)
+    status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--space", quick["space"], "--budget", "1MFLOPs",
+                                   "--weights", str(path), "--dir", str(tmp_path / "studies"), "--study", "s")
+    assert (status, err) == (2, f"error: {path}: cannot be read (Permission denied)\n")
     assert not (tmp_path / "studies" / "s").exists()
