@@ -106,11 +106,12 @@ def test_search_options_of_the_wrong_type_are_one_type_error(tmp_path: Path, opt
     assert str(raised.value) == message and not any(tmp_path.iterdir())
 
 
-def test_search_takes_the_space_as_a_path() -> None:
+def test_search_takes_the_space_and_the_weights_as_paths() -> None:
     from nasblocks._search_config import api_options
 
-    space = Path("search_spaces/mobilenet_v2.yaml")
-    assert api_options({"space": space}) == {"space": "search_spaces/mobilenet_v2.yaml"}
+    space, weights = Path("search_spaces/mobilenet_v2.yaml"), Path("mobilenet_v2.pth")
+    assert api_options({"space": space, "weights": weights}) == \
+        {"space": "search_spaces/mobilenet_v2.yaml", "weights": "mobilenet_v2.pth"}
 
 
 def test_public_functions_declare_what_they_return() -> None:
