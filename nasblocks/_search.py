@@ -265,9 +265,8 @@ class Search:
         from nasblocks._weights import Pretrained
 
         assert self.config.weights is not None and self.smallest is not None
-        self.pretrained = Pretrained.read(self.config.weights)
-        if recorded is not None:
-            self.pretrained.check_unchanged(recorded, f"study {self.name!r}")
+        self.pretrained = Pretrained.read(self.config.weights) if recorded is None else \
+            Pretrained.reread(self.config.weights, recorded, f"study {self.name!r}")
         self.pretrained_graph = expand(self.space.base)
         smallest = self.proxy(self.space.spec(self.smallest[0]))
         _, takes = build_proxy(smallest, self.config.seed, self.start(expand(smallest)))

@@ -238,12 +238,15 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
                 value = _space_source(value)
             if key == "data" and value is not None:
                 value = _data_source(value)
-            if key == "weights" and value is not None:
-                value = _file_source(value)
+            if key == "weights" and value is not None:  # known by its digest: its path may change
+                if stored.get(key) is None:
+                    raise StudyError(f"--weights: study {study!r} was created without weights; a resumed "
+                                     "study keeps its settings")
+                continue
             if value is not None and key not in SearchConfig.RESUMABLE and stored.get(key) != value:
                 raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created with "
                                  f"{stored.get(key)!r}; a resumed study keeps its settings (only "
-                                 f"--trials and --device may change)")
+                                 f"--trials, --device and the place of the --weights file may change)")
         config = SearchConfig.from_dict({**stored, **{k: v for k, v in given.items() if v is not None}})
         name = str(study)
     else:
@@ -251,8 +254,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         if given.get("space") is not None:
             config.space = _space_source(given["space"])
         config.data = _data_source(config.data)
-        config.weights = config.weights and _file_source(config.weights)
         name = study or _fresh_name(root, f"{load_space(config.space).name}-{_budget_label(config.budget)}")
+    config.weights = config.weights and _file_source(config.weights)
     search = Search(config, name, root, console)
     if existing is not None:
         _check_space_unchanged(existing.user_attrs.get(SPACE_ATTR), search.space, name)

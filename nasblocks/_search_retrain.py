@@ -26,8 +26,9 @@ class Retrained:
 
 
 def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
-            device: str | None = None) -> Retrained:
-    """Train ``trial``'s network again on ``device`` (default: the one it trained on)."""
+            device: str | None = None, weights: Path | None = None) -> Retrained:
+    """Train ``trial``'s network again on ``device`` (default: the one it trained on), from the
+    weights file it started from, if any (at ``weights``, where it is now, if it moved)."""
     import torch
 
     from nasblocks._data import load_dataset
@@ -47,7 +48,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     where = torch_device(device) if device is not None else \
         torch_device(training["device"].split(" ")[0], f"trial {trial.number} trained on")
     spec = load(trial_spec_file(study, trial, folder))
-    start = _started_from(training, trial.number)
+    start = _started_from(training, trial.number, weights)
     data = load_dataset(training["data"], resolution=training["input"][-1], device=where,
                         seed=training["split_seed"], limit=training["limit"])
     threads = torch.get_num_threads()
@@ -65,13 +66,16 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     return Retrained(result.accuracy, recorded["accuracy"], differences)
 
 
-def _started_from(training: dict[str, Any], number: int) -> Start | None:
-    """What the trial's network started from: the weights file, checked to be the same still."""
+def _started_from(training: dict[str, Any], number: int, path: Path | None) -> Start | None:
+    """What the trial's network started from: the weights file (at ``path``, if it moved),
+    checked to be the same still."""
     from nasblocks._inherit import Start
     from nasblocks._weights import Pretrained
 
     if "weights" not in training:
+        if path is not None:
+            raise StudyError(f"--weights: trial {number} started from no weights file; drop --weights")
         return None
-    pretrained = Pretrained.read(training["weights"]["path"])
-    pretrained.check_unchanged(training["weights"], f"trial {number}")
-    return Start(pretrained, training["weights"]["renamed"])
+    recorded = training["weights"]
+    pretrained = Pretrained.reread(path or recorded["path"], recorded, f"trial {number}")
+    return Start(pretrained, recorded["renamed"])

@@ -156,12 +156,22 @@ class Pretrained:
         """What a study and its trials keep of the file."""
         return {"path": self.path, "sha256": self.sha256}
 
-    def check_unchanged(self, recorded: Mapping[str, str], what: str) -> None:
-        """A WeightsError when the file is not the one ``recorded`` (by ``what``) started from."""
-        if recorded["sha256"] != self.sha256:
-            raise WeightsError(f"{self.path}: changed since {what} started from it (sha256 "
-                               f"{recorded['sha256'][:12]}… then, {self.sha256[:12]}… now); give the file "
-                               "it started from")
+    @classmethod
+    def reread(cls, path: str | os.PathLike[str], recorded: Mapping[str, str], what: str) -> Pretrained:
+        """The file that ``what`` (a study, a trial) started from, ``recorded``, read again at
+        ``path``: the recorded place, or where it is now (another machine, a moved file). It is
+        known by its digest, and refused when the digest differs."""
+        then = f"{recorded['sha256'][:12]}…"
+        if not Path(path).exists():
+            raise WeightsError(f"{path}: no such file; {what} started from the file of sha256 {then} there: "
+                               "give where it is now with --weights FILE")
+        pretrained = cls.read(path)
+        if pretrained.sha256 != recorded["sha256"]:
+            how = f"changed since {what} started from it" if os.fspath(path) == recorded["path"] else \
+                f"is not the file {what} started from, {recorded['path']}"
+            raise WeightsError(f"{path}: {how} (sha256 {then} then, {pretrained.sha256[:12]}… now); give the "
+                               "file it started from")
+        return pretrained
 
 
 def _listed(what: str, items: list[str]) -> str:

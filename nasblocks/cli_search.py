@@ -152,6 +152,7 @@ def study_retrain(
     name: StudyArg,
     trial: Annotated[Optional[int], _opt("--trial", "-t", help="A finished trial [default: the most accurate].")] = None,
     device: Annotated[Optional[str], _opt("--device", help="cpu, cuda or cuda:N [default: the device the trial trained on].")] = None,
+    weights: Annotated[Optional[Path], _opt("--weights", "-w", help="Where the weights file the trial started from is now, if it moved; known by its SHA-256 [default: the path the study recorded].", metavar="FILE")] = None,
     root: DirOpt = Path("studies"),
     storage: StorageOpt = None,
 ) -> None:
@@ -163,7 +164,7 @@ def study_retrain(
 
     study = load_study(root, name, storage)
     chosen = _chosen(study, trial)
-    again = retrain(study, chosen, study_dir(root, name), device)
+    again = retrain(study, chosen, study_dir(root, name), device, weights)
     same = again.accuracy == again.recorded
     console.print(f"trial {chosen.number}: accuracy {again.accuracy:.4f}, recorded {again.recorded:.4f}"
                   f"{' (the same)' if same else ''}" + (f"; this setup differs: {', '.join(again.differences)}"

@@ -77,31 +77,60 @@ def test_trials_start_from_the_file_and_learn_faster(tmp_path: Path, learns: dic
     assert wider and all(t.user_attrs["inherited"]["part"] for t in wider)
 
 
-def test_retrain_starts_from_the_file_again_and_refuses_a_changed_one(
+def test_retrain_and_resume_find_the_file_by_its_digest(
         tmp_path: Path, learns: dict[str, Any], pretrained: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     weights = tmp_path / "weights.pt"
     weights.write_bytes(pretrained.read_bytes())
     study = search(tmp_path, {**learns, "trials": 1, "weights": str(weights)}, study="s")
+    accuracy = f"{best_trial(study).user_attrs['accuracy']:.4f}"
+    same = f"trial 0: accuracy {accuracy}, recorded {accuracy} (the same)\n"
+    retrain = ["study", "retrain", "s", "--dir", str(tmp_path)]
+    resume = ["search", "--study", "s", "--resume", "--dir", str(tmp_path)]
     threads = torch.get_num_threads()
     try:
-        status, out, err = nasblocks_cli(monkeypatch, capsys, "study", "retrain", "s", "--dir", str(tmp_path))
+        assert nasblocks_cli(monkeypatch, capsys, *retrain)[:2] == (0, same)
+        moved = weights.rename(tmp_path / "moved.pt")
+        status, _, err = nasblocks_cli(monkeypatch, capsys, *retrain)
+        assert (status, err) == (2, f"error: {weights}: no such file; trial 0 started from the file of sha256 "
+                                    f"{study.user_attrs[WEIGHTS_ATTR]['sha256'][:12]}… there: give where it is "
+                                    "now with --weights FILE\n")
+        assert nasblocks_cli(monkeypatch, capsys, *retrain, "--weights", str(moved))[:2] == (0, same)
     finally:
         torch.set_num_threads(threads)
-    accuracy = f"{best_trial(study).user_attrs['accuracy']:.4f}"
-    assert status == 0 and out == f"trial 0: accuracy {accuracy}, recorded {accuracy} (the same)\n", out + err
 
-    state = torch.load(weights)
-    first = next(iter(state))
-    state[first] += 1
-    torch.save(state, weights)
-    status, _, err = nasblocks_cli(monkeypatch, capsys, "study", "retrain", "s", "--dir", str(tmp_path))
-    assert status == 2 and err.count("\n") == 1, err
-    assert err.startswith(f"error: {weights}: changed since trial 0 started from it (sha256 ")
-    status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--study", "s", "--resume", "--trials", "2",
-                                   "--dir", str(tmp_path))
-    assert status == 2 and err.startswith(f"error: {weights}: changed since study 's' started from it"), err
+    other = tmp_path / "other.pt"
+    state = torch.load(moved)
+    state[next(iter(state))] += 1
+    torch.save(state, other)
+    status, _, err = nasblocks_cli(monkeypatch, capsys, *retrain, "--weights", str(other))
+    assert status == 2 and err.startswith(f"error: {other}: is not the file trial 0 started from, {weights} "
+                                          "(sha256 "), err
+    status, _, err = nasblocks_cli(monkeypatch, capsys, *resume, "--trials", "2", "--weights", str(other))
+    assert status == 2 and err.startswith(f"error: {other}: is not the file study 's' started from"), err
+    torch.save(state, moved)  # changed where it is
+    status, _, err = nasblocks_cli(monkeypatch, capsys, *resume, "--trials", "2", "--weights", str(moved))
+    assert status == 2 and err.startswith(f"error: {moved}: is not the file study 's' started from"), err
     assert len(load_study(tmp_path, "s", None).trials) == 1
+
+    moved.write_bytes(pretrained.read_bytes())
+    assert nasblocks_cli(monkeypatch, capsys, *resume, "--trials", "2", "--weights", str(moved))[0] == 0
+    resumed = load_study(tmp_path, "s", None)
+    assert len(resumed.trials) == 2 and resumed.user_attrs[WEIGHTS_ATTR]["path"] == str(moved)
+    assert resumed.trials[1].user_attrs["training"]["weights"]["path"] == str(moved)
+
+
+def test_weights_on_resume_of_a_study_without_them_are_refused(
+        tmp_path: Path, quick: dict[str, Any], pretrained: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    search(tmp_path, {**quick, "trials": 1}, study="s")
+    status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--study", "s", "--resume", "--trials", "2",
+                                   "--weights", str(pretrained), "--dir", str(tmp_path))
+    assert (status, err) == (2, "error: --weights: study 's' was created without weights; a resumed study keeps "
+                                "its settings\n")
+    status, _, err = nasblocks_cli(monkeypatch, capsys, "study", "retrain", "s", "--weights", str(pretrained),
+                                   "--dir", str(tmp_path), "--trial", "0")
+    assert (status, err) == (2, "error: --weights: trial 0 started from no weights file; drop --weights\n")
 
 
 @pytest.mark.parametrize("make, message", [
