@@ -10,30 +10,48 @@ searched with Optuna under FLOP and latency budgets.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 from typing import TYPE_CHECKING, Any
-
-from nasblocks._cost import Cost, graph_cost
-from nasblocks._expand import expand as expand_spec
-from nasblocks._graph import Graph, Node
-from nasblocks._ops import list_ops
-from nasblocks._spec import Spec, load, zoo_names
-from nasblocks.errors import NasblocksError, SpecError
 
 if TYPE_CHECKING:
     import optuna
     from torch.fx import GraphModule
 
+    from nasblocks._cost import Cost
+    from nasblocks._graph import Graph, Node
+    from nasblocks._ops import list_ops
+    from nasblocks._spec import Spec, load, zoo_names
     from nasblocks._weights import Weights
+    from nasblocks.errors import NasblocksError, SpecError
 
 __all__ = ["Cost", "Graph", "NasblocksError", "Node", "Spec", "SpecError", "build", "cost",
            "expand", "list_ops", "load", "search", "zoo_names"]
 __version__ = "0.1.0"
 
+# The public names that live in submodules, and which: imported on first use (PEP 562), so that
+# ``import nasblocks`` and the command line's --help do not import torch.
+_SUBMODULE = {"Cost": "_cost", "Graph": "_graph", "Node": "_graph", "list_ops": "_ops", "Spec": "_spec",
+              "load": "_spec", "zoo_names": "_spec", "NasblocksError": "errors", "SpecError": "errors"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SUBMODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 def _as_spec(spec: Spec | str | os.PathLike[str]) -> Spec:
     """What ``build``, ``cost`` and ``expand`` take: a loaded spec, or what ``load`` takes."""
+    from nasblocks._spec import Spec, load
+
     if isinstance(spec, Spec):
         return spec
     if isinstance(spec, (str, os.PathLike)):
@@ -51,6 +69,8 @@ def expand(spec: Spec | str | os.PathLike[str]) -> Graph:
     >>> graph.macs, graph.params
     (300774272, 3504872)
     """
+    from nasblocks._expand import expand as expand_spec
+
     return expand_spec(_as_spec(spec))
 
 
@@ -97,6 +117,8 @@ def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **sett
                             f"takes {', '.join(known)}")
     if setting and latency is None:
         raise TypeError(f"cost({', '.join(setting)}=...) sets how latency is predicted: give latency= too")
+    from nasblocks._cost import graph_cost
+
     graph = expand(spec)
     if latency is None:
         return graph_cost(graph)

@@ -28,7 +28,8 @@ from nasblocks._expr import ExprError, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._op_args import REQUIRED, ArgError
-from nasblocks._ops import REGISTRY, OpDef, ShapeError, fmt_shape
+from nasblocks._ops import REGISTRY, OpDef, ShapeError
+from nasblocks._shape import fmt_shape
 from nasblocks._spec import RESERVED, BlockDef, Spec, check_name, fail, resolve, suggest
 from nasblocks._yaml import YList, YMap
 from nasblocks._yaml import kind as yaml_kind  # `kind` names a composite's kind here

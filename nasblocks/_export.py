@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from nasblocks._ops import Shape
+from nasblocks._shape import Shape
 from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
 
 if TYPE_CHECKING:

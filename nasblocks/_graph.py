@@ -21,7 +21,8 @@ from typing import Any
 import networkx as nx
 
 from nasblocks._op_args import REQUIRED, Param
-from nasblocks._ops import REGISTRY, Shape, fmt_shape
+from nasblocks._ops import REGISTRY
+from nasblocks._shape import Shape, fmt_shape
 
 INPUT = "x"
 

@@ -40,9 +40,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasblocks._shape import Shape
 from nasblocks.errors import LatencyError
 
-Shape = tuple[int, ...]
 DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 

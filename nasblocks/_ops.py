@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasblocks._op_args import REQUIRED, Args, Param
+from nasblocks._shape import Shape, fmt_shape
 
-Shape = tuple[int, ...]
 
 class ShapeError(ValueError):
     """An op cannot take the shapes it is given; the caller adds file, line and path."""
@@ -92,10 +92,6 @@ def _feature_map(op: str, shape: Shape) -> Shape:
     if len(shape) != 3:
         raise ShapeError(f"{op} needs a C×H×W feature map, got {fmt_shape(shape)}")
     return shape
-
-
-def fmt_shape(shape: Shape) -> str:
-    return "×".join(str(d) for d in shape)
 
 
 def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool, what: str) -> int:

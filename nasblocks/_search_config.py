@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
 from nasblocks._budget import Budget, parse_budget
-from nasblocks._study import StudyError
+from nasblocks.errors import StudyError
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from nasblocks._expr import ExprError, bare_name, evaluate
-from nasblocks._ops import REGISTRY, Shape
+from nasblocks._ops import REGISTRY
+from nasblocks._shape import Shape
 from nasblocks._yaml import YList, YMap, display_path, kind, read_yaml
 from nasblocks.errors import SpecError
 

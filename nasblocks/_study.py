@@ -27,7 +27,7 @@ from rich.text import Text
 from nasblocks._cost import Cost, graph_cost
 from nasblocks._output import write_bytes, writing
 from nasblocks._spec import Spec, specs_dir
-from nasblocks.errors import NasblocksError
+from nasblocks.errors import StudyError
 
 if TYPE_CHECKING:
     import optuna
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 
 CONFIG_ATTR = "nasblocks"
 DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize", "latency": "minimize"}
-
-
-class StudyError(NasblocksError):
-    """A study cannot be found, created, resumed or exported as asked."""
 
 
 def study_dir(root: Path, name: str) -> Path:

@@ -21,7 +21,7 @@ from rich.filesize import decimal
 from rich.table import Table
 
 from nasblocks._graph import Graph, Node
-from nasblocks._ops import Shape, fmt_shape
+from nasblocks._shape import Shape, fmt_shape
 from nasblocks._viz import place_path, shown_args, si
 
 

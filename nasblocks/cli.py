@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from nasblocks._console import make_console
-from nasblocks._ops import fmt_shape
+from nasblocks._shape import fmt_shape
 from nasblocks.errors import NasblocksError
 from nasblocks.cli_latency import latency_app
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, WeightsOpt, json_head, spec_and_graph

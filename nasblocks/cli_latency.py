@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from nasblocks._console import make_console
-from nasblocks._ops import fmt_shape
+from nasblocks._shape import fmt_shape
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, json_head, load_spec, spec_and_graph
 
 console = make_console()

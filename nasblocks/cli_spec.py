@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 import yaml
 
-from nasblocks._graph import Graph
-from nasblocks._spec import Spec, load
 from nasblocks.errors import SpecError
+
+if TYPE_CHECKING:
+    from nasblocks._graph import Graph
+    from nasblocks._spec import Spec
 
 SpecArg = Annotated[str, typer.Argument(help="A spec file (specs/mobilenet_v2.yaml) or a zoo name (resnet50).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="NAME=VALUE",
@@ -49,6 +51,8 @@ def parse_input(text: str | None) -> tuple[int, int, int] | None:
 
 def load_spec(source: str, sets: list[str] | None, input_size: str | None) -> Spec:
     """The spec a command names, with its ``--set`` vars and ``--input`` size."""
+    from nasblocks._spec import load
+
     return load(source, input=parse_input(input_size), **parse_sets(sets or []))
 
 

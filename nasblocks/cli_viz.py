@@ -63,8 +63,8 @@ def export(
     from nasblocks._expand import expand
     from nasblocks._export import FORMATS
     from nasblocks._export import export as export_module
-    from nasblocks._ops import fmt_shape
     from nasblocks._output import format_of
+    from nasblocks._shape import fmt_shape
     from nasblocks._weights import compiled
 
     fmt = format_of(output, fmt, FORMATS)  # before the module is built

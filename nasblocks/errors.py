@@ -35,6 +35,10 @@ class BudgetError(NasblocksError):
     """A budget string (``--budget 300MFLOPs``) cannot be read as one positive quantity."""
 
 
+class StudyError(NasblocksError):
+    """A study cannot be found, created, resumed or exported as asked."""
+
+
 class DataError(NasblocksError):
     """A proxy dataset source is unknown, or its files are missing or not in the expected layout."""
 
