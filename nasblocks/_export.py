@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from nasblocks._shape import Shape
 from nasblocks._output import OutputError, check_writable, format_of, write_saved, writing
+from nasblocks._shape import Shape
 
 if TYPE_CHECKING:
     from types import FrameType

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasblocks._graph import INPUT, Graph, Node, format_arg
-from nasblocks._shape import fmt_shape
 from nasblocks._output import OutputError, check_writable, format_of, write_bytes, write_saved
+from nasblocks._shape import fmt_shape
 
 if TYPE_CHECKING:
     import graphviz
