@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 from contextlib import ExitStack, closing
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
 # Optuna's GridSampler holds every point of the grid in a list and scans it for each trial
 GRID_POINTS_MAX = 100_000
+# how long a worker waits for the one creating a study to store its settings (milliseconds after
+# it created the study, unless it died in between)
+SETTLING_S = 30.0
 
 
 def _space_source(text: str) -> str:
@@ -182,6 +186,19 @@ def _check_space_unchanged(stored: dict[str, Any] | None, space: Space, study: s
                      f"a study keeps its space: restore the file, or start a new study")
 
 
+def _settings(study: optuna.Study, name: str, shared: bool) -> dict[str, Any]:
+    """The settings the study was created with. A worker started beside the one creating the
+    study in a ``shared`` storage may find it there a moment before they are stored (they are
+    stored last)."""
+    deadline = time.monotonic() + (SETTLING_S if shared else 0)
+    while (stored := study.user_attrs.get(CONFIG_ATTR)) is None:  # read from the storage each time
+        if time.monotonic() > deadline:
+            raise StudyError(f"study {name!r} holds no nasblocks settings: nasblocks search did not create "
+                             "it, or the worker creating it stopped; choose another --study name")
+        time.sleep(0.1)
+    return dict(stored)
+
+
 def _fresh_name(root: Path, base: str) -> str:
     name, k = base, 1
     while _held(study_dir(root, name)):
@@ -232,7 +249,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         raise StudyError(f"study folder {study_dir(root, study)} already holds {held}: join or resume that study "
                          f"with its --storage, or choose another --study name or --dir")
     if existing is not None:
-        stored = dict(existing.user_attrs.get(CONFIG_ATTR, {}))
+        stored = _settings(existing, str(study), shared=storage_given is not None)
         for key, value in given.items():
             if key == "space" and value is not None:
                 value = _space_source(value)
@@ -289,11 +306,12 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         load_if_exists=existing is not None or is_shared(url),  # a worker starting beside this one
         sampler=sampler, pruner=_pruner(config))
     quiet_metric_names(optuna_study, search.objectives)
-    # the settings --resume reads; the storage URL (and any password in it) is not one of them
-    optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})
     optuna_study.set_user_attr(SPACE_ATTR, _space_signature(search.space))
     if search.pretrained is not None:
         optuna_study.set_user_attr(WEIGHTS_ATTR, search.pretrained.record())
+    # the settings --resume reads, stored last: a worker joining waits for them (_settings); the
+    # storage URL (and any password in it) is not one of them
+    optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})
     search.study = optuna_study
     done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
     remaining = max(0, config.trials - done)

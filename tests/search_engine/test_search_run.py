@@ -7,6 +7,7 @@ import gc
 import re
 import shlex
 import sys
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from rich.console import Console
 from tiny_search import TINY_SPACE, write_tiny_space
 
 import nasblocks
-from nasblocks import _train
+from nasblocks import _search_prepare, _train
 from nasblocks._search import Search
 from nasblocks._search_config import SearchConfig
 from nasblocks._search_prepare import SPACE_ATTR, _fresh_name, _used_blocks
@@ -107,6 +108,27 @@ def test_resume_continues_the_count_with_the_stored_settings(tmp_path: Path, qui
     assert [t.number for t in outcome.study.trials] == [0, 1, 2, 3] and outcome.ran == 2
     assert outcome.study.user_attrs["nasblocks"]["trials"] == 4
     assert (tmp_path / "s" / "trials" / "3.yaml").is_file()
+
+
+def test_a_worker_joining_a_study_waits_for_its_creator_to_store_the_settings(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna creates the study before its creator stores the settings, the last of its user
+    attributes: a worker started beside it may find a study without them for a moment."""
+    monkeypatch.setattr(_train, "train", lambda *args, **kwargs: TrainResult(0.5, 1, 0.1, 0, "cpu"))
+    storage = f"journal:{tmp_path / 'journal.log'}"
+    made = search(tmp_path, {**quick, "trials": 1, "storage": storage}, study="made").study
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log")))
+    late = optuna.create_study(study_name="late", storage=journal, directions=made.directions)
+    for key, value in made.user_attrs.items():  # the creator stores them half a second late
+        threading.Timer(0.5, late.set_user_attr, (key, value)).start()
+    outcome = search(tmp_path, {**quick, "trials": 2, "storage": storage}, study="late")
+    assert [t.state for t in outcome.study.trials] == [TrialState.COMPLETE] * 2
+
+    optuna.create_study(study_name="bare", storage=journal)  # made by another tool, or its creator died
+    monkeypatch.setattr(_search_prepare, "SETTLING_S", 0.3)
+    with pytest.raises(StudyError, match="^study 'bare' holds no nasblocks settings: nasblocks search did not "
+                                         "create it, or the worker creating it stopped"):
+        search(tmp_path, {**quick, "storage": storage}, study="bare")
 
 
 def test_a_study_is_held_to_the_blocks_its_base_network_uses_not_the_whole_library(tiny_space: Path) -> None:
