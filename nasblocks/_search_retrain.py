@@ -26,9 +26,10 @@ class Retrained:
 
 
 def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
-            device: str | None = None, weights: Path | None = None) -> Retrained:
-    """Train ``trial``'s network again on ``device`` (default: the one it trained on), from the
-    weights file it started from, if any (at ``weights``, where it is now, if it moved)."""
+            device: str | None = None, weights: Path | None = None, data: str | None = None) -> Retrained:
+    """Train ``trial``'s network again on ``device`` (default: the one it trained on), on its
+    data and from the weights file it started from, if any; ``data`` and ``weights`` say where
+    they are now when they moved (another machine)."""
     import torch
 
     from nasblocks._data import load_dataset
@@ -49,8 +50,8 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
         torch_device(training["device"].split(" ")[0], f"trial {trial.number} trained on")
     spec = load(trial_spec_file(study, trial, folder))
     start = _started_from(training, trial.number, weights)
-    data = load_dataset(training["data"], resolution=training["input"][-1], device=where,
-                        seed=training["split_seed"], limit=training["limit"])
+    data = load_dataset(_data_now(training["data"], data, trial.number), resolution=training["input"][-1],
+                        device=where, seed=training["split_seed"], limit=training["limit"])
     threads = torch.get_num_threads()
     torch.set_num_threads(training["threads"])
     try:
@@ -64,6 +65,21 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
            "precision": training["precision"]}
     differences = [f"{key} {now[key]} (trained with {was.get(key, '?')})" for key in now if now[key] != was.get(key)]
     return Retrained(result.accuracy, recorded["accuracy"], differences)
+
+
+def _data_now(recorded: str, given: str | None, number: int) -> str:
+    """The trial's data: as recorded, or where ``given`` says it is now (the same kind of data)."""
+    kind, _, path = recorded.partition(":")
+    if given is None:
+        if path and not Path(path).exists():
+            raise StudyError(f"trial {number} trained on {recorded}, which is not there: give where it is now "
+                             f"with --data {kind}:PATH")
+        return recorded
+    if given.partition(":")[0] != kind:
+        where = f"{kind}:PATH" if kind != "digits" else kind
+        raise StudyError(f"--data {given}: trial {number} trained on {recorded}; give where that data is now, "
+                         f"{where}")
+    return given
 
 
 def _started_from(training: dict[str, Any], number: int, path: Path | None) -> Start | None:

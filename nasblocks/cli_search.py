@@ -153,6 +153,7 @@ def study_retrain(
     trial: Annotated[Optional[int], _opt("--trial", "-t", help="A finished trial [default: the most accurate].")] = None,
     device: Annotated[Optional[str], _opt("--device", help="cpu, cuda or cuda:N [default: the device the trial trained on].")] = None,
     weights: Annotated[Optional[Path], _opt("--weights", "-w", help="Where the weights file the trial started from is now, if it moved; known by its SHA-256 [default: the path the study recorded].", metavar="FILE")] = None,
+    data: Annotated[Optional[str], _opt("--data", help="Where the trial's data is now, if it moved: cifar10:PATH or folder:PATH, the kind it trained on [default: the path the study recorded].")] = None,
     root: DirOpt = Path("studies"),
     storage: StorageOpt = None,
 ) -> None:
@@ -164,7 +165,7 @@ def study_retrain(
 
     study = load_study(root, name, storage)
     chosen = _chosen(study, trial)
-    again = retrain(study, chosen, study_dir(root, name), device, weights)
+    again = retrain(study, chosen, study_dir(root, name), device, weights, data)
     same = again.accuracy == again.recorded
     console.print(f"trial {chosen.number}: accuracy {again.accuracy:.4f}, recorded {again.recorded:.4f}"
                   f"{' (the same)' if same else ''}" + (f"; this setup differs: {', '.join(again.differences)}"

@@ -132,3 +132,40 @@ def test_retrain_refuses_bad_input_in_one_line(tmp_path: Path, quick: dict[str, 
         main()
     _, err = capsys.readouterr()
     assert exited.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_retrain_finds_data_that_moved_where_data_says(tmp_path: Path, quick: dict[str, Any],
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A study trained on an image folder, retrained on a machine where the folder is elsewhere."""
+    from PIL import Image
+
+    def by_data(model: Any, data: Any, *, epochs: int, seed: int, report: Any = None, **_: Any) -> TrainResult:
+        accuracy = 0.5 + len(data.train_y) / 1000  # the data it was given, not only its network
+        if report is not None:
+            report(epochs, accuracy)
+        return TrainResult(accuracy, epochs, 0.0, seed, "cpu")
+
+    monkeypatch.setattr(_train, "train", by_data)
+    images = tmp_path / "images"
+    for label in ("cat", "dog"):
+        (images / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0) if label == "cat" else (0, 40 * i, 0)).save(images / label / f"{i}.png")
+    search(tmp_path / "a", {**quick, "trials": 1, "data": f"folder:{images}"}, study="s")
+    moved = images.rename(tmp_path / "moved")
+    retrain = ["nasblocks", "study", "retrain", "s", "--dir", str(tmp_path / "a")]
+    for args, status, message in [
+        ([], 2, f"error: trial 0 trained on folder:{images}, which is not there: give where it is now with "
+                "--data folder:PATH\n"),
+        (["--data", f"cifar10:{moved}"], 2, f"error: --data cifar10:{moved}: trial 0 trained on folder:{images}; "
+                                            "give where that data is now, folder:PATH\n"),
+        (["--data", f"folder:{moved}"], 0, ""),
+    ]:
+        monkeypatch.setattr(sys, "argv", [*retrain, *args])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main()
+        out, err = capsys.readouterr()
+        assert (exited.value.code or 0, err) == (status, message), out + err
+    assert out == "trial 0: accuracy 0.5090, recorded 0.5090 (the same)\n"  # 9 training images
