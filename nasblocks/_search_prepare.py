@@ -44,20 +44,18 @@ def _space_source(text: str) -> str:
     return text
 
 
-def _data_source(text: str) -> str:
-    """A dataset on disk by its absolute path (for --resume and ``study retrain``, which may run
-    from another folder); ``digits``, or a path that does not exist, as typed (its error names it)."""
-    kind, _, path = text.partition(":")
-    if path and Path(path).expanduser().exists():
-        return f"{kind}:{Path(path).expanduser().resolve()}"
-    return text
-
-
 def _file_source(text: str) -> str:
-    """A file by its absolute path (for --resume and ``study retrain``); one that does not exist
-    as typed (its error names it)."""
+    """A file or folder by its absolute path (for --resume and ``study retrain``, which may run
+    from another folder); one that does not exist as typed (its error names it)."""
     path = Path(text).expanduser()
     return str(path.resolve()) if path.exists() else text
+
+
+def _data_source(text: str) -> str:
+    """A dataset on disk by its absolute path (``cifar10:PATH``, ``folder:PATH``); ``digits`` as
+    typed."""
+    kind, _, path = text.partition(":")
+    return f"{kind}:{_file_source(path)}" if path else text
 
 
 def _budget_label(texts: list[str]) -> str:
