@@ -98,7 +98,7 @@ def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **sett
     """Parameters and multiply-adds of a spec (or a path or zoo name) at its input size, read off
     the graph IR; with ``latency="cpu"``, ``"cuda"`` or ``"cuda:N"``, also its latency in ms
     predicted from that device's table of measured ops (entries missing from the table are
-    measured once, then kept). A device this machine lacks is a LatencyError.
+    measured once, then kept). A device this machine lacks is a DeviceError.
 
     ``setting`` is what ``nasblocks latency`` takes as options: ``batch`` (1), ``threads``
     (torch's current count), ``dtype`` ("fp32"; "fp16"/"bf16" under autocast),

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from nasblocks._shape import Shape
-from nasblocks.errors import LatencyError
+from nasblocks.errors import DeviceError, LatencyError
 
 DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -52,12 +52,12 @@ def torch_device(name: str, given: str = "--device", expected: str = "cpu, cuda 
     than torch's error where a tensor first goes there. ``given`` says where the name came from
     (``--device cuda:7: this machine has 1 CUDA device (cuda:0)``), ``expected`` what it accepts."""
     if re.fullmatch(r"cpu|cuda(:\d+)?", name) is None:
-        raise LatencyError(f"{given}: expected {expected}, got {name!r}")
+        raise DeviceError(f"{given}: expected {expected}, got {name!r}")
     device = torch.device(name)
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (device.index or 0) >= count:
-            raise LatencyError(f"{given} {name}: this machine has {_cuda_devices(count)}")
+            raise DeviceError(f"{given} {name}: this machine has {_cuda_devices(count)}")
     return device
 
 
@@ -100,7 +100,8 @@ class Setting:
 def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, dtype: str = "fp32",
             channels_last: bool = False, clock: str = "wall") -> Setting:
     """A checked :class:`Setting`; ``threads=None`` is torch's current thread count. Raises
-    :class:`LatencyError` for what this machine cannot run.
+    :class:`LatencyError` for a setting it cannot run, :class:`DeviceError` for a device this
+    machine lacks.
 
     ``clock="cpu"`` times with the calling thread's CPU time (``time.thread_time``) instead of
     the wall clock: on a machine shared with other jobs, time spent preempted is not counted,
@@ -373,7 +374,7 @@ def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: 
     C×H×W; a list of shapes for a module of several inputs).
 
     ``threads=None`` keeps torch's current CPU thread count (and records it). Raises
-    :class:`LatencyError` when the device cannot be used (``--device cuda`` without a GPU).
+    :class:`DeviceError` when the device cannot be used (``--device cuda`` without a GPU).
     """
     run = setting(device, batch=batch, threads=threads, dtype=dtype, channels_last=channels_last,
                   clock=clock)

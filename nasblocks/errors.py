@@ -43,9 +43,15 @@ class DataError(NasblocksError):
     """A proxy dataset source is unknown, or its files are missing or not in the expected layout."""
 
 
+class DeviceError(NasblocksError):
+    """A device (``--device``, ``cost(latency=...)``, the device a trial trained on) is not one
+    nasblocks runs on, or not on this machine: ``--device cuda`` without a GPU, ``cuda:3`` on a
+    machine with one."""
+
+
 class LatencyError(NasblocksError):
-    """A latency cannot be measured or predicted as asked: the device is missing (``--device cuda``
-    without a GPU), or a setting (dtype, batch, threads) or a latency table file is invalid."""
+    """A latency cannot be measured or predicted as asked: a setting (dtype, batch, threads) or a
+    latency table file is invalid, or the GPU does not behave as the timing needs."""
 
 
 class WeightsError(NasblocksError):

@@ -20,7 +20,7 @@ import torch
 
 import nasblocks
 from nasblocks import _train
-from nasblocks.errors import LatencyError
+from nasblocks.errors import DeviceError
 
 NET = """
 input: [3, 16, 16]
@@ -80,10 +80,10 @@ def test_an_input_size_that_is_not_three_numbers_is_a_spec_error(size: Any) -> N
 def test_cost_latency_takes_a_device_name(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TypeError, match=r'latency=\.\.\.\) expects "cpu", "cuda" or "cuda:N", got True'):
         nasblocks.cost("resnet18", latency=True)  # type: ignore[arg-type]
-    with pytest.raises(LatencyError, match="expected cpu, cuda or cuda:N, got 'gpu'"):
+    with pytest.raises(DeviceError, match="expected cpu, cuda or cuda:N, got 'gpu'"):
         nasblocks.cost("resnet18", latency="gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(LatencyError, match="this machine has no CUDA device"):
+    with pytest.raises(DeviceError, match="this machine has no CUDA device"):
         nasblocks.cost("resnet18", latency="cuda")
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nasblocks._latency import Measurement, device_key, measure, quantile_weights, setting, summarise
-from nasblocks.errors import LatencyError, NasblocksError
+from nasblocks.errors import DeviceError, LatencyError, NasblocksError
 
 
 def quick(module: nn.Module, shape, **options) -> Measurement:
@@ -111,14 +111,15 @@ def test_the_cpu_clock_times_with_the_threads_cpu_time(clock: str, monkeypatch: 
 
 def test_cuda_without_a_gpu_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(LatencyError, match=r"^--device cuda: this machine has no CUDA device; use --device cpu$"):
+    with pytest.raises(DeviceError, match=r"^--device cuda: this machine has no CUDA device; use --device cpu$"):
         setting("cuda")
+    with pytest.raises(DeviceError, match=r"^--device: expected cpu, cuda or cuda:N, got 'tpu'$"):
+        setting("tpu")
     with pytest.raises(NasblocksError, match="has no CUDA device"):
         measure(nn.ReLU(), (1, 4, 4), device="cuda")
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"device": "tpu"}, "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
     ({"dtype": "fp8"}, "--dtype: expected one of fp32, fp16, bf16, got 'fp8'"),
     ({"batch": 0}, "--batch: expected a positive integer, got 0"),
     ({"threads": 0}, "--threads: expected a positive integer, got 0"),

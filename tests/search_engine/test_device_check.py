@@ -21,7 +21,7 @@ from nasblocks._search_run import run_search
 from nasblocks._study import load_study
 from nasblocks._train import TrainResult
 from nasblocks.cli import main
-from nasblocks.errors import LatencyError
+from nasblocks.errors import DeviceError
 
 
 def gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
@@ -38,7 +38,7 @@ def gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
 def test_a_device_this_machine_lacks_is_named_with_what_it_has(monkeypatch: pytest.MonkeyPatch, count: int,
                                                                name: str, has: str) -> None:
     gpus(monkeypatch, count)
-    with pytest.raises(LatencyError, match=rf"^--device {name}: this machine has {re.escape(has)}$"):
+    with pytest.raises(DeviceError, match=rf"^--device {name}: this machine has {re.escape(has)}$"):
         torch_device(name)
     assert torch_device("cpu") == torch.device("cpu")
     if count:
@@ -82,5 +82,5 @@ def test_latency_search_and_retrain_refuse_a_gpu_this_machine_lacks(
     trial = copy.deepcopy(study.trials[0])
     trial.user_attrs["training"]["device"] = "cuda:1 (NVIDIA H100 80GB HBM3)"  # trained on another machine
     gpus(monkeypatch, 1)
-    with pytest.raises(LatencyError, match=r"^trial 0 trained on cuda:1: this machine has 1 CUDA device \(cuda:0\)$"):
+    with pytest.raises(DeviceError, match=r"^trial 0 trained on cuda:1: this machine has 1 CUDA device \(cuda:0\)$"):
         retrain(study, trial, tmp_path / "studies" / "s")
