@@ -236,11 +236,16 @@ def to_dot(pic: Picture) -> graphviz.Digraph:
 
 def _laid_out(pic: Picture, path: Path, fmt: str) -> bytes:
     """The picture as ``dot`` draws it; dot's own failure (its known "trouble in init_rank" on
-    some clusterings, a crash, a kill) is one line with what dot said and a way round it."""
+    some clusterings, a crash, a kill) is one line with what dot said and a way round it.
+
+    The source goes in as one block of bytes (``graphviz.pipe``), through ``communicate``, which
+    lets dot exit without reading it all; ``Digraph.pipe`` writes it line by line and raised a
+    BrokenPipeError (click's silent exit status 1) when dot failed early."""
     import graphviz
 
+    dot = to_dot(pic)
     try:
-        return to_dot(pic).pipe(format=fmt, quiet=True)
+        return graphviz.pipe(dot.engine, fmt, dot.source.encode(dot.encoding), quiet=True)
     except graphviz.CalledProcessError as err:
         said = (err.stderr or b"").decode(errors="replace").strip().splitlines()
         raise OutputError(f"{path}: Graphviz's dot failed ({said[0] if said else f'exit status {err.returncode}'}); "
