@@ -2,27 +2,83 @@
 ``training`` settings, at the thread count it trained with (a CPU kernel splits its sums by
 thread). On CPU, with the same torch build, the accuracy comes back exactly; where the versions,
 the device or the precision differ from the trial's, they are named, as the likely cause of a
-different accuracy."""
+different accuracy.
+
+What it trained can be kept (``Retrained.save``): the weights, and beside them the spec of the
+network exactly as trained, the *proxy* (the trial's spec with the data's classes and the proxy
+input bound), so that ``nasblocks build SPEC --weights FILE`` loads them strictly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasblocks._output import OutputError, check_writable
 from nasblocks._study import StudyError, trial_spec_file
 
 if TYPE_CHECKING:
     import optuna
+    from torch.fx import GraphModule
 
     from nasblocks._inherit import Start
+    from nasblocks._spec import Spec
 
 
 @dataclass(frozen=True)
 class Retrained:
+    """A trial trained again: the accuracy beside the recorded one, and the network it trained."""
+
+    study: str
+    number: int
     accuracy: float
     recorded: float
     differences: list[str]  # how this setup differs from the trial's: "torch 2.5.0 (trained with 2.14.1)"
+    network: Spec = field(repr=False)  # the proxy: the trial's spec with the training vars and input bound
+    model: GraphModule = field(repr=False)  # trained, in eval mode
+
+    def save(self, path: Path) -> Path:
+        """Write the trained weights to ``path`` (a state_dict, with ``torch.save``) and the
+        network's spec to :func:`spec_beside` ``path``, each whole or not at all; return the spec's
+        path. Check both places with :func:`check_output` before training."""
+        import torch
+
+        from nasblocks._output import write_saved
+        from nasblocks._study import standalone, write_spec
+
+        state = {key: tensor.detach().cpu() for key, tensor in self.model.state_dict().items()}
+        write_saved(path, lambda file: torch.save(state, file))
+        spec_path = spec_beside(path)
+        bound = ", ".join([*(f"{key}={value}" for key, value in self.network.overrides.items()),
+                           f"input {'x'.join(map(str, self.network.input))}"])
+        document = standalone(self.network, f"{self.network.name}_trained", dict(self.network.overrides),
+                              f"The proxy network that trial {self.number} of study {self.study} trained "
+                              f"({bound}), its weights in {path.name}")
+        document["input"] = list(self.network.input)
+        write_spec(spec_path, document, [
+            f"trial {self.number} of study {self.study} as study retrain trained it: accuracy "
+            f"{self.accuracy:.4f} (recorded {self.recorded:.4f})",
+            f"the proxy network ({bound}); {self.network.file} is the network at its own size",
+            f"build it: nasblocks build {spec_path} --weights {path}"])
+        return spec_path
+
+
+def spec_beside(path: Path) -> Path:
+    """Where the spec of the network saved to ``path`` goes: ``best.pt`` → ``best.yaml``."""
+    return path.with_suffix(".yaml")
+
+
+def check_output(path: Path) -> None:
+    """Refuse, before any training, a weights path that ``Retrained.save`` cannot write: the
+    spec's own suffix, a suffix that promises another format, a place that cannot be written
+    (for the weights or the spec beside them)."""
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise OutputError(f"{path}: name the weights file (such as {path.with_suffix('.pt')}); the network's "
+                          f"spec is written beside it, as {spec_beside(path)}")
+    if path.suffix.lower() == ".safetensors":
+        raise OutputError(f"{path}: the weights are saved with torch.save, not as safetensors; name a .pt file")
+    check_writable(path)
+    check_writable(spec_beside(path))
 
 
 def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
@@ -48,14 +104,14 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     # --device, or the trial's own device ("cuda:0 (NVIDIA H100 80GB HBM3)"), checked before any work
     where = torch_device(device) if device is not None else \
         torch_device(training["device"].split(" ")[0], f"trial {trial.number} trained on")
-    spec = load(trial_spec_file(study, trial, folder))
+    proxy = load(trial_spec_file(study, trial, folder)).with_vars(**training["vars"]).with_input(training["input"])
     start = _started_from(training, trial.number, weights)
     data = load_dataset(_data_now(training["data"], data, trial.number), resolution=training["input"][-1],
                         device=where, seed=training["split_seed"], limit=training["limit"])
     threads = torch.get_num_threads()
     torch.set_num_threads(training["threads"])
     try:
-        model, _ = build_proxy(spec.with_vars(**training["vars"]).with_input(training["input"]), recorded["seed"], start)
+        model, _ = build_proxy(proxy, recorded["seed"], start)
         result = train(model, data, epochs=training["epochs"], seed=recorded["seed"],
                        **{key: training[key] for key in RECIPE_DEFAULTS})
     finally:
@@ -64,7 +120,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     was = {**recorded.get("versions", {}), "device": training["device"].split(" ")[0],
            "precision": training["precision"]}
     differences = [f"{key} {now[key]} (trained with {was.get(key, '?')})" for key in now if now[key] != was.get(key)]
-    return Retrained(result.accuracy, recorded["accuracy"], differences)
+    return Retrained(study.study_name, trial.number, result.accuracy, recorded["accuracy"], differences, proxy, model)
 
 
 def _data_now(recorded: str, given: str | None, number: int) -> str:

@@ -154,22 +154,30 @@ def study_retrain(
     device: Annotated[Optional[str], _opt("--device", help="cpu, cuda or cuda:N [default: the device the trial trained on].")] = None,
     weights: Annotated[Optional[Path], _opt("--weights", "-w", help="Where the weights file the trial started from is now, if it moved; known by its SHA-256 [default: the path the study recorded].", metavar="FILE")] = None,
     data: Annotated[Optional[str], _opt("--data", help="Where the trial's data is now, if it moved: cifar10:PATH or folder:PATH, the kind it trained on [default: the path the study recorded].")] = None,
+    output: Annotated[Optional[Path], _opt("--output", "-o", help="Save the trained weights here (a state_dict, e.g. best.pt) and the spec of the network as trained (the proxy: the data's classes, the proxy input) beside them (best.pt → best.yaml), for `nasblocks build best.yaml --weights best.pt`.", metavar="FILE")] = None,
     root: DirOpt = Path("studies"),
     storage: StorageOpt = None,
 ) -> None:
     """Train a finished trial's network again from its spec, its seed and the training settings it
     recorded, at the thread count it trained with, and compare the accuracy with the recorded one;
-    exit status 1 when they differ (the versions or device that differ from the trial's are named)."""
-    from nasblocks._search_retrain import retrain
+    exit status 1 when they differ (the versions or device that differ from the trial's are named).
+    With -o, the trained network is kept, whether or not the accuracy is the same."""
+    from nasblocks._search_retrain import check_output, retrain
     from nasblocks._study import load_study, study_dir
 
     study = load_study(root, name, storage)
     chosen = _chosen(study, trial)
+    if output is not None:
+        check_output(output)
     again = retrain(study, chosen, study_dir(root, name), device, weights, data)
     same = again.accuracy == again.recorded
     console.print(f"trial {chosen.number}: accuracy {again.accuracy:.4f}, recorded {again.recorded:.4f}"
                   f"{' (the same)' if same else ''}" + (f"; this setup differs: {', '.join(again.differences)}"
                                                         if again.differences else ""), highlight=False)
+    if output is not None:
+        spec = again.save(output)
+        console.print(f"saved the network as trained: weights {output}, spec {spec}\n"
+                      f"build it: nasblocks build {spec} --weights {output}", highlight=False, soft_wrap=True)
     if not same:
         raise typer.Exit(1)
 

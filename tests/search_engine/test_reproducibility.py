@@ -5,6 +5,7 @@ trains its exported spec to the same accuracy (on CPU, with the same thread coun
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,79 @@ def test_retrain_finds_data_that_moved_where_data_says(tmp_path: Path, quick: di
         out, err = capsys.readouterr()
         assert (exited.value.code or 0, err) == (status, message), out + err
     assert out == "trial 0: accuracy 0.5090, recorded 0.5090 (the same)\n"  # 9 training images
+
+
+def retrain_exits(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root: Path,
+                  *args: str) -> tuple[int, str, str]:
+    """``nasblocks study retrain s --dir ROOT ARGS``: its exit status, output and errors."""
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "study", "retrain", "s", "--dir", str(root), *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return exited.value.code or 0, out, err
+
+
+def test_retrain_keeps_the_network_as_trained_which_build_loads_strictly(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """-o saves the proxy network retrain trained (the digits' 10 classes, the proxy input), not
+    the trial's spec at its own size: built from the two files, it computes what the network of
+    a second retrain computes."""
+    from nasblocks._search_retrain import retrain
+    from nasblocks.errors import WeightsError
+
+    study = search(tmp_path, {**quick, "trials": 1}, study="s")
+    weights, spec = tmp_path / "kept" / "best.pt", tmp_path / "kept" / "best.yaml"
+    out = cli(monkeypatch, capsys, "study", "retrain", "s", "--dir", str(tmp_path), "-o", str(weights))
+    assert out.splitlines()[1:] == [f"saved the network as trained: weights {weights}, spec {spec}",
+                                    f"build it: nasblocks build {spec} --weights {weights}"]
+    training = study.trials[0].user_attrs["training"]
+    saved = nasblocks.load(spec)
+    assert (saved.vars["num_classes"], list(saved.input)) == (10, training["input"]) != (1000, [3, 32, 32])
+
+    model = nasblocks.build(saved, weights=weights).eval()
+    again = retrain(study, study.trials[0], tmp_path / "s").model
+    x = torch.randn(8, *training["input"])
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    with pytest.raises(WeightsError, match="does not fit"):  # the trial's own spec has 1000 classes
+        nasblocks.build(tmp_path / "s" / "trials" / "0.yaml", weights=weights)
+
+
+def test_retrain_refuses_a_place_it_cannot_save_to_before_training(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(_train, "train", by_size)
+    search(tmp_path, {**quick, "trials": 1}, study="s")
+    trained: list[int] = []
+    monkeypatch.setattr(_train, "train", lambda *args, **kwargs: trained.append(1))
+    (tmp_path / "taken").write_text("")
+    (tmp_path / "kept.yaml").mkdir()
+    for output, message in [
+        ("best.yaml", "{0}/best.yaml: name the weights file (such as {0}/best.pt); the network's spec is written "
+                      "beside it, as {0}/best.yaml"),
+        ("best.safetensors", "{0}/best.safetensors: the weights are saved with torch.save, not as safetensors; "
+                             "name a .pt file"),
+        ("taken/best.pt", "{0}/taken/best.pt: cannot write there ({0}/taken is a file, not a folder)"),
+        ("kept.pt", "{0}/kept.yaml: is a folder; name a file to write"),  # where the spec would go
+    ]:
+        status, _, err = retrain_exits(monkeypatch, capsys, tmp_path, "-o", str(tmp_path / output))
+        assert (status, err) == (2, f"error: {message.format(tmp_path)}\n")
+    assert not trained and not list(tmp_path.rglob("*.pt"))
+
+
+def test_retrain_keeps_a_network_whose_accuracy_differs_and_exits_1(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The weights are what this setup trained, so they are saved; the status still tells."""
+    monkeypatch.setattr(_train, "train", by_size)
+    search(tmp_path, {**quick, "trials": 1}, study="s")
+
+    def lower(*args: Any, **kwargs: Any) -> TrainResult:
+        return replace(by_size(*args, **kwargs, report=lambda *_: None), accuracy=0.25)
+
+    monkeypatch.setattr(_train, "train", lower)
+    status, out, _ = retrain_exits(monkeypatch, capsys, tmp_path, "-o", str(tmp_path / "best.pt"))
+    assert status == 1 and out.startswith("trial 0: accuracy 0.2500, recorded ") and "saved the network" in out
+    nasblocks.build(tmp_path / "best.yaml", weights=tmp_path / "best.pt")
