@@ -135,9 +135,11 @@ def search(study: str | None = None, *, resume: bool = False, root: str | os.Pat
     ``options`` are the command's other settings by name (``space``, ``budget`` as a string or a
     list of them, a latency bound such as ``"8ms"`` among them, ``objectives`` as a list or a
     comma-separated string, ``trials``, ``data``, ``epochs``, ``resolution``, ``sampler``,
-    ``weights`` (a checkpoint of the space's base network that each trial starts from), ...;
-    see ``nasblocks search --help``); the rest keep their defaults. An unknown name is a
-    TypeError. The run prints its progress and writes the study's folder as the command does.
+    ``weights`` (a checkpoint of the space's base network that each trial starts from),
+    ``weights_spec`` (the network that checkpoint holds when it is another of the space's: a spec
+    file or a zoo name), ...; see ``nasblocks search --help``); the rest keep their defaults. An
+    unknown name is a TypeError. The run prints its progress and writes the study's folder as the
+    command does.
     Ctrl-C (SIGINT) stops it as it stops the command, every finished trial kept, then raises
     KeyboardInterrupt, as Optuna's ``optimize`` does; SIGTERM then ends the process (status 143).
 

@@ -1,5 +1,5 @@
-"""A network of a search space started from a weights file of the space's base network, as far
-as it fits.
+"""A network of a search space started from a weights file of another network of the space (its
+base network, or the one ``search --weights-spec`` names), as far as it fits.
 
 A trial's network is seldom the file's own: another width, other kernels, more or fewer repeats
 of a stage. Its modules are matched to the file's by where they sit in the spec (the item, the
@@ -51,10 +51,11 @@ class Inherited:
         return f"{self.whole} whole, {self.part} in part, {self.fresh} fresh"
 
 
-def counterparts(graph: Graph, base: Graph) -> dict[str, str | None]:
-    """The modules of ``graph`` whose counterpart in ``base``, the module at the same place of
-    the spec, has another name: that name, or None where ``base`` has nothing there."""
-    theirs = {_place(where): name for name, where in base.places.items()}
+def counterparts(graph: Graph, source: Graph) -> dict[str, str | None]:
+    """The modules of ``graph`` whose counterpart in ``source`` (the network of the weights file,
+    a network of the same spec), the module at the same place of the spec, has another name: that
+    name, or None where ``source`` has nothing there."""
+    theirs = {_place(where): name for name, where in source.places.items()}
     renamed = {}
     for name, where in graph.places.items():
         other = theirs.get(_place(where))

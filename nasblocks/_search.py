@@ -133,7 +133,8 @@ class Search:
         self.recipe = self._recipe()
         self.data: Dataset | None = None
         self.pretrained: Pretrained | None = None  # set by check_weights
-        self.pretrained_graph: Graph | None = None  # the network the file is of: the space's base
+        self.pretrained_graph: Graph | None = None  # the network the file is of: the space's base or --weights-spec
+        self.pretrained_spec: dict[str, str] | None = None  # --weights-spec's path and digest
         self.smallest_takes: Inherited | None = None  # what the smallest network takes of it
         self.smallest: tuple[dict[str, Any], Cost] | None = None
         self.study: optuna.Study  # set by prepare() once the study exists
@@ -259,15 +260,25 @@ class Search:
                              f"space {self.space.name!r} have {graph.output_shape[0]} outputs; give its base spec "
                              f"a num_classes var for its classifier's out, which a search sets to the data's classes")
 
-    def check_weights(self, recorded: dict[str, str] | None) -> None:
-        """Read ``--weights`` once, for every trial; refuse a file that is not the one the study's
-        trials started from (``recorded``), or that none of the space's networks takes a tensor of."""
-        from nasblocks._weights import Pretrained
+    def check_weights(self, recorded: dict[str, Any] | None) -> None:
+        """Read ``--weights`` (and ``--weights-spec``) once, for every trial; refuse a file or spec
+        that is not the one the study's trials started from (``recorded``), a file that does not
+        fit the spec's network, or one that none of the space's networks takes a tensor of."""
+        from nasblocks._compile import compile_graph
+        from nasblocks._weights import Pretrained, load_weights
+        from nasblocks._weights_spec import read_weights_spec
 
         assert self.config.weights is not None and self.smallest is not None
+        what = f"study {self.name!r}"
         self.pretrained = Pretrained.read(self.config.weights) if recorded is None else \
-            Pretrained.reread(self.config.weights, recorded, f"study {self.name!r}")
-        self.pretrained_graph = expand(self.space.base)
+            Pretrained.reread(self.config.weights, recorded, what)
+        if self.config.weights_spec is None:
+            self.pretrained_graph = expand(self.space.base)
+        else:
+            spec, self.pretrained_spec = read_weights_spec(self.config.weights_spec, self.space.base, self.space.name,
+                                                           None if recorded is None else recorded["spec"], what)
+            self.pretrained_graph = expand(spec)
+            load_weights(compile_graph(self.pretrained_graph), self.pretrained.path, f"the network of {spec.file}")
         smallest = self.proxy(self.space.spec(self.smallest[0]))
         _, takes = build_proxy(smallest, self.config.seed, self.start(expand(smallest)))
         assert takes is not None
@@ -277,6 +288,11 @@ class Search:
                              f"has a name the networks of space {self.space.name!r} have (it has {theirs}, …); "
                              f"give weights of the space's base network, {self.space.base.name}")
         self.smallest_takes = takes
+
+    def weights_record(self) -> dict[str, Any]:
+        """What the study keeps of the weights file its trials start from, and of its spec."""
+        assert self.pretrained is not None
+        return {**self.pretrained.record(), **({"spec": self.pretrained_spec} if self.pretrained_spec else {})}
 
     def start(self, graph: Graph) -> Start | None:
         """What the network of ``graph`` starts from: ``--weights``, matched to it, or nothing."""

@@ -56,6 +56,7 @@ class SearchConfig:
     batch_size: int | None = None
     limit: int | None = None            # cap on the examples used (train and validation)
     weights: str | None = None          # a weights file each trial starts from, as far as it fits
+    weights_spec: str | None = None     # the spec of its network: None, the space's base network
     storage: str | None = None
 
     # settings that may change when a study is resumed; the rest define the study
@@ -96,7 +97,7 @@ def api_options(options: dict[str, Any]) -> dict[str, Any]:
         if key not in known:
             raise TypeError(f"search() got an unexpected keyword argument {key!r}{suggest(key, known)}")
     given = dict(options)
-    for key in ("space", "weights"):
+    for key in ("space", "weights", "weights_spec"):
         if isinstance(given.get(key), os.PathLike):
             given[key] = os.fspath(given[key])
     if isinstance(given.get("budget"), str):
@@ -143,6 +144,8 @@ def validate(config: SearchConfig) -> tuple[Budget, list[str]]:
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or not accepts(value)):
             raise StudyError(f"--{name.replace('_', '-')}: expected {expected}, got {value!r}")
+    if config.weights_spec is not None and config.weights is None:
+        raise StudyError("--weights-spec: names the network of a --weights file; give --weights FILE too")
     if config.device != "auto":
         from nasblocks._latency import torch_device
 

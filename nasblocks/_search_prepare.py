@@ -20,11 +20,10 @@ from nasblocks._search_config import SearchConfig
 from nasblocks._space import Space, load_space, spaces_dir
 from nasblocks._study import (CONFIG_ATTR, DIRECTIONS, StudyError, check_name, quiet_metric_names, storage_url,
                               study_dir)
+from nasblocks._weights_spec import network_digest
 
 if TYPE_CHECKING:
     import optuna
-
-    from nasblocks._spec import BlockDef, Spec
 
 
 # Optuna's GridSampler holds every point of the grid in a list and scans it for each trial
@@ -136,7 +135,7 @@ def _held(folder: Path) -> str | None:
 
 
 SPACE_ATTR = "nasblocks_space"  # the study's user attribute: what its trials were drawn from
-WEIGHTS_ATTR = "nasblocks_weights"  # and the weights file they started from (its path and digest)
+WEIGHTS_ATTR = "nasblocks_weights"  # and the weights file they started from (its path and digest, and its spec's)
 
 
 def _space_signature(space: Space) -> dict[str, Any]:
@@ -144,24 +143,9 @@ def _space_signature(space: Space) -> dict[str, Any]:
     the recipe, the base spec's name) and one of the base network as written (its spec file, the
     blocks it uses, the space's proxy_vars): what a study's trials were drawn from."""
     rest = repr((space.templates, space.overrides, space.fit, space.recipe, space.proxy_resolution, space.base.name))
-    base = space.base
-    network = repr((base.document, {name: (b.args, b.let, b.body) for name, b in _used_blocks(base)},
-                    space.proxy_vars))
     return {"domains": {d.name: d.describe() for d in space.domains},
             "digest": hashlib.sha256(rest.encode()).hexdigest()[:16],
-            "network": hashlib.sha256(network.encode()).hexdigest()[:16]}
-
-
-def _used_blocks(spec: Spec) -> list[tuple[str, BlockDef]]:
-    """The blocks ``spec`` names, and those they name, in name order: the ones its networks are
-    built from (a block library's other blocks may change without changing them)."""
-    named = {name for name in spec.blocks if re.search(rf"\b{name}\b", repr(spec.document))}
-    while True:
-        body = repr([spec.blocks[name].body for name in named])
-        more = {name for name in spec.blocks if name not in named and re.search(rf"\b{name}\b", body)}
-        if not more:
-            return [(name, spec.blocks[name]) for name in sorted(named)]
-        named |= more
+            "network": network_digest(space.base, space.proxy_vars)}
 
 
 def _check_space_unchanged(stored: dict[str, Any] | None, space: Space, study: str) -> None:
@@ -253,15 +237,16 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
                 value = _space_source(value)
             if key == "data" and value is not None:
                 value = _data_source(value)
-            if key == "weights" and value is not None:  # known by its digest: its path may change
+            if key in ("weights", "weights_spec") and value is not None:  # known by digests: they may move
                 if stored.get(key) is None:
-                    raise StudyError(f"--weights: study {study!r} was created without weights; a resumed "
-                                     "study keeps its settings")
+                    raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created without "
+                                     f"{'weights' if key == 'weights' else 'a --weights-spec'}; a resumed study "
+                                     "keeps its settings")
                 continue
             if value is not None and key not in SearchConfig.RESUMABLE and stored.get(key) != value:
                 raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created with "
-                                 f"{stored.get(key)!r}; a resumed study keeps its settings (only "
-                                 f"--trials, --device and the place of the --weights file may change)")
+                                 f"{stored.get(key)!r}; a resumed study keeps its settings (only --trials, "
+                                 f"--device and the place of the --weights file and --weights-spec may change)")
         config = SearchConfig.from_dict({**stored, **{k: v for k, v in given.items() if v is not None}})
         name = str(study)
     else:
@@ -271,6 +256,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         config.data = _data_source(config.data)
         name = study or _fresh_name(root, f"{load_space(config.space).name}-{_budget_label(config.budget)}")
     config.weights = config.weights and _file_source(config.weights)
+    config.weights_spec = config.weights_spec and _file_source(config.weights_spec)  # or a zoo name
     search = Search(config, name, root, console)
     if existing is not None:
         _check_space_unchanged(existing.user_attrs.get(SPACE_ATTR), search.space, name)
@@ -306,7 +292,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     quiet_metric_names(optuna_study, search.objectives)
     optuna_study.set_user_attr(SPACE_ATTR, _space_signature(search.space))
     if search.pretrained is not None:
-        optuna_study.set_user_attr(WEIGHTS_ATTR, search.pretrained.record())
+        optuna_study.set_user_attr(WEIGHTS_ATTR, search.weights_record())
     # the settings --resume reads, stored last: a worker joining waits for them (_settings); the
     # storage URL (and any password in it) is not one of them
     optuna_study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "storage": None})

@@ -57,7 +57,8 @@ def search(
     resolution: Annotated[Optional[int], _opt("--resolution", "-r", help=f"Proxy training resolution; costs stay at the spec's input size [default: the space's proxy_resolution, else {DEFAULT_RESOLUTION}].", panel=_PANEL_DATA)] = None,
     epochs: Annotated[Optional[int], _opt("--epochs", "-e", help=f"Proxy training epochs per trial [default: {_D.epochs}].", panel=_PANEL_DATA)] = None,
     limit: Annotated[Optional[int], _opt("--limit", help="Use at most this many examples (train and validation) [default: all].", panel=_PANEL_DATA)] = None,
-    weights: Annotated[Optional[str], _opt("--weights", "-w", help="A checkpoint of the space's base network (torchvision's, say) that each trial starts from as far as it fits: modules matched by their place in the spec, tensors whole or their overlap (leading channels, kernel centre), the classifier only whole.", panel=_PANEL_DATA, metavar="FILE")] = None,
+    weights: Annotated[Optional[str], _opt("--weights", "-w", help="A checkpoint of the space's base network (torchvision's, say), or of the network --weights-spec names, that each trial starts from as far as it fits: modules matched by their place in the spec, tensors whole or their overlap (leading channels, kernel centre), the classifier only whole.", panel=_PANEL_DATA, metavar="FILE")] = None,
+    weights_spec: Annotated[Optional[str], _opt("--weights-spec", help="The network the --weights file holds, when it is another of the space's networks than its base: a spec file (best.yaml of study retrain -o, a trial's spec) or a zoo name (resnet18 for the resnet space); trials are matched to its places in the spec [default: the space's base network].", panel=_PANEL_DATA, metavar="SPEC")] = None,
     device: Annotated[Optional[str], _opt("--device", help="auto, cpu, cuda or cuda:N: data, training (mixed precision on GPU) and latency [default: auto].", panel=_PANEL_DATA)] = None,
     recipe: Annotated[Optional[str], _opt("--recipe", help=f"proxy (SGD lr 0.05, momentum 0.9, batch 64, cosine: for a few epochs) or seed (the space's seed network's optimiser settings) [default: {_D.recipe}].", panel=_PANEL_DATA)] = None,
     optimizer: Annotated[Optional[str], _opt("--optimizer", help="sgd or adamw (overrides the recipe).", panel=_PANEL_DATA)] = None,
@@ -86,7 +87,7 @@ def search(
              "pruner": pruner, "fit": fit, "device": device, "recipe": recipe, "optimizer": optimizer,
              "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
              "label_smoothing": label_smoothing, "batch_size": batch_size, "limit": limit,
-             "weights": weights, "storage": storage}
+             "weights": weights, "weights_spec": weights_spec, "storage": storage}
     outcome = run_search(given, study=study, resume=resume, root=root, console=console)
     if outcome.interrupted:
         sys.exit(outcome.status)

@@ -6,6 +6,7 @@ classifier only whole; everything else keeps the initialisation drawn from the s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,10 @@ from nasblocks._fragments import CACHE
 from nasblocks._inherit import Inherited, Start, counterparts, inherit
 from nasblocks._search import build_proxy
 from nasblocks._space import load_space
+from nasblocks._study import standalone, write_spec
 from nasblocks._weights import Pretrained
+from nasblocks._weights_spec import read_weights_spec
+from nasblocks.errors import StudyError
 
 INPUT = (3, 32, 32)
 FIRST_DW = "features.1.conv.0.0.weight"  # MobileNetV2's first depthwise 3x3: [32 * width, 1, k, k]
@@ -123,8 +127,12 @@ def test_tensors_the_file_lacks_or_has_at_another_rank_stay_fresh() -> None:
 def stage_depths(**depths: int) -> nasblocks.Spec:
     """A network of the mobilenet_v2 space: the base network with other repeats per stage."""
     space = load_space("mobilenet_v2")
-    params = {**space.default_params(), **{f"stages[{row[-1]}].n": n for row, n in depths.items()}}
-    return space.spec(params).with_input(INPUT)
+    return space.spec(depth_params(**depths)).with_input(INPUT)
+
+
+def depth_params(**depths: int) -> dict[str, Any]:
+    space = load_space("mobilenet_v2")
+    return {**space.default_params(), **{f"stages[{row[-1]}].n": n for row, n in depths.items()}}
 
 
 def test_a_stage_with_fewer_repeats_shifts_the_names_but_not_the_counterparts() -> None:
@@ -159,6 +167,51 @@ def test_a_block_at_another_item_has_no_counterpart_though_it_has_the_same_name(
     blocks = [name for name in basic.places if re.fullmatch(r"layer\d\.\d+", name)]
     assert len(blocks) == 16 and all(renamed[name] is None for name in blocks)
     assert not {"conv1", "bn1", "layer1", "fc"} & set(renamed)  # the same items as the base's
+
+
+def test_a_file_of_another_point_is_matched_to_that_point_s_places(tmp_path: Path) -> None:
+    """search --weights-spec: the file's network has two repeats in stage 2 (features.4-5), so its
+    stage 3 starts at features.6. The base network's stage 3 (from features.7) takes the file's,
+    and the third repeat of stage 2, which the file lacks, stays fresh. The file's spec is read
+    back from a file written as a trial writes its own."""
+    space = load_space("mobilenet_v2")
+    path = tmp_path / "shallow.yaml"
+    write_spec(path, standalone(stage_depths(row2=2), "shallow", space.vars_for(depth_params(row2=2)), "a test"), [])
+    shallow, _ = read_weights_spec(str(path), space.base, space.name, None, "")
+    file = state(shallow.with_input(INPUT))
+    mine, inherited = started(mobilenet(), file, base=shallow)
+    new = [key for key in mine if key.startswith("features.6.")]
+    assert inherited.fresh == counted(mine[key] for key in new) and inherited.part == 0
+    assert all(torch.equal(mine[key], state(mobilenet(), seed=0)[key]) for key in new)
+    stage3 = [key for key in mine if re.match(r"features\.(7|8|9)\.", key)]
+    assert len(stage3) > 30
+    for key in stage3:
+        theirs = re.sub(r"^features\.(\d+)", lambda m: f"features.{int(m[1]) - 1}", key)
+        assert torch.equal(mine[key], file[theirs]), key
+    assert torch.equal(mine["features.18.0.weight"], file["features.17.0.weight"])  # the last 1x1 conv
+
+
+def test_resnet18_s_file_is_a_point_of_the_resnet_space_whose_basic_blocks_find_theirs() -> None:
+    """The resnet space's base is ResNet-50: its bottlenecks sit at another item than the basic
+    blocks (no counterpart, above); matched to ResNet-18's places, every basic block finds one."""
+    space = load_space("resnet")
+    resnet18, record = read_weights_spec("resnet18", space.base, space.name, None, "")
+    assert record["path"] == "resnet18" and len(record["sha256"]) == 16
+    depths = {f"layers[{i}]": n for i, n in enumerate([2, 3, 4, 2])}
+    deeper = expand(space.spec({**space.default_params(), "block": "basic", **depths}))
+    renamed = counterparts(deeper, expand(resnet18))
+    assert renamed == {"layer2.2": None, "layer3.2": None, "layer3.3": None}
+
+
+def test_a_spec_of_another_structure_is_refused_naming_both_files() -> None:
+    space, other = load_space("resnet"), nasblocks.load("mobilenet_v2")
+    with pytest.raises(StudyError) as refused:
+        read_weights_spec("mobilenet_v2", space.base, space.name, None, "")
+    assert str(refused.value) == (
+        f"--weights-spec mobilenet_v2: not a network of space 'resnet': network[0] ({other.file}:"
+        f"{other.document['network'].line_of(0)}) is not the base spec's ({space.base.file}:"
+        f"{space.base.document['network'].line_of(0)}); give the spec of the --weights file's network as this "
+        "space writes it (a trial's spec, or study retrain -o)")
 
 
 def test_the_places_are_the_same_whether_blocks_expand_or_come_from_the_fragment_cache() -> None:

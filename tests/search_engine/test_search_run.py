@@ -22,10 +22,11 @@ import nasblocks
 from nasblocks import _search_prepare, _train
 from nasblocks._search import Search
 from nasblocks._search_config import SearchConfig
-from nasblocks._search_prepare import SPACE_ATTR, _fresh_name, _used_blocks
+from nasblocks._search_prepare import SPACE_ATTR, _fresh_name
 from nasblocks._search_run import run_search
 from nasblocks._study import StudyError, load_study
 from nasblocks._train import TrainResult
+from nasblocks._weights_spec import used_blocks
 from nasblocks.cli import main
 from nasblocks.cli_search import study_show
 from nasblocks.errors import BudgetError
@@ -134,7 +135,7 @@ def test_a_worker_joining_a_study_waits_for_its_creator_to_store_the_settings(
 def test_a_study_is_held_to_the_blocks_its_base_network_uses_not_the_whole_library(tiny_space: Path) -> None:
     base = nasblocks.load(tiny_space.with_name("tiny_spec.yaml"))
     assert len(base.blocks) > 2  # blocks.yaml holds more than the two the tiny network is built from
-    assert [name for name, _ in _used_blocks(base)] == ["conv_bn_act", "inverted_residual"]
+    assert [name for name, _ in used_blocks(base)] == ["conv_bn_act", "inverted_residual"]
 
 
 def test_a_dataset_given_by_a_relative_path_is_found_again_from_another_folder(
