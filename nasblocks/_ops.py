@@ -365,7 +365,12 @@ register(OpDef(
 
 
 def _emit_split(graph: torch.fx.Graph, xs: list[torch.fx.Node], args: Args) -> torch.fx.Node:
-    chunks = graph.call_method("chunk", (xs[0], args["parts"]), {"dim": 1})
+    """``x.chunk(parts, dim=1)[index]``; the parts of one tensor share its chunk, as torchvision's
+    ``x1, x2 = x.chunk(2, dim=1)`` does, rather than chunking it again for each part."""
+    chunk = (xs[0], args["parts"])
+    chunks = next((user for user in xs[0].users
+                   if (user.op, user.target, user.args) == ("call_method", "chunk", chunk)), None)
+    chunks = chunks or graph.call_method("chunk", chunk, {"dim": 1})
     return graph.call_function(operator.getitem, (chunks, args["index"]))
 
 
