@@ -4,6 +4,7 @@ straight-line Python — no interpreter loop at run time, and ``torch.export`` t
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,9 +32,15 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
 
     With ``probe``, the generated code also calls ``probe(INPUT)`` first and ``probe(name)`` after
     each node of the main network: how the latency table times each layer where it runs.
+
+    Each value in ``model.code`` carries its IR node's name, as ``nasblocks build SPEC --graph``
+    lists it (``layer1_0_add``, not fx's ``add_3``). Tools that trace the module again name the
+    nodes themselves, after their functions: ``get_graph_node_names``, and the code of a network
+    read back by ``pickle``/``torch.load``.
     """
     fx_graph = torch.fx.Graph()
     values = {INPUT: fx_graph.placeholder(INPUT)}
+    names: dict[torch.fx.Node, str] = {}
     if probe is not None:
         fx_graph.call_function(probe, (INPUT,))
     modules: dict[str, Any] = {}
@@ -42,21 +49,22 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     gated = {node.name: (prefix, nodes) for prefix, nodes in heads for node in nodes}
     for node in graph:
         if node.name not in gated:
-            _emit(graph, [node], fx_graph, values, modules, "")
+            _emit(graph, [node], fx_graph, values, modules, names, "")
             if probe is not None:
                 fx_graph.call_function(probe, (node.name,))
         elif node is gated[node.name][1][0]:  # where the head starts, so dropout draws in order
             prefix, nodes = gated[node.name]
             modules[prefix] = _subgraph_module(graph, nodes, prefix)
             call = (training, fx_graph.get_attr(prefix), values[node.inputs[0]])
-            values[nodes[-1].name] = fx_graph.call_function(run_in_training, call)
+            output = values[nodes[-1].name] = fx_graph.call_function(run_in_training, call)
+            names[output] = nodes[-1].name
     if graph.aux_outputs:
         modules["training"] = True  # read live from self.training by the generated code
         aux = [values[name] for _, name in sorted(graph.aux_outputs)]
         fx_graph.output(fx_graph.call_function(training_outputs, (training, values[graph.output], *aux)))
     else:
         fx_graph.output(values[graph.output])
-    module = _graph_module(modules, fx_graph, _class_name(graph.name))
+    module = _graph_module(modules, _named(fx_graph, names), _class_name(graph.name))
     fast_attributes(module)
     return module
 
@@ -84,18 +92,35 @@ def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name:
 
 
 def _emit(graph: Graph, nodes: list[Node], fx_graph: torch.fx.Graph, values: dict[str, torch.fx.Node],
-          modules: dict[str, Any], prefix: str) -> None:
-    """Add ``nodes`` to ``fx_graph``, their submodules to ``modules`` (targets without ``prefix``)."""
+          modules: dict[str, Any], names: dict[torch.fx.Node, str], prefix: str) -> None:
+    """Add ``nodes`` to ``fx_graph``, their submodules to ``modules`` (targets without ``prefix``),
+    and to ``names`` the name of each fx node written: its IR node's, or for a node an emitter
+    writes on the way (a split's ``chunk``) the IR node's name and the call's."""
     for node in nodes:
         opdef = REGISTRY[node.op]
         inputs = [values[i] for i in node.inputs]
+        before = len(fx_graph.nodes)
         if node.target is None:
             values[node.name] = opdef.emit(fx_graph, inputs, node.args)  # type: ignore[misc]
-            continue
-        inplace = opdef.inplace and node.inputs[0] != INPUT and graph.users(node.inputs[0]) == 1
-        target = node.target[len(prefix):]
-        modules[target] = opdef.module(node.args, node.in_shapes, inplace)  # type: ignore[misc]
-        values[node.name] = fx_graph.call_module(target, tuple(inputs))
+        else:
+            inplace = opdef.inplace and node.inputs[0] != INPUT and graph.users(node.inputs[0]) == 1
+            target = node.target[len(prefix):]
+            modules[target] = opdef.module(node.args, node.in_shapes, inplace)  # type: ignore[misc]
+            values[node.name] = fx_graph.call_module(target, tuple(inputs))
+        for written in itertools.islice(reversed(fx_graph.nodes), len(fx_graph.nodes) - before):
+            call = getattr(written.target, "__name__", written.target)  # chunk, getitem, add
+            names[written] = node.name if written is values[node.name] else f"{node.name}_{call}"
+
+
+def _named(fx_graph: torch.fx.Graph, names: dict[torch.fx.Node, str]) -> torch.fx.Graph:
+    """``fx_graph`` written again with ``names`` for its nodes: fx names a node when it creates it,
+    after its function (``add_3``), and has no public way to rename it."""
+    named = torch.fx.Graph()
+    copies: dict[torch.fx.Node, torch.fx.Node] = {}
+    for node in fx_graph.nodes:
+        args, kwargs = torch.fx.map_arg((node.args, node.kwargs), copies.__getitem__)
+        copies[node] = named.create_node(node.op, node.target, args, kwargs, names.get(node, node.name))
+    return named
 
 
 def _nodes_of(graph: Graph, output: str) -> list[Node]:
@@ -132,9 +157,10 @@ def _subgraph_module(graph: Graph, nodes: list[Node], prefix: str) -> torch.fx.G
     fx_graph = torch.fx.Graph()
     values = {nodes[0].inputs[0]: fx_graph.placeholder(INPUT)}
     modules: dict[str, Any] = {}
-    _emit(graph, nodes, fx_graph, values, modules, prefix + ".")
+    names: dict[torch.fx.Node, str] = {}
+    _emit(graph, nodes, fx_graph, values, modules, names, prefix + ".")
     fx_graph.output(values[nodes[-1].name])
-    return _graph_module(modules, fx_graph, "AuxiliaryHead")
+    return _graph_module(modules, _named(fx_graph, names), "AuxiliaryHead")
 
 
 def fast_attributes(root: nn.Module) -> None:
