@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import torch
@@ -15,7 +15,7 @@ from torch import nn
 
 from nasblocks import _ops
 from nasblocks._graph import INPUT, Graph, Node
-from nasblocks._ops import REGISTRY
+from nasblocks._ops import REGISTRY, output_kind
 
 
 def _class_name(name: str) -> str:
@@ -25,9 +25,9 @@ def _class_name(name: str) -> str:
 def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> torch.fx.GraphModule:
     """Write one fx node per IR node (a call_module or the op's functional form) and wrap them.
 
-    Activations that support it run in place when nothing else reads their input — what
-    torchvision writes by hand as ``ReLU(inplace=True)`` — which saves a copy per activation
-    without changing any result. Auxiliary heads become sub-GraphModules at their own names,
+    Activations that support it run in place when nothing else reads their input, nor what it
+    is a view of (``_run_in_place``) — what torchvision writes by hand as ``ReLU(inplace=True)``
+    — which saves a copy per activation without changing any result. Auxiliary heads become sub-GraphModules at their own names,
     called only in training mode.
 
     With ``probe``, the generated code also calls ``probe(INPUT)`` first and ``probe(name)`` after
@@ -41,6 +41,7 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     fx_graph = torch.fx.Graph()
     values = {INPUT: fx_graph.placeholder(INPUT)}
     names: dict[torch.fx.Node, str] = {}
+    in_place = _run_in_place(graph)
     if probe is not None:
         fx_graph.call_function(probe, (INPUT,))
     modules: dict[str, Any] = {}
@@ -49,12 +50,12 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     gated = {node.name: (prefix, nodes) for prefix, nodes in heads for node in nodes}
     for node in graph:
         if node.name not in gated:
-            _emit(graph, [node], fx_graph, values, modules, names, "")
+            _emit(in_place, [node], fx_graph, values, modules, names, "")
             if probe is not None:
                 fx_graph.call_function(probe, (node.name,))
         elif node is gated[node.name][1][0]:  # where the head starts, so dropout draws in order
             prefix, nodes = gated[node.name]
-            modules[prefix] = _subgraph_module(graph, nodes, prefix)
+            modules[prefix] = _subgraph_module(in_place, nodes, prefix)
             call = (training, fx_graph.get_attr(prefix), values[node.inputs[0]])
             output = values[nodes[-1].name] = fx_graph.call_function(run_in_training, call)
             names[output] = nodes[-1].name
@@ -91,11 +92,12 @@ def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name:
     return torch.fx.GraphModule(root, fx_graph, class_name=class_name)
 
 
-def _emit(graph: Graph, nodes: list[Node], fx_graph: torch.fx.Graph, values: dict[str, torch.fx.Node],
+def _emit(in_place: Collection[str], nodes: list[Node], fx_graph: torch.fx.Graph, values: dict[str, torch.fx.Node],
           modules: dict[str, Any], names: dict[torch.fx.Node, str], prefix: str) -> None:
-    """Add ``nodes`` to ``fx_graph``, their submodules to ``modules`` (targets without ``prefix``),
-    and to ``names`` the name of each fx node written: its IR node's, or for a node an emitter
-    writes on the way (a split's ``chunk``) the IR node's name and the call's."""
+    """Add ``nodes`` to ``fx_graph``, their submodules to ``modules`` (targets without ``prefix``,
+    the activations of ``in_place`` given ``inplace=True``), and to ``names`` the name of each fx
+    node written: its IR node's, or for a node an emitter writes on the way (a split's ``chunk``)
+    the IR node's name and the call's."""
     for node in nodes:
         opdef = REGISTRY[node.op]
         inputs = [values[i] for i in node.inputs]
@@ -103,13 +105,35 @@ def _emit(graph: Graph, nodes: list[Node], fx_graph: torch.fx.Graph, values: dic
         if node.target is None:
             values[node.name] = opdef.emit(fx_graph, inputs, node.args)  # type: ignore[misc]
         else:
-            inplace = opdef.inplace and node.inputs[0] != INPUT and graph.users(node.inputs[0]) == 1
             target = node.target[len(prefix):]
-            modules[target] = opdef.module(node.args, node.in_shapes, inplace)  # type: ignore[misc]
+            modules[target] = opdef.module(node.args, node.in_shapes, node.name in in_place)  # type: ignore[misc]
             values[node.name] = fx_graph.call_module(target, tuple(inputs))
         for written in itertools.islice(reversed(fx_graph.nodes), len(fx_graph.nodes) - before):
             call = getattr(written.target, "__name__", written.target)  # chunk, getitem, add
             names[written] = node.name if written is values[node.name] else f"{node.name}_{call}"
+
+
+def _run_in_place(graph: Graph) -> set[str]:
+    """The activations that run in place (``ReLU(inplace=True)``, as torchvision writes them): each
+    one whose input nothing else reads — nor the tensor that input may share its memory with,
+    through ops whose output may be their input or a view of it (identity, flatten, dropout outside
+    training, an activation run in place). Never the network's input, which is the caller's, nor a
+    part of a split, which autograd forbids overwriting."""
+    in_place: set[str] = set()
+    for node in graph:
+        if REGISTRY[node.op].inplace and node.target is not None and _may_overwrite(graph, node.inputs[0], in_place):
+            in_place.add(node.name)
+    return in_place
+
+
+def _may_overwrite(graph: Graph, name: str, in_place: set[str]) -> bool:
+    while name != INPUT and graph.users(name) == 1:
+        node = graph[name]
+        output = "alias" if name in in_place else output_kind(node.op, node.args)
+        if output != "alias":
+            return output == "new"
+        name = node.inputs[0]
+    return False
 
 
 def _named(fx_graph: torch.fx.Graph, names: dict[torch.fx.Node, str]) -> torch.fx.Graph:
@@ -152,13 +176,13 @@ def _head(graph: Graph, output: str) -> tuple[str, list[Node]] | None:
     return prefix[:-1], nodes
 
 
-def _subgraph_module(graph: Graph, nodes: list[Node], prefix: str) -> torch.fx.GraphModule:
+def _subgraph_module(in_place: Collection[str], nodes: list[Node], prefix: str) -> torch.fx.GraphModule:
     """An auxiliary head as a GraphModule of its own, its submodules named below ``prefix``."""
     fx_graph = torch.fx.Graph()
     values = {nodes[0].inputs[0]: fx_graph.placeholder(INPUT)}
     modules: dict[str, Any] = {}
     names: dict[torch.fx.Node, str] = {}
-    _emit(graph, nodes, fx_graph, values, modules, names, prefix + ".")
+    _emit(in_place, nodes, fx_graph, values, modules, names, prefix + ".")
     fx_graph.output(values[nodes[-1].name])
     return _graph_module(modules, _named(fx_graph, names), "AuxiliaryHead")
 

@@ -53,7 +53,10 @@ class OpDef:
     ``functional`` says which form an item gets by default; an item may ask for the other with
     ``functional: true``/``false`` where both exist (GoogLeNet applies ReLU functionally).
     ``inplace`` ops receive ``inplace=True`` from the compiler when no other node reads their
-    input, as torchvision writes ``ReLU(inplace=True)``.
+    input, as torchvision writes ``ReLU(inplace=True)``. ``output`` says what an op returns, for
+    that rule: a ``new`` tensor, possibly an ``alias`` of its input (the input itself or a view of
+    it: overwriting one overwrites the other), or a ``part`` of it that autograd forbids
+    overwriting (one of the views ``chunk`` returns).
     """
 
     name: str
@@ -66,6 +69,7 @@ class OpDef:
     functional: bool = False
     inplace: bool = False
     tags: tuple[str, ...] = field(default=())
+    output: str = "new"
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -232,7 +236,8 @@ def _activation(fn: str) -> OpDef:
         return graph.call_function(function, (inputs[0],))
 
     return OpDef(fn, f"{fn} activation ({module_class.__name__}).", {}, _same,
-                 module=module, emit=emit, inplace=takes_inplace, tags=("activation",))
+                 module=module, emit=emit, inplace=takes_inplace, tags=("activation",),
+                 output="alias" if fn == "identity" else "new")
 
 
 for _name in ACTIVATIONS:
@@ -245,6 +250,11 @@ register(OpDef(
     module=lambda a, ins, inplace: REGISTRY[a["fn"]].module(a, ins, inplace),  # type: ignore[misc]
     emit=lambda g, xs, a: REGISTRY[a["fn"]].emit(g, xs, a),  # type: ignore[misc]
     inplace=True, tags=("activation",)))
+
+
+def output_kind(op: str, args: Args) -> str:
+    """What a node of ``op`` returns (``OpDef.output``); ``act``'s is its activation's."""
+    return REGISTRY[args["fn"] if op == "act" else op].output
 
 # --- pooling ------------------------------------------------------------------------------------
 
@@ -315,12 +325,12 @@ def _flatten_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
 register(OpDef(
     "flatten", "flatten to one dimension per image (torch.flatten(x, 1)).", {}, _flatten_shape,
     module=lambda a, ins, _: nn.Flatten(),
-    emit=lambda g, xs, a: g.call_function(torch.flatten, (xs[0], 1)), functional=True))
+    emit=lambda g, xs, a: g.call_function(torch.flatten, (xs[0], 1)), functional=True, output="alias"))
 
 register(OpDef(
     "dropout", "dropout (active in training mode only).",
     {"p": Param("float", 0.5, minimum=0, maximum=1)}, _same,
-    module=lambda a, ins, _: nn.Dropout(a["p"])))
+    module=lambda a, ins, _: nn.Dropout(a["p"]), output="alias"))  # the input itself outside training
 
 def _stochastic_depth(args: Args, ins: tuple[Shape, ...], inplace: bool) -> nn.Module:
     from torchvision.ops import StochasticDepth  # importing torchvision takes a second: only when used
@@ -332,7 +342,7 @@ register(OpDef(
     "drop_path", "stochastic depth: zeroes a residual branch with probability p per image (mode row) or "
                  "per batch, scaling the rest by 1/(1-p), in training mode only (torchvision's StochasticDepth).",
     {"p": Param("float", REQUIRED, minimum=0, maximum=1), "mode": Param("str", "row", choices=("row", "batch"))},
-    _same, module=_stochastic_depth))
+    _same, module=_stochastic_depth, output="alias"))  # the input itself outside training
 
 
 def channel_shuffle(x: torch.Tensor, groups: int, inverse: bool = False) -> torch.Tensor:
@@ -361,7 +371,7 @@ register(OpDef(
     "shuffle", "channel shuffle across groups (ShuffleNet); inverse: Megvii's v1 permutation.",
     {"groups": Param("int", minimum=1), "inverse": Param("bool", False)}, _divides("shuffle", "groups"),
     emit=lambda g, xs, a: g.call_function(channel_shuffle, (xs[0], a["groups"], a["inverse"])),
-    functional=True))
+    functional=True, output="alias"))  # a view of the input where the permutation is none (one group)
 
 
 def _emit_split(graph: torch.fx.Graph, xs: list[torch.fx.Node], args: Args) -> torch.fx.Node:
@@ -383,7 +393,7 @@ def _split_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
 register(OpDef(
     "split", "one of `parts` equal channel chunks (x.chunk(parts, 1)[index]), ShuffleNet v2's split.",
     {"parts": Param("int", 2, minimum=1), "index": Param("int", minimum=0)}, _split_shape,
-    emit=_emit_split, functional=True))
+    emit=_emit_split, functional=True, output="part"))
 
 
 def channel_affine(x: torch.Tensor, scale: tuple[float, ...], shift: tuple[float, ...]) -> torch.Tensor:

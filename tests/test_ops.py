@@ -173,6 +173,37 @@ def test_an_activation_works_in_place_only_where_no_other_op_reads_its_input(wri
         assert torch.equal(model(x), F.relu(model.get_submodule("1.0.1")(F.relu(c))) + c)
 
 
+@pytest.mark.parametrize("alias", ["identity: {}", "act: {fn: identity}", "flatten: {}", "dropout: {p: 0.5}",
+                                   "drop_path: {p: 0.5}", "shuffle: {groups: 1}"])
+def test_an_activation_does_not_overwrite_what_another_branch_reads_through_an_alias(
+        write_spec: Callable[..., Path], alias: str) -> None:
+    # relu(alias(c)) + alias(c): the alias is read by the relu alone, but it is c itself or a view of
+    # it (dropout and drop_path outside training), and the other branch reads c too
+    spec = f"input: [4, 3, 3]\nnetwork:\n  - conv: {{out: 4, kernel: 1}}\n  - add:\n" \
+           f"      - seq: [{{{alias}}}, {{relu: {{}}}}]\n      - seq: [{{{alias}}}]\n"
+    model = nasblocks.build(nasblocks.load(write_spec(spec))).eval()
+    assert not [name for name, module in model.named_modules() if getattr(module, "inplace", False)]
+    x = torch.randn(2, 4, 3, 3)
+    with torch.no_grad():
+        c = model.get_submodule("0")(x)
+        expected = F.relu(c) + c
+        assert torch.equal(model(x), expected.flatten(1) if alias.startswith("flatten") else expected)
+
+
+def test_an_activation_does_not_overwrite_a_part_of_a_split_nor_the_input(write_spec: Callable[..., Path]) -> None:
+    # relu(x.chunk(2)[0]) in place would write into the caller's x, and autograd refuses to
+    # overwrite one of the views chunk returns; behind a conv it runs in place
+    spec = "input: [4, 3, 3]\nnetwork:\n  - name: unit\n    concat:\n" \
+           "      - seq: [{split: {parts: 2, index: 0}}, {relu: {}}]\n" \
+           "      - seq: [{split: {parts: 2, index: 1}}, {conv: {out: 2, kernel: 1}}, {relu: {}}]\n"
+    model = nasblocks.build(nasblocks.load(write_spec(spec)))
+    assert (model.get_submodule("unit.0.0").inplace, model.get_submodule("unit.1.1").inplace) == (False, True)
+    x = torch.randn(2, 4, 3, 3, requires_grad=True)
+    before = x.detach().clone()
+    model(x).sum().backward()
+    assert torch.equal(x.detach(), before) and x.grad is not None
+
+
 def test_mul_broadcasts_a_gate(write_spec: Callable[..., Path]) -> None:
     check(write_spec, "mul:\n      - seq: []\n      - seq: [{mean: {keepdim: true}}, {sigmoid: {}}]\n")
 
