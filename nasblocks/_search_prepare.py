@@ -1,6 +1,7 @@
 """Preparing a search run: the settings (given, or stored by the study that ``--resume``
-continues), the study's name and folder, its storage, sampler and pruner, and the checks that
-keep one study from writing over another or mixing two spaces' trials."""
+continues, its data and weights file maybe elsewhere now), the study's name and folder, its
+storage, sampler and pruner, and the checks that keep one study from writing over another or
+mixing two spaces' or two datasets' trials."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from nasblocks._weights_spec import network_digest
 
 if TYPE_CHECKING:
     import optuna
+
+    from nasblocks._data import Dataset
 
 
 # Optuna's GridSampler holds every point of the grid in a list and scans it for each trial
@@ -55,6 +58,48 @@ def _data_source(text: str) -> str:
     typed."""
     kind, _, path = text.partition(":")
     return f"{kind}:{_file_source(path)}" if path else text
+
+
+def data_now(recorded: str, given: str | None, what: str) -> str:
+    """The data ``what`` (a study, a trial) trained on: as recorded, or where ``given`` says it
+    is now (another machine, a moved folder), which must be the same kind of data."""
+    kind, _, path = recorded.partition(":")
+    if given is None:
+        if path and not Path(path).exists():
+            raise StudyError(f"{what} trained on {recorded}, which is not there: give where it is now "
+                             f"with --data {kind}:PATH")
+        return recorded
+    if given.partition(":")[0] != kind:
+        where = f"give where that data is now, {kind}:PATH" if path else f"drop --data or give {kind}"
+        raise StudyError(f"--data {given}: {what} trained on {recorded}; {where}")
+    return given
+
+
+def _data_signature(data: Dataset) -> dict[str, Any]:
+    """What a study knows its data by, where it may move: its classes and how many examples it
+    holds (up to --limit); a digest of every image would read them all again."""
+    return {"classes": list(data.classes), "examples": len(data.train_y) + len(data.val_y)}
+
+
+def _check_same_data(recorded: dict[str, Any] | None, data: Dataset, was: str, study: str) -> None:
+    """Refuse data whose classes or number of examples are not those the study's trials trained
+    on (``recorded``; a study from an older nasblocks, None, is not held to it)."""
+    now = _data_signature(data)
+    if recorded is None or recorded == now:
+        return
+    how = f"changed since study {study!r} trained on it" if data.name == was else \
+        f"is not the data study {study!r} trained on, {was}"
+    differs = "classes" if recorded["classes"] != now["classes"] else "examples"
+    raise StudyError(f"--data {data.name}: {how} ({_described(recorded, differs)} then, "
+                     f"{_described(now, differs)} now); a resumed study keeps its data")
+
+
+def _described(signature: dict[str, Any], key: str) -> str:
+    """``3 classes (cat, dog, fox)`` or ``240 examples``."""
+    if key == "examples":
+        return f"{signature['examples']} examples"
+    classes = signature["classes"]
+    return f"{len(classes)} classes ({', '.join(classes[:5])}{', …' if len(classes) > 5 else ''})"
 
 
 def _budget_label(texts: list[str]) -> str:
@@ -136,6 +181,7 @@ def _held(folder: Path) -> str | None:
 
 SPACE_ATTR = "nasblocks_space"  # the study's user attribute: what its trials were drawn from
 WEIGHTS_ATTR = "nasblocks_weights"  # and the weights file they started from (its path and digest, and its spec's)
+DATA_ATTR = "nasblocks_data"  # and what the data they trained on holds, wherever it is (_data_signature)
 
 
 def _space_signature(space: Space) -> dict[str, Any]:
@@ -235,8 +281,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         for key, value in given.items():
             if key == "space" and value is not None:
                 value = _space_source(value)
-            if key == "data" and value is not None:
-                value = _data_source(value)
+            if key == "data":  # the same data, maybe elsewhere: data_now
+                continue
             if key in ("weights", "weights_spec") and value is not None:  # known by digests: they may move
                 if stored.get(key) is None:
                     raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created without "
@@ -246,8 +292,10 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
             if value is not None and key not in SearchConfig.RESUMABLE and stored.get(key) != value:
                 raise StudyError(f"--{key.replace('_', '-')}: study {study!r} was created with "
                                  f"{stored.get(key)!r}; a resumed study keeps its settings (only --trials, "
-                                 f"--device and the place of the --weights file and --weights-spec may change)")
+                                 f"--device and where the --data, the --weights file and its --weights-spec "
+                                 f"are may change)")
         config = SearchConfig.from_dict({**stored, **{k: v for k, v in given.items() if v is not None}})
+        config.data = _data_source(data_now(stored["data"], given.get("data"), f"study {study!r}"))
         name = str(study)
     else:
         config = SearchConfig.from_dict({k: v for k, v in given.items() if v is not None})
@@ -260,7 +308,9 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     search = Search(config, name, root, console)
     if existing is not None:
         _check_space_unchanged(existing.user_attrs.get(SPACE_ATTR), search.space, name)
-    search.load_data()  # a missing dataset is refused before the budget check times latency units
+    data = search.load_data()  # a missing dataset is refused before the budget check times latency units
+    if existing is not None:
+        _check_same_data(existing.user_attrs.get(DATA_ATTR), data, stored["data"], name)
     search.check_budget()
     search.check_proxy()
     if config.weights is not None:
@@ -291,6 +341,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
         sampler=sampler, pruner=_pruner(config))
     quiet_metric_names(optuna_study, search.objectives)
     optuna_study.set_user_attr(SPACE_ATTR, _space_signature(search.space))
+    optuna_study.set_user_attr(DATA_ATTR, _data_signature(data))
     if search.pretrained is not None:
         optuna_study.set_user_attr(WEIGHTS_ATTR, search.weights_record())
     # the settings --resume reads, stored last: a worker joining waits for them (_settings); the

@@ -91,6 +91,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     from nasblocks._data import load_dataset
     from nasblocks._latency import torch_device
     from nasblocks._search import build_proxy, versions
+    from nasblocks._search_prepare import data_now
     from nasblocks._spec import load
     from nasblocks._train import RECIPE_DEFAULTS, precision, train
 
@@ -106,8 +107,9 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
         torch_device(training["device"].split(" ")[0], f"trial {trial.number} trained on")
     proxy = load(trial_spec_file(study, trial, folder)).with_vars(**training["vars"]).with_input(training["input"])
     start = _started_from(training, trial.number, weights)
-    data = load_dataset(_data_now(training["data"], data, trial.number), resolution=training["input"][-1],
-                        device=where, seed=training["split_seed"], limit=training["limit"])
+    data = load_dataset(data_now(training["data"], data, f"trial {trial.number}"),
+                        resolution=training["input"][-1], device=where, seed=training["split_seed"],
+                        limit=training["limit"])
     threads = torch.get_num_threads()
     torch.set_num_threads(training["threads"])
     try:
@@ -121,21 +123,6 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
            "precision": training["precision"]}
     differences = [f"{key} {now[key]} (trained with {was.get(key, '?')})" for key in now if now[key] != was.get(key)]
     return Retrained(study.study_name, trial.number, result.accuracy, recorded["accuracy"], differences, proxy, model)
-
-
-def _data_now(recorded: str, given: str | None, number: int) -> str:
-    """The trial's data: as recorded, or where ``given`` says it is now (the same kind of data)."""
-    kind, _, path = recorded.partition(":")
-    if given is None:
-        if path and not Path(path).exists():
-            raise StudyError(f"trial {number} trained on {recorded}, which is not there: give where it is now "
-                             f"with --data {kind}:PATH")
-        return recorded
-    if given.partition(":")[0] != kind:
-        where = f"{kind}:PATH" if kind != "digits" else kind
-        raise StudyError(f"--data {given}: trial {number} trained on {recorded}; give where that data is now, "
-                         f"{where}")
-    return given
 
 
 def _started_from(training: dict[str, Any], number: int, path: Path | None) -> Start | None:

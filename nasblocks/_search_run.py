@@ -73,8 +73,9 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
                       f"{search.device.type}; {remaining} trial(s) to run, studies in {search.folder}",
                       markup=False, highlight=False)
         if search.smallest_takes is not None:
-            console.print(f"each trial starts from {config.weights} as far as it fits: the space's smallest network "
-                          f"takes {search.smallest_takes} tensors", markup=False, highlight=False)
+            network = f" (the network of {config.weights_spec})" if config.weights_spec else ""
+            console.print(f"each trial starts from {config.weights}{network} as far as it fits: the space's "
+                          f"smallest network takes {search.smallest_takes} tensors", markup=False, highlight=False)
         status = 0
         started = time.perf_counter()
         before = len(optuna_study.trials)

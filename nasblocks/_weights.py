@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 # torchvision's references, Lightning-style loops)
 CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _SHOWN = 3  # keys named in a message before "and N more"
+# how a file that does not fit is made to: build's --set sets the vars
+VARS_REMEDY = "the spec's vars, --set num_classes=... or width=..., must give the network the file was saved from"
 
 Weights = str | os.PathLike[str] | Mapping[str, torch.Tensor]
 
@@ -113,10 +115,11 @@ def compiled(graph: Graph, weights: Weights | None = None) -> GraphModule:
     return module
 
 
-def load_weights(module: nn.Module, weights: Weights, network: str) -> int:
+def load_weights(module: nn.Module, weights: Weights, network: str, remedy: str = VARS_REMEDY) -> int:
     """Load ``weights`` (a file, or a state_dict) into ``module`` (the compiled ``network``),
     strictly, and return how many tensors were loaded. A key missing on either side or a shape
-    that differs is one WeightsError naming them, before anything is copied."""
+    that differs is one WeightsError naming them, before anything is copied, and ``remedy``: how
+    the command that loads them gives the network the file was saved from."""
     source = "the state_dict" if isinstance(weights, Mapping) else str(weights)
     state = dict(weights) if isinstance(weights, Mapping) else read_state_dict(weights)
     own = module.state_dict()
@@ -130,8 +133,7 @@ def load_weights(module: nn.Module, weights: Weights, network: str) -> int:
                 _listed(f"{len(differ)} shapes differ", differ)]
     problems = [p for p in problems if p]
     if problems:
-        raise WeightsError(f"{source}: does not fit {network}: {'; '.join(problems)} (the spec's vars, "
-                           "--set num_classes=... or width=..., must give the network the file was saved from)")
+        raise WeightsError(f"{source}: does not fit {network}: {'; '.join(problems)} ({remedy})")
     module.load_state_dict(state, strict=True)
     return len(state)
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasblocks._spec import load
+from nasblocks._spec import load, suggest, zoo_names
 from nasblocks.errors import StudyError
 
 if TYPE_CHECKING:
@@ -49,9 +49,13 @@ def read_weights_spec(text: str, base: Spec, space: str, recorded: Mapping[str, 
     """The spec ``--weights-spec`` names (a file or a zoo name) and what a study records of it:
     a network of the base's structure and, when ``recorded``, the one ``what`` (a study) matched
     its trials to then, read where ``text`` says it is now."""
-    if recorded is not None and Path(text).suffix and not Path(text).exists():
+    path = Path(text)
+    if recorded is not None and path.suffix and not path.exists():
         raise StudyError(f"{text}: no such file; {what} matched its trials to the spec of digest "
                          f"{recorded['sha256']} there: give where it is now with --weights-spec SPEC")
+    if not path.exists() and (path.suffix or text not in zoo_names()):
+        raise StudyError(f"--weights-spec {text}: no such spec file or zoo name"
+                         f"{'' if path.suffix else suggest(text, zoo_names())}")
     spec = load(text)
     digest = network_digest(spec, dict(spec.vars), spec.input)
     if recorded is not None and digest != recorded["sha256"]:

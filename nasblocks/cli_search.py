@@ -53,7 +53,7 @@ def search(
     pruner: Annotated[Optional[str], _opt("--pruner", help=f"One of {', '.join(PRUNERS)}, over each epoch's accuracy (one-objective studies) [default: {_D.pruner}].", panel=_PANEL_STUDY)] = None,
     fit: Annotated[Optional[bool], typer.Option("--fit/--no-fit", help="Narrow an over-budget structure to the widest width that fits, instead of rejecting it \\[default: fit].", show_default=False, rich_help_panel=_PANEL_STUDY)] = None,
     seed: Annotated[Optional[int], _opt("--seed", help=f"Seed of the train/validation split; trial n draws and trains with seed + n [default: {_D.seed}].", panel=_PANEL_STUDY)] = None,
-    data: Annotated[Optional[str], _opt("--data", help=f"digits (scikit-learn's, no download), cifar10:<path> or folder:<path> [default: {_D.data}].", panel=_PANEL_DATA)] = None,
+    data: Annotated[Optional[str], _opt("--data", help=f"digits (scikit-learn's, no download), cifar10:<path> or folder:<path>; with --resume, where the study's data is now, if it moved [default: {_D.data}].", panel=_PANEL_DATA)] = None,
     resolution: Annotated[Optional[int], _opt("--resolution", "-r", help=f"Proxy training resolution; costs stay at the spec's input size [default: the space's proxy_resolution, else {DEFAULT_RESOLUTION}].", panel=_PANEL_DATA)] = None,
     epochs: Annotated[Optional[int], _opt("--epochs", "-e", help=f"Proxy training epochs per trial [default: {_D.epochs}].", panel=_PANEL_DATA)] = None,
     limit: Annotated[Optional[int], _opt("--limit", help="Use at most this many examples (train and validation) [default: all].", panel=_PANEL_DATA)] = None,

@@ -4,6 +4,7 @@ trains its exported spec to the same accuracy (on CPU, with the same thread coun
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,12 +13,13 @@ from typing import Any
 import pytest
 import torch
 from rich.console import Console
+from test_search_weights import nasblocks_cli
 from tiny_search import write_tiny_space
 
 import nasblocks
 from nasblocks import _train
 from nasblocks._search_run import run_search
-from nasblocks._study import best_trial
+from nasblocks._study import best_trial, load_study
 from nasblocks._train import TrainResult
 from nasblocks.cli import main
 from nasblocks.cli_search import study_export
@@ -135,24 +137,31 @@ def test_retrain_refuses_bad_input_in_one_line(tmp_path: Path, quick: dict[str, 
     assert exited.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
 
 
+def by_data(model: Any, data: Any, *, epochs: int, seed: int, report: Any = None, **_: Any) -> TrainResult:
+    """Training without the compute: an accuracy that depends on the data it was given."""
+    accuracy = 0.5 + len(data.train_y) / 1000
+    if report is not None:
+        report(epochs, accuracy)
+    return TrainResult(accuracy, epochs, 0.0, seed, "cpu")
+
+
+def image_folder(folder: Path, classes: tuple[str, ...] = ("cat", "dog"), images: int = 6) -> Path:
+    """An image folder of a few 8×8 images in each class."""
+    from PIL import Image
+
+    for k, label in enumerate(classes):
+        (folder / label).mkdir(parents=True)
+        for i in range(images):
+            Image.new("RGB", (8, 8), tuple(40 * i * (c == k) for c in range(3))).save(folder / label / f"{i}.png")
+    return folder
+
+
 def test_retrain_finds_data_that_moved_where_data_says(tmp_path: Path, quick: dict[str, Any],
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A study trained on an image folder, retrained on a machine where the folder is elsewhere."""
-    from PIL import Image
-
-    def by_data(model: Any, data: Any, *, epochs: int, seed: int, report: Any = None, **_: Any) -> TrainResult:
-        accuracy = 0.5 + len(data.train_y) / 1000  # the data it was given, not only its network
-        if report is not None:
-            report(epochs, accuracy)
-        return TrainResult(accuracy, epochs, 0.0, seed, "cpu")
-
     monkeypatch.setattr(_train, "train", by_data)
-    images = tmp_path / "images"
-    for label in ("cat", "dog"):
-        (images / label).mkdir(parents=True)
-        for i in range(6):
-            Image.new("RGB", (8, 8), (40 * i, 0, 0) if label == "cat" else (0, 40 * i, 0)).save(images / label / f"{i}.png")
+    images = image_folder(tmp_path / "images")
     search(tmp_path / "a", {**quick, "trials": 1, "data": f"folder:{images}"}, study="s")
     moved = images.rename(tmp_path / "moved")
     retrain = ["nasblocks", "study", "retrain", "s", "--dir", str(tmp_path / "a")]
@@ -170,6 +179,50 @@ def test_retrain_finds_data_that_moved_where_data_says(tmp_path: Path, quick: di
         out, err = capsys.readouterr()
         assert (exited.value.code or 0, err) == (status, message), out + err
     assert out == "trial 0: accuracy 0.5090, recorded 0.5090 (the same)\n"  # 9 training images
+
+
+def test_a_resumed_study_takes_its_data_where_it_is_now_and_each_trial_records_where_it_trained(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A study resumed on a machine where its image folder is elsewhere: the same kind of data,
+    known by its classes and number of examples; study retrain finds each trial's data where the
+    trial trained."""
+    monkeypatch.setattr(_train, "train", by_data)
+    images = image_folder(tmp_path / "images")
+    search(tmp_path / "a", {**quick, "trials": 1, "data": f"folder:{images}"}, study="s")
+    moved = images.rename(tmp_path / "moved")
+    other = image_folder(tmp_path / "other", ("cat", "dog", "fox"))
+    resume = ["search", "--study", "s", "--resume", "--dir", str(tmp_path / "a"), "--trials"]
+    for args, status, message in [
+        (["2"], 2, f"error: study 's' trained on folder:{images}, which is not there: give where it is now with "
+                   "--data folder:PATH\n"),
+        (["2", "--data", f"cifar10:{moved}"], 2, f"error: --data cifar10:{moved}: study 's' trained on "
+                                                 f"folder:{images}; give where that data is now, folder:PATH\n"),
+        (["2", "--data", f"folder:{other}"], 2, f"error: --data folder:{other}: is not the data study 's' trained "
+                                                f"on, folder:{images} (2 classes (cat, dog) then, 3 classes (cat, "
+                                                "dog, fox) now); a resumed study keeps its data\n"),
+        (["2", "--data", f"folder:{moved}"], 0, ""),
+    ]:
+        assert nasblocks_cli(monkeypatch, capsys, *resume, *args)[::2] == (status, message)
+    study = load_study(tmp_path / "a", "s", None)
+    assert [t.user_attrs["training"]["data"] for t in study.trials] == [f"folder:{images}", f"folder:{moved}"]
+    assert retrain_exits(monkeypatch, capsys, tmp_path / "a", "--trial", "1")[:2] == \
+        (0, "trial 1: accuracy 0.5090, recorded 0.5090 (the same)\n")
+    (moved / "dog" / "5.png").unlink()  # the study's data, as it now records it, changed in place
+    assert nasblocks_cli(monkeypatch, capsys, *resume, "3")[::2] == (
+        2, f"error: --data folder:{moved}: changed since study 's' trained on it (12 examples then, 11 examples "
+           "now); a resumed study keeps its data\n")
+
+
+def test_a_worker_joining_a_study_takes_its_data_where_it_is_on_its_machine(
+        tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_train, "train", by_data)
+    images = image_folder(tmp_path / "images")
+    there = shutil.copytree(images, tmp_path / "there")  # the same images on the joining worker's machine
+    shared = {**quick, "storage": f"journal:{tmp_path / 'journal.log'}"}
+    search(tmp_path / "a", {**shared, "trials": 1, "data": f"folder:{images}"}, study="s")
+    study = search(tmp_path / "b", {**shared, "trials": 2, "data": f"folder:{there}"}, study="s")
+    assert [t.user_attrs["training"]["data"] for t in study.trials] == [f"folder:{images}", f"folder:{there}"]
 
 
 def retrain_exits(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root: Path,

@@ -60,12 +60,14 @@ def test_trials_start_from_the_spec_s_places_and_retrain_and_resume_keep_it(
     status, _, err = nasblocks_cli(monkeypatch, capsys, *resume, "--weights-spec", str(base))
     assert status == 2 and err.startswith(f"error: --weights-spec {base}: is not the spec study 's' matched its "
                                           f"trials to, {spec} (digest "), err
-    assert nasblocks_cli(monkeypatch, capsys, *resume)[0] == 0
+    status, out, _ = nasblocks_cli(monkeypatch, capsys, *resume)
+    assert status == 0 and f"each trial starts from {weights} (the network of {spec}) as far as it fits" in out, out
     added = load_study(root, "s", None).trials[-1]
     assert added.user_attrs["training"]["weights"]["renamed"] == renamed_for(added.params["depth"])
 
 
-@pytest.mark.parametrize("case", ["no weights", "another structure", "another network's file"])
+@pytest.mark.parametrize("case", ["no weights", "no such file", "a zoo name misspelt", "another structure",
+                                  "another network's file"])
 def test_a_spec_that_does_not_name_the_file_s_network_is_refused_before_any_trial(
         tmp_path: Path, quick: dict[str, Any], deeper: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], case: str) -> None:
@@ -77,6 +79,11 @@ def test_a_spec_that_does_not_name_the_file_s_network_is_refused_before_any_tria
     given, message = {
         "no weights": (["--weights-spec", str(spec)],
                        "error: --weights-spec: names the network of a --weights file; give --weights FILE too\n"),
+        "no such file": (["--weights", str(weights), "--weights-spec", "nope.yaml"],
+                         "error: --weights-spec nope.yaml: no such spec file or zoo name\n"),
+        "a zoo name misspelt": (["--weights", str(weights), "--weights-spec", "resnet81"],
+                                "error: --weights-spec resnet81: no such spec file or zoo name; did you mean resnet18, "
+                                "resnet, resnet152?\n"),
         "another structure": (["--weights", str(weights), "--weights-spec", str(other)],
                               f"error: --weights-spec {other}: not a network of space 'tiny': network[0] ({other}:7) "
                               f"is not the base spec's ({tmp_path / 'tiny_spec.yaml'}:7); give the spec of the "
@@ -88,4 +95,8 @@ def test_a_spec_that_does_not_name_the_file_s_network_is_refused_before_any_tria
     status, _, err = nasblocks_cli(monkeypatch, capsys, "search", "--space", quick["space"], "--budget", "1MFLOPs",
                                    *given, "--dir", str(tmp_path / "studies"), "--study", "s")
     assert status == 2 and err.startswith(message) and err.count("\n") == 1, err
+    if case == "another network's file":  # not build's --set, which search lacks
+        assert err.endswith(" keys the network lacks (3.weight, 3.bias) (--weights-spec must give the network the "
+                            "file was saved from, vars included, set in the spec file: study retrain -o base.pt "
+                            "writes that spec as base.yaml, with the data's classes)\n"), err
     assert not (tmp_path / "studies" / "s").exists()
