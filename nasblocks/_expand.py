@@ -26,7 +26,7 @@ from typing import Any
 
 from nasblocks._expr import ExprError, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
-from nasblocks._graph import INPUT, Graph, Node
+from nasblocks._graph import INPUT, Calls, Graph, Node
 from nasblocks._op_args import REQUIRED, ArgError
 from nasblocks._ops import REGISTRY, OpDef, ShapeError
 from nasblocks._shape import fmt_shape
@@ -95,8 +95,10 @@ class Expander:
         self.graph = Graph(spec.name, spec.input)
         self._names: dict[str, int] = {}
         self._training_only = 0
-        self._in_block = 0  # block bodies being walked: their names are not the network's places
-        self._repeats: tuple[int, ...] = ()  # the repeat index of each enclosing repeated item
+        # where the walk is (Where): the block calls it is inside, and the repeat index of each
+        # enclosing repeated item inside the innermost one
+        self._calls: Calls = ()
+        self._repeats: tuple[int, ...] = ()
 
     def run(self) -> Graph:
         document = self.spec.document
@@ -225,8 +227,7 @@ class Expander:
             raise place.error(f"name {name!r} is already used in {scope.prefix or 'the network'}",
                               "name" if "name" in item else None, item)
         scope.taken.add(name)
-        if not self._in_block:  # a block's inside is replayed from the cache, not walked
-            self.graph.places[scope.child(name)] = (place, self._repeats)
+        self.graph.placed.append((scope.child(name), (self._calls, place, self._repeats)))
         return name
 
     def _template(self, raw: Any, env: Mapping[str, Any], place: Place) -> str:
@@ -311,19 +312,22 @@ class Expander:
                                                         calls=calls))
         body = Place(block.where, "body", f"blocks.{block.name}.body", calls=calls)
         key = fragment_key(block, local, self._training_only > 0) if cacheable else None
+        outer, repeats = self._calls, self._repeats
+        inside = (*outer, (place, repeats))  # the body's places are the item paths within the block
         if key is not None and key in CACHE:
-            out = replay(CACHE[key], self.graph, x, scope.prefix)
+            out = replay(CACHE[key], self.graph, x, scope.prefix, inside)
             if out is not None:
                 return out
-        start, aux, calls = len(self.graph), len(self.graph.aux_outputs), len(self.graph.block_calls)
+        since = (len(self.graph), len(self.graph.block_calls), len(self.graph.placed))
+        aux = len(self.graph.aux_outputs)
         self.graph.block_calls.append(block.name)
-        self._in_block += 1
+        self._calls, self._repeats = inside, ()
         try:
             out = self.sequence(block.body, body, local, x, scope, (*stack, block.name))
         finally:
-            self._in_block -= 1
+            self._calls, self._repeats = outer, repeats
         if key is not None and len(self.graph.aux_outputs) == aux:
-            fragment = record(self.graph, start, calls, x, out, scope.prefix)
+            fragment = record(self.graph, since, len(inside), x, out, scope.prefix)
             if fragment is not None:
                 remember(key, fragment)
         return out

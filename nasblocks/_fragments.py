@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nasblocks._graph import Graph, Node
+from nasblocks._graph import Calls, Graph, Node, Where
 
 MAX_ENTRIES = 4096
 _LEGAL = re.compile(r"[^0-9A-Za-z_]")
@@ -50,12 +50,16 @@ class Fragment:
     name_at: int  # length of the sanitized prefix to cut from each node name
     scope_at: int  # length of the dotted prefix to cut from targets and scopes
     block_calls: tuple[str, ...]  # the block itself and the blocks it called
+    # the modules it named: name after the prefix, and place with the calls up to its own cut off
+    placed: tuple[tuple[str, Where], ...]
 
 
-def record(graph: Graph, start: int, calls_start: int, block_input: str, output: str,
+def record(graph: Graph, since: tuple[int, int, int], depth: int, block_input: str, output: str,
            prefix: str) -> Fragment | None:
-    """Capture the nodes (and block calls) added since ``start`` (``calls_start``) as a Fragment;
-    None if they read nodes from outside."""
+    """Capture the nodes, block calls and module places added since ``since`` (the counts of
+    each before the block) as a Fragment, the places without the ``depth`` calls that lead to the
+    block, itself included; None if the nodes read nodes from outside."""
+    start, calls_start, places_start = since
     nodes = graph.nodes_since(start)
     index = {node.name: i for i, node in enumerate(nodes)}
     index[block_input] = -1
@@ -64,12 +68,16 @@ def record(graph: Graph, start: int, calls_start: int, block_input: str, output:
     base = node_base(prefix)
     if not all(node.name.startswith(base) for node in nodes):
         return None
+    placed = tuple((name[len(prefix):], (calls[depth:], place, repeats))
+                   for name, (calls, place, repeats) in graph.placed[places_start:])
     return Fragment(tuple(nodes), tuple(tuple(index[i] for i in n.inputs) for n in nodes),
-                    index[output], len(base), len(prefix), tuple(graph.block_calls[calls_start:]))
+                    index[output], len(base), len(prefix), tuple(graph.block_calls[calls_start:]), placed)
 
 
-def replay(fragment: Fragment, graph: Graph, block_input: str, prefix: str) -> str | None:
-    """Add the fragment's nodes under ``prefix``; None (nothing added) on a name clash."""
+def replay(fragment: Fragment, graph: Graph, block_input: str, prefix: str,
+           call: Calls) -> str | None:
+    """Add the fragment's nodes under ``prefix``, and its modules' places under the block
+    ``call`` (the calls that lead to it, itself last); None (nothing added) on a name clash."""
     base, cut = node_base(prefix), fragment.scope_at
     names = [base + node.name[fragment.name_at:] for node in fragment.nodes]
     if any(name in graph for name in names):
@@ -80,6 +88,8 @@ def replay(fragment: Fragment, graph: Graph, block_input: str, prefix: str) -> s
                        tuple(block_input if i < 0 else names[i] for i in inputs), node.in_shapes,
                        node.out_shape, node.params, node.macs, node.origin, node.training_only))
     graph.block_calls.extend(fragment.block_calls)
+    graph.placed.extend((prefix + name, (call + calls, place, repeats))
+                        for name, (calls, place, repeats) in fragment.placed)
     return block_input if fragment.output < 0 else names[fragment.output]
 
 

@@ -25,6 +25,12 @@ from nasblocks._ops import REGISTRY
 from nasblocks._shape import Shape, fmt_shape
 
 INPUT = "x"
+# Where a module sits in the spec: the block calls that lead to it, outermost first, each as the
+# calling item's place (an _expand.Place) and the repeat indices around it there; then the module's
+# own item and its repeat indices inside the innermost block's body (or the network). Places,
+# not joined paths: a path is joined only when two networks are aligned (``_inherit``).
+Calls = tuple[tuple[Any, tuple[int, ...]], ...]
+Where = tuple[Calls, Any, tuple[int, ...]]
 
 
 @dataclass(slots=True)
@@ -90,9 +96,9 @@ class Graph:
         self.output = INPUT
         self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
         self.block_calls: list[str] = []  # the YAML blocks expanded, in order (nested ones too)
-        # where each module named outside a block's body sits in the spec: the item's place (an
-        # _expand.Place) and the repeat indices around it; two networks of one space align by it
-        self.places: dict[str, tuple[Any, tuple[int, ...]]] = {}
+        # where each module sits in the spec, in the order they were named; two networks of one
+        # space align by it (a list: expansion only appends, ``places`` maps them when asked)
+        self.placed: list[tuple[str, Where]] = []
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] = []
 
@@ -104,6 +110,11 @@ class Graph:
     def nodes_since(self, start: int) -> list[Node]:
         """The nodes added after the first ``start`` (a block's, when it has just expanded)."""
         return self._order[start:]
+
+    @property
+    def places(self) -> dict[str, Where]:
+        """Where each module (by its dotted name) sits in the spec."""
+        return dict(self.placed)
 
     def __contains__(self, name: object) -> bool:
         return name in self._nodes

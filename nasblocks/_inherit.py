@@ -2,12 +2,17 @@
 base network, or the one ``search --weights-spec`` names), as far as it fits.
 
 A trial's network is seldom the file's own: another width, other kernels, more or fewer repeats
-of a stage. Its modules are matched to the file's by where they sit in the spec (the item, the
-foreach row, the repeat index: ``Graph.places``), not by name alone, since in a flat sequence
-(torchvision's ``features.7``) every repeat added or dropped shifts the names after it. Each
-tensor then takes what fits of its counterpart: all of it when the shapes agree, else the
-overlap (the leading channels, the centre of a kernel), as once-for-all networks share weights
-(Cai et al., 2020).
+of a stage, a block whose arguments drop a layer. Its modules are matched to the file's by where
+they sit in the spec (``Graph.places``), not by name, since names are positions: in a flat
+sequence (torchvision's ``features.7``) every repeat added or dropped shifts the names after it,
+and inside a block an item its ``if`` drops shifts its siblings' (an inverted residual without
+its expansion conv has its depthwise conv at ``conv.0``, not ``conv.1``). A place is the item's
+path in the YAML (in the network, or in the block's body for the layers inside a block), its
+foreach row and repeat, under the place of each block call that leads there: paths stay where
+an ``if`` drops an item beside them. Each tensor then takes what fits of its counterpart: all of
+it when the shapes agree, else the overlap (the leading channels, the centre of a kernel), as
+once-for-all networks share weights (Cai et al., 2020); a grouped convolution's overlap is taken
+group by group, so that each filter reads the inputs it was trained on.
 """
 
 from __future__ import annotations
@@ -20,15 +25,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from nasblocks._ops import conv_geometry
+
 if TYPE_CHECKING:
-    from nasblocks._graph import Graph
+    from nasblocks._graph import Graph, Node, Where
     from nasblocks._weights import Pretrained
 
 
 @dataclass(frozen=True)
 class Start:
     """What a trial's network starts from: the file, and the modules whose counterpart in the
-    file's network has another name (that name), or none at all (None: a repeat it lacks)."""
+    file's network is not named as their enclosing module's implies (that name), or that have
+    none at all (None: a repeat it lacks, a layer its block drops): ``counterparts``."""
 
     pretrained: Pretrained
     renamed: dict[str, str | None]
@@ -53,20 +61,30 @@ class Inherited:
 
 def counterparts(graph: Graph, source: Graph) -> dict[str, str | None]:
     """The modules of ``graph`` whose counterpart in ``source`` (the network of the weights file,
-    a network of the same spec), the module at the same place of the spec, has another name: that
-    name, or None where ``source`` has nothing there."""
-    theirs = {_place(where): name for name, where in source.places.items()}
-    renamed = {}
-    for name, where in graph.places.items():
-        other = theirs.get(_place(where))
-        if other != name:
+    a network of the same spec), the module at the same place of the spec, is not named as their
+    enclosing module's counterpart implies: that name, or None where ``source`` has nothing there.
+    A module left out keeps its enclosing module's counterpart's name for what it holds (all of
+    them, outside any renamed module: the same name), so a block that moved is one entry."""
+    paths: dict[Any, str] = {}  # a place's path, joined once: blocks replayed share their places
+    theirs = {_key(where, paths): name for name, where in source.placed}
+    renamed: dict[str, str | None] = {}
+    for name, where in graph.placed:  # a module after the one that holds it
+        other = theirs.get(_key(where, paths))
+        if other != _source(name, renamed):
             renamed[name] = other
     return renamed
 
 
-def _place(where: tuple[Any, tuple[int, ...]]) -> tuple[str, tuple[int, ...]]:
-    place, repeats = where
-    return place.path, repeats
+def _key(where: Where, paths: dict[Any, str]) -> tuple[Any, ...]:
+    """A place as the item paths (and repeat indices) of the block calls that lead to it and its own."""
+    calls, place, repeats = where
+    return tuple((_path(call, paths), around) for call, around in calls), _path(place, paths), repeats
+
+
+def _path(place: Any, paths: dict[Any, str]) -> str:
+    if place not in paths:
+        paths[place] = place.path
+    return paths[place]
 
 
 def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
@@ -77,18 +95,27 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
     one of the same rank but another shape gives its overlap, and the rest of the tensor keeps its
     fresh initialisation. The layers that make the outputs (the classifier) take an overlap only
     where they have as many rows as the file's: their rows are the file's classes, not channels.
+    A grouped convolution takes its overlap group by group (``_groups``).
     Batch norm's step counters are copied where they can be, but not counted: they are no weights."""
+    renamed = renamed or {}
     heads = _heads(graph)
+    convs = {node.target: node for node in graph if node.op in ("conv", "dwconv")}
+    groups: dict[str, int | None] = {}  # per conv: the groups its tensors are cut in
     counts: Counter[str] = Counter()
     with torch.no_grad():
         for key, mine in module.state_dict().items():  # tensors sharing the module's storage
-            source = _source(key, renamed or {})
+            source = _source(key, renamed)
             theirs = None if source is None else state.get(source)
+            owner = key.rpartition(".")[0]
+            if owner in convs and owner not in groups:
+                groups[owner] = _groups(convs[owner], graph, state, renamed)
+            cut = groups.get(owner, 1)
             if theirs is not None and theirs.shape == mine.shape:
                 mine.copy_(theirs)
                 how = "whole"
-            elif theirs is not None and theirs.dim() == mine.dim() and \
-                    (key.rpartition(".")[0] not in heads or theirs.shape[0] == mine.shape[0]):
+            elif theirs is not None and theirs.dim() == mine.dim() and cut is not None and \
+                    (owner not in heads or theirs.shape[0] == mine.shape[0]):
+                mine, theirs = mine.unflatten(0, (cut, -1)), theirs.unflatten(0, (cut, -1))
                 here, there = _overlap(mine.shape, theirs.shape)
                 mine[here].copy_(theirs[there])
                 how = "part"
@@ -99,25 +126,80 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
     return Inherited(counts["whole"], counts["part"], counts["fresh"])
 
 
+def _groups(conv: Node, graph: Graph, state: Mapping[str, torch.Tensor],
+            renamed: Mapping[str, str | None]) -> int | None:
+    """The groups a convolution's tensors and their counterparts are cut in, group ``j`` taking
+    the overlap of the file's group ``j``: its groups, where the file's convolution has as many;
+    else 1 (the leading overlap, which pairs group ``j`` with group ``j`` too) where each group
+    reads as many input channels in both (a depthwise convolution at another width); else None:
+    fresh, since no filter of the file reads the inputs a filter of the trial's does. The file's
+    groups are its input channels (``_file_channels``) over its weight's second dimension."""
+    cin = conv.in_shapes[0][0]
+    count = conv_geometry(conv.args, cin)[3]
+    key = f"{conv.target}.weight"
+    source = _source(key, renamed)
+    theirs = None if source is None else state.get(source)
+    if count == 1 or theirs is None or theirs.dim() != 4:
+        return 1
+    channels = _file_channels(graph, conv.inputs[0], state, renamed, _moved(key, renamed))
+    if channels is not None and channels == count * theirs.shape[1] and theirs.shape[0] % count == 0:
+        return count
+    return 1 if theirs.shape[1] == cin // count else None
+
+
+def _file_channels(graph: Graph, name: str, state: Mapping[str, torch.Tensor],
+                   renamed: Mapping[str, str | None], moved: str | None) -> int | None:
+    """The channels of value ``name`` of ``graph`` in the file's network: the rows of the file's
+    counterpart of the layer with weights that makes it, through the ops that keep the channels
+    (activations, pooling, a residual's add), summed over a concat's inputs; None where that
+    cannot be told (a split, a layer the file lacks), or where that layer's counterpart may not be
+    what makes the value in the file: outside ``moved``, the module whose move gave the reader its
+    counterpart (a block whose ``if`` dropped a layer moves the layers after it, not before)."""
+    while name in graph:
+        node = graph[name]
+        if node.target is not None and node.params:
+            if moved is not None and not node.target.startswith(f"{moved}."):
+                return None
+            source = _source(f"{node.target}.weight", renamed)
+            theirs = None if source is None else state.get(source)
+            return None if theirs is None else theirs.shape[0]
+        if node.op == "concat":
+            parts = [_file_channels(graph, part, state, renamed, moved) for part in node.inputs]
+            return None if None in parts else sum(parts)  # type: ignore[arg-type]
+        if node.out_shape[0] != node.in_shapes[0][0]:
+            return None
+        name = node.inputs[0]
+    return graph.input_shape[0]
+
+
 def _source(key: str, renamed: Mapping[str, str | None]) -> str | None:
     """The name of tensor ``key``'s counterpart: under its innermost renamed module's other name
     (a module that keeps its name keeps it for everything inside, too)."""
+    moved = _moved(key, renamed)
+    if moved is None:
+        return key
+    other = renamed[moved]
+    return None if other is None else other + key[len(moved):]
+
+
+def _moved(key: str, renamed: Mapping[str, str | None]) -> str | None:
+    """The innermost module holding ``key`` that ``renamed`` names, if any."""
     prefix = key
     while "." in prefix:
         prefix = prefix.rpartition(".")[0]
         if prefix in renamed:
-            other = renamed[prefix]
-            return None if other is None else other + key[len(prefix):]
-    return key
+            return prefix
+    return None
 
 
 def _overlap(mine: torch.Size, theirs: torch.Size) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Index tuples of the overlap of two shapes: leading along channels, centred along the
-    spatial dimensions of a convolution's kernel (the last two of a 4-d weight)."""
+    """Index tuples of the overlap of two shapes: leading along channels (and groups), centred
+    along the spatial dimensions of a convolution's kernel (the last two of a weight of four or,
+    cut in groups, five dimensions)."""
     here, there = [], []
     for dim, (n, m) in enumerate(zip(mine, theirs)):
         size = min(n, m)
-        centred = len(mine) == 4 and dim >= 2
+        centred = len(mine) >= 4 and dim >= len(mine) - 2
         start_here, start_there = ((n - size) // 2, (m - size) // 2) if centred else (0, 0)
         here.append(slice(start_here, start_here + size))
         there.append(slice(start_there, start_there + size))

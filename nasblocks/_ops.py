@@ -122,7 +122,7 @@ def _conv_padding(args: Args, kernel: tuple[int, int], dilation: tuple[int, int]
     return pad
 
 
-def _conv_geometry(args: Args, cin: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], int, int]:
+def conv_geometry(args: Args, cin: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], int, int]:
     """kernel, stride, dilation, groups and out channels of a conv or depthwise conv."""
     kernel, stride, dilation = args["kernel"], args["stride"], args["dilation"]
     if "multiplier" in args:
@@ -135,7 +135,7 @@ def _conv_geometry(args: Args, cin: int) -> tuple[tuple[int, int], tuple[int, in
 
 def _conv_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
     c, h, w = _feature_map("conv", ins[0])
-    kernel, stride, dilation, _, out = _conv_geometry(args, c)
+    kernel, stride, dilation, _, out = conv_geometry(args, c)
     pad = _conv_padding(args, kernel, dilation)
     if pad == "same":
         if stride != (1, 1):
@@ -148,14 +148,14 @@ def _conv_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
 
 def _conv_cost(args: Args, ins: tuple[Shape, ...], out: Shape) -> tuple[int, int]:
     cin = ins[0][0]
-    kernel, _, _, groups, cout = _conv_geometry(args, cin)
+    kernel, _, _, groups, cout = conv_geometry(args, cin)
     per_output = cin // groups * kernel[0] * kernel[1]
     params = cout * per_output + (cout if args["bias"] else 0)
     return params, out[0] * out[1] * out[2] * per_output
 
 
 def _conv_module(args: Args, ins: tuple[Shape, ...], inplace: bool) -> nn.Module:
-    kernel, stride, dilation, groups, out = _conv_geometry(args, ins[0][0])
+    kernel, stride, dilation, groups, out = conv_geometry(args, ins[0][0])
     return nn.Conv2d(ins[0][0], out, kernel, stride, _conv_padding(args, kernel, dilation),
                      dilation, groups, bias=args["bias"])
 

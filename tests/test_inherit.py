@@ -1,7 +1,8 @@
 """A network of a search space starts from a weights file of the space's base network as far as it
-fits (``_inherit``): each module matched to the one at the same place of the spec, tensors of the
-same shape whole, of another shape their overlap (leading channels, centred kernels), the
-classifier only whole; everything else keeps the initialisation drawn from the seed."""
+fits (``_inherit``): each module matched to the one at the same place of the spec (inside a block,
+the same item of the block), tensors of the same shape whole, of another shape their overlap
+(leading channels, centred kernels, group by group), the classifier only whole; everything else
+keeps the initialisation drawn from the seed."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 import nasblocks
 from nasblocks._expand import expand
 from nasblocks._fragments import CACHE
-from nasblocks._inherit import Inherited, Start, counterparts, inherit
+from nasblocks._inherit import Inherited, Start, _key, counterparts, inherit
 from nasblocks._search import build_proxy
 from nasblocks._space import load_space
 from nasblocks._study import standalone, write_spec
@@ -215,15 +216,94 @@ def test_a_spec_of_another_structure_is_refused_naming_both_files() -> None:
 
 
 def test_the_places_are_the_same_whether_blocks_expand_or_come_from_the_fragment_cache() -> None:
-    """Pricing replays a block it has expanded before from the cache, without walking its body."""
+    """Pricing replays a block it has expanded before from the cache, without walking its body:
+    the layers inside it are placed all the same."""
     spec = stage_depths(row2=2)
     CACHE.clear()
     cold = expand(spec)
     assert CACHE  # the blocks the cold expansion walked are what the warm one replays
     warm = expand(spec)
-    assert len(cold.places) > 20
-    assert {name: (place.path, repeats) for name, (place, repeats) in cold.places.items()} == \
-        {name: (place.path, repeats) for name, (place, repeats) in warm.places.items()}
+    paths: dict[Any, str] = {}
+    places = [{name: _key(where, paths) for name, where in graph.placed} for graph in (cold, warm)]
+    assert len(places[0]) > 100 and places[0] == places[1]
+    calls, path, _ = places[1]["features.5.conv.1.0"]  # the depthwise conv of row 2's second block
+    assert [call for call, _ in calls] == ["network[0].seq[1].foreach[2].do[0].inverted_residual",
+                                           "blocks.inverted_residual.body[0].add[0].seq[1].conv_bn_act"]
+    assert calls[0][1] == (1,) and path == "blocks.conv_bn_act.body[0].conv"
+
+
+def stages(first_expansion: int) -> nasblocks.Spec:
+    """MobileNetV2 whose first block expands its input ``first_expansion`` times (1 in the paper)."""
+    table = [[first_expansion, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+             [6, 160, 3, 2], [6, 320, 1, 1]]
+    return mobilenet(stages=table)
+
+
+def test_an_inverted_residual_without_its_expansion_conv_takes_the_file_s_depthwise_conv() -> None:
+    """Without its expansion (its ``if`` false) the block's depthwise conv is conv.0, not conv.1:
+    matched by its item in the block, it takes the depthwise conv's tensors, not the 1x1
+    expansion's of the same rank. Only the moved layers are renamed, not what they hold."""
+    file = state(stages(6))
+    assert counterparts(expand(stages(1)), expand(stages(6))) == {
+        "features.1.conv.0": "features.1.conv.1", "features.1.conv.1": "features.1.conv.2",
+        "features.1.conv.2": "features.1.conv.3"}
+    mine, inherited = started(stages(1), file, base=stages(6))
+    assert torch.equal(mine["features.1.conv.0.0.weight"], file["features.1.conv.1.0.weight"][:32])
+    assert torch.equal(mine["features.1.conv.1.weight"], file["features.1.conv.2.weight"][:, :32])
+    assert torch.equal(mine["features.1.conv.2.running_mean"], file["features.1.conv.3.running_mean"])
+    assert inherited.fresh == 0
+
+
+def test_an_expansion_conv_the_file_s_block_lacks_starts_fresh() -> None:
+    file = state(stages(1))
+    mine, inherited = started(stages(6), file, base=stages(1))
+    fresh = state(stages(6), seed=0)
+    expansion = [key for key in mine if key.startswith("features.1.conv.0.")]
+    assert all(torch.equal(mine[key], fresh[key]) for key in expansion)
+    assert inherited.fresh == counted(mine[key] for key in expansion)
+    assert torch.equal(mine["features.1.conv.1.0.weight"][:32], file["features.1.conv.0.0.weight"])
+
+
+def test_a_pre_activation_block_takes_its_norm_only_from_the_same_item_of_the_block() -> None:
+    """preact_block has two items: the block that projects its shortcut and the one that does not.
+    Stage 1's first basic block keeps its 64 channels, a bottleneck's widens them to 256: the
+    basic block's layers sit in the other item, and start fresh, though the bottleneck's of the
+    same names (norm1, conv1, ...) have tensors of the same ranks. Stage 2's first blocks both
+    project: the basic block's norm1 takes the bottleneck's."""
+    basic, bottleneck = (nasblocks.load("resnetv2", input=INPUT, layers=[1, 1, 1, 1], block=block)
+                         for block in ("basic", "bottleneck"))
+    file = state(bottleneck)
+    mine, _ = started(basic, file, base=bottleneck)
+    fresh = state(basic, seed=0)
+    first = [key for key in mine if key.startswith("stages.0.blocks.0.")]
+    assert len(first) == 12 and all(torch.equal(mine[key], fresh[key]) for key in first)
+    assert torch.equal(mine["stages.1.blocks.0.norm1.weight"], file["stages.1.blocks.0.norm1.weight"][:64])
+
+
+def resnext(groups: int, width_per_group: int) -> nasblocks.Spec:
+    return nasblocks.load("resnet", input=INPUT, depth=50, groups=groups, width_per_group=width_per_group)
+
+
+GROUPED = "layer1.0.conv2.weight"  # a 3x3 conv of 4 groups: [width, width / 4, 3, 3]
+
+
+def test_a_grouped_conv_takes_its_overlap_group_by_group() -> None:
+    """ResNeXt with 4 groups of 16 channels starts from one with 4 groups of 32: each group takes
+    the leading 16 filters of the file's group, over the leading 16 of its inputs, not the file's
+    first 64 filters (its first two groups, which read other inputs)."""
+    file = state(resnext(4, 32))
+    mine, _ = started(resnext(4, 16), file, base=resnext(4, 32))
+    assert mine[GROUPED].shape == (64, 16, 3, 3) and file[GROUPED].shape == (128, 32, 3, 3)
+    assert torch.equal(mine[GROUPED].unflatten(0, (4, 16)), file[GROUPED].unflatten(0, (4, 32))[:, :16, :16])
+
+
+def test_a_grouped_conv_of_other_groups_than_the_file_s_starts_fresh() -> None:
+    """ResNet-50's conv2 is one group of 64 filters reading all 64 inputs; no filter of it reads
+    only the 16 inputs of a group of 4."""
+    file = state(resnext(1, 64))
+    mine, _ = started(resnext(4, 16), file, base=resnext(1, 64))
+    assert torch.equal(mine[GROUPED], state(resnext(4, 16), seed=0)[GROUPED])
+    assert torch.equal(mine["layer1.0.conv1.weight"], file["layer1.0.conv1.weight"])
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -12,6 +12,7 @@ import torch
 import nasblocks
 from nasblocks import _expand
 from nasblocks._fragments import Fragment
+from nasblocks._graph import Calls
 from nasblocks._spec import specs_dir
 
 HEAD = "imports: [blocks.yaml]\ninput: [8, 16, 16]\n"
@@ -190,8 +191,9 @@ def test_block_fragments_replay_identically(write_spec: Callable[..., Path],
     replays: list[str] = []   # the prefixes replayed under
     real = _expand.replay
 
-    def replay(fragment: Fragment, graph: nasblocks.Graph, block_input: str, prefix: str) -> str | None:
-        out = real(fragment, graph, block_input, prefix)
+    def replay(fragment: Fragment, graph: nasblocks.Graph, block_input: str, prefix: str,
+               call: Calls) -> str | None:
+        out = real(fragment, graph, block_input, prefix, call)
         if out is not None:
             replays.append(prefix)
         return out
