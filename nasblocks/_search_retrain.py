@@ -38,16 +38,13 @@ class Retrained:
     model: GraphModule = field(repr=False)  # trained, in eval mode
 
     def save(self, path: Path) -> Path:
-        """Write the trained weights to ``path`` (a state_dict, with ``torch.save``) and the
-        network's spec to :func:`spec_beside` ``path``, each whole or not at all; return the spec's
-        path. Check both places with :func:`check_output` before training."""
-        import torch
-
-        from nasblocks._output import write_saved
+        """Write the trained weights to ``path`` (a state_dict, with ``torch.save``, or as
+        ``.safetensors``) and the network's spec to :func:`spec_beside` ``path``, each whole or not
+        at all; return the spec's path. Check both places with :func:`check_output` before training."""
         from nasblocks._study import standalone, write_spec
+        from nasblocks._weights import write_state_dict
 
-        state = {key: tensor.detach().cpu() for key, tensor in self.model.state_dict().items()}
-        write_saved(path, lambda file: torch.save(state, file))
+        write_state_dict(path, self.model.state_dict())
         spec_path = spec_beside(path)
         bound = ", ".join([*(f"{key}={value}" for key, value in self.network.overrides.items()),
                            f"input {'x'.join(map(str, self.network.input))}"])
@@ -70,14 +67,14 @@ def spec_beside(path: Path) -> Path:
 
 def check_output(path: Path) -> None:
     """Refuse, before any training, a weights path that ``Retrained.save`` cannot write: the
-    spec's own suffix, a suffix that promises another format, a place that cannot be written
-    (for the weights or the spec beside them)."""
+    spec's own suffix, ``.safetensors`` without its package, a place that cannot be written (for
+    the weights or the spec beside them)."""
+    from nasblocks._weights import check_writable_weights
+
     if path.suffix.lower() in (".yaml", ".yml"):
         raise OutputError(f"{path}: name the weights file (such as {path.with_suffix('.pt')}); the network's "
                           f"spec is written beside it, as {spec_beside(path)}")
-    if path.suffix.lower() == ".safetensors":
-        raise OutputError(f"{path}: the weights are saved with torch.save, not as safetensors; name a .pt file")
-    check_writable(path)
+    check_writable_weights(path)
     check_writable(spec_beside(path))
 
 

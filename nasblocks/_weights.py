@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -74,15 +74,45 @@ def _unreadable(message: str) -> str:
     return f"not a PyTorch weights file ({detail[1] if detail else (lines[0] if lines else 'unreadable')})"
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def write_state_dict(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Write ``state`` (on the CPU) to ``path``, whole or not at all, in the form its suffix
+    names: ``.safetensors``, else ``torch.save``'s — the forms :func:`read_state_dict` reads.
+    Check a ``.safetensors`` path with :func:`check_writable_weights` before the work that makes
+    the tensors."""
+    from nasblocks._output import write_bytes, write_saved
+
+    tensors = {key: tensor.detach().cpu().contiguous() for key, tensor in state.items()}
+    if path.suffix == ".safetensors":
+        write_bytes(path, _safetensors(path, "writing").save(tensors))
+    else:
+        write_saved(path, lambda file: torch.save(tensors, file))
+
+
+def check_writable_weights(path: Path) -> None:
+    """Refuse, before any work, a weights path :func:`write_state_dict` could not write in its form."""
+    from nasblocks._output import check_writable
+
+    if path.suffix == ".safetensors":
+        _safetensors(path, "writing")
+    check_writable(path)
+
+
+def _safetensors(path: Path, doing: str) -> Any:
+    """safetensors' torch module, or one line saying how to install it (an optional package)."""
     try:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        import safetensors.torch
     except ImportError:
-        raise WeightsError(f"{path}: reading .safetensors needs the package safetensors: "
+        raise WeightsError(f"{path}: {doing} .safetensors needs the package safetensors: "
                            "pip install safetensors") from None
+    return safetensors.torch
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    module = _safetensors(path, "reading")
+    from safetensors import SafetensorError
+
     try:
-        return load_file(path)
+        return module.load_file(path)
     except SafetensorError as err:
         raise WeightsError(f"{path}: not a safetensors file ({err})") from None
 

@@ -155,7 +155,7 @@ def study_retrain(
     device: Annotated[Optional[str], _opt("--device", help="cpu, cuda or cuda:N [default: the device the trial trained on].")] = None,
     weights: Annotated[Optional[Path], _opt("--weights", "-w", help="Where the weights file the trial started from is now, if it moved; known by its SHA-256 [default: the path the study recorded].", metavar="FILE")] = None,
     data: Annotated[Optional[str], _opt("--data", help="Where the trial's data is now, if it moved: cifar10:PATH or folder:PATH, the kind it trained on [default: the path the study recorded].")] = None,
-    output: Annotated[Optional[Path], _opt("--output", "-o", help="Save the trained weights here (a state_dict, e.g. best.pt) and the spec of the network as trained (the proxy: the data's classes, the proxy input) beside them (best.pt → best.yaml), for `nasblocks build best.yaml --weights best.pt`.", metavar="FILE")] = None,
+    output: Annotated[Optional[Path], _opt("--output", "-o", help="Save the trained weights here (a state_dict, e.g. best.pt, or best.safetensors) and the spec of the network as trained (the proxy: the data's classes, the proxy input) beside them (best.pt → best.yaml), for `nasblocks build best.yaml --weights best.pt`.", metavar="FILE")] = None,
     root: DirOpt = Path("studies"),
     storage: StorageOpt = None,
 ) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 from rich.console import Console
+from safetensors.torch import load_file
 from test_search_weights import nasblocks_cli
 from tiny_search import write_tiny_space
 
@@ -272,11 +273,12 @@ def test_retrain_refuses_a_place_it_cannot_save_to_before_training(
     monkeypatch.setattr(_train, "train", lambda *args, **kwargs: trained.append(1))
     (tmp_path / "taken").write_text("")
     (tmp_path / "kept.yaml").mkdir()
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)  # import safetensors.torch fails
     for output, message in [
         ("best.yaml", "{0}/best.yaml: name the weights file (such as {0}/best.pt); the network's spec is written "
                       "beside it, as {0}/best.yaml"),
-        ("best.safetensors", "{0}/best.safetensors: the weights are saved with torch.save, not as safetensors; "
-                             "name a .pt file"),
+        ("best.safetensors", "{0}/best.safetensors: writing .safetensors needs the package safetensors: "
+                             "pip install safetensors"),  # an optional package, made missing below
         ("taken/best.pt", "{0}/taken/best.pt: cannot write there ({0}/taken is a file, not a folder)"),
         ("kept.pt", "{0}/kept.yaml: is a folder; name a file to write"),  # where the spec would go
     ]:
@@ -288,7 +290,8 @@ def test_retrain_refuses_a_place_it_cannot_save_to_before_training(
 def test_retrain_keeps_a_network_whose_accuracy_differs_and_exits_1(
         tmp_path: Path, quick: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    """The weights are what this setup trained, so they are saved; the status still tells."""
+    """The weights are what this setup trained, so they are saved (here as .safetensors); the
+    status still tells."""
     monkeypatch.setattr(_train, "train", by_size)
     search(tmp_path, {**quick, "trials": 1}, study="s")
 
@@ -296,6 +299,8 @@ def test_retrain_keeps_a_network_whose_accuracy_differs_and_exits_1(
         return replace(by_size(*args, **kwargs, report=lambda *_: None), accuracy=0.25)
 
     monkeypatch.setattr(_train, "train", lower)
-    status, out, _ = retrain_exits(monkeypatch, capsys, tmp_path, "-o", str(tmp_path / "best.pt"))
+    status, out, _ = retrain_exits(monkeypatch, capsys, tmp_path, "-o", str(tmp_path / "best.safetensors"))
     assert status == 1 and out.startswith("trial 0: accuracy 0.2500, recorded ") and "saved the network" in out
-    nasblocks.build(tmp_path / "best.yaml", weights=tmp_path / "best.pt")
+    model = nasblocks.build(tmp_path / "best.yaml", weights=tmp_path / "best.safetensors")  # strictly
+    saved = load_file(tmp_path / "best.safetensors")  # a safetensors file, not torch.save's
+    assert saved.keys() == model.state_dict().keys()
