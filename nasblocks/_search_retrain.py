@@ -10,6 +10,7 @@ input bound), so that ``nasblocks build SPEC --weights FILE`` loads them strictl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,10 +80,12 @@ def check_output(path: Path) -> None:
 
 
 def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
-            device: str | None = None, weights: Path | None = None, data: str | None = None) -> Retrained:
+            device: str | None = None, weights: Path | None = None, data: str | None = None,
+            report: Callable[[int, float], None] | None = None) -> Retrained:
     """Train ``trial``'s network again on ``device`` (default: the one it trained on), on its
     data and from the weights file it started from, if any; ``data`` and ``weights`` say where
-    they are now when they moved (another machine)."""
+    they are now when they moved (another machine). ``report(epoch, accuracy)`` follows the
+    training, epoch by epoch, as the trial reported to the pruner."""
     import torch
 
     from nasblocks._data import load_dataset
@@ -111,7 +114,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     torch.set_num_threads(training["threads"])
     try:
         model, _ = build_proxy(proxy, recorded["seed"], start)
-        result = train(model, data, epochs=training["epochs"], seed=recorded["seed"],
+        result = train(model, data, epochs=training["epochs"], seed=recorded["seed"], report=report,
                        **{key: training[key] for key in RECIPE_DEFAULTS})
     finally:
         torch.set_num_threads(threads)

@@ -162,7 +162,10 @@ def study_retrain(
     """Train a finished trial's network again from its spec, its seed and the training settings it
     recorded, at the thread count it trained with, and compare the accuracy with the recorded one;
     exit status 1 when they differ (the versions or device that differ from the trial's are named).
-    With -o, the trained network is kept, whether or not the accuracy is the same."""
+    On a terminal, a bar follows the epochs beside the accuracies the trial recorded. With -o, the
+    trained network is kept, whether or not the accuracy is the same."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from nasblocks._search_retrain import check_output, retrain
     from nasblocks._study import load_study, study_dir
 
@@ -170,7 +173,17 @@ def study_retrain(
     chosen = _chosen(study, trial)
     if output is not None:
         check_output(output)
-    again = retrain(study, chosen, study_dir(root, name), device, weights, data)
+    epochs, recorded = chosen.user_attrs.get("training", {}).get("epochs"), chosen.intermediate_values
+    with Progress(TextColumn("{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"trial {chosen.number}, epoch", total=epochs, status="")
+
+        def report(epoch: int, accuracy: float) -> None:
+            then = f" (recorded {recorded[epoch]:.4f})" if epoch in recorded else ""
+            progress.update(task, completed=epoch, status=f"accuracy {accuracy:.4f}{then}")
+
+        again = retrain(study, chosen, study_dir(root, name), device, weights, data, report)
     same = again.accuracy == again.recorded
     console.print(f"trial {chosen.number}: accuracy {again.accuracy:.4f}, recorded {again.recorded:.4f}"
                   f"{' (the same)' if same else ''}" + (f"; this setup differs: {', '.join(again.differences)}"

@@ -256,7 +256,9 @@ def test_retrain_keeps_the_network_as_trained_which_build_loads_strictly(
     assert (saved.vars["num_classes"], list(saved.input)) == (10, training["input"]) != (1000, [3, 32, 32])
 
     model = nasblocks.build(saved, weights=weights).eval()
-    again = retrain(study, study.trials[0], tmp_path / "s").model
+    epochs: dict[int, float] = {}  # what study retrain's progress bar shows, epoch by epoch
+    again = retrain(study, study.trials[0], tmp_path / "s", report=epochs.__setitem__).model
+    assert epochs == study.trials[0].intermediate_values and len(epochs) == training["epochs"]
     x = torch.randn(8, *training["input"])
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
