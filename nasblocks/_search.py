@@ -266,7 +266,7 @@ class Search:
         fit the spec's network, or one that none of the space's networks takes a tensor of."""
         from nasblocks._compile import compile_graph
         from nasblocks._search_retrain import spec_beside
-        from nasblocks._weights import Pretrained, load_weights
+        from nasblocks._weights import Pretrained, check_fits
         from nasblocks._weights_spec import read_weights_spec
 
         assert self.config.weights is not None and self.smallest is not None
@@ -279,11 +279,12 @@ class Search:
             spec, self.pretrained_spec = read_weights_spec(self.config.weights_spec, self.space.base, self.space.name,
                                                            None if recorded is None else recorded["spec"], what)
             self.pretrained_graph = expand(spec)
-            saved = Path(self.pretrained.path)
-            load_weights(compile_graph(self.pretrained_graph), saved, f"the network of {spec.file}",
-                         f"--weights-spec must give the network the file was saved from, vars included, set in "
-                         f"the spec file: study retrain -o {saved.name} writes that spec as "
-                         f"{spec_beside(saved).name}, with the data's classes")
+            saved = Path(self.pretrained.path)  # its tensors read once, here as for every trial
+            check_fits(compile_graph(self.pretrained_graph), self.pretrained.state, str(saved),
+                       f"the network of {spec.file}",
+                       f"--weights-spec must give the network the file was saved from, vars included, set in "
+                       f"the spec file: study retrain -o {saved.name} writes that spec as "
+                       f"{spec_beside(saved).name}, with the data's classes")
         smallest = self.proxy(self.space.spec(self.smallest[0]))
         _, takes = build_proxy(smallest, self.config.seed, self.start(expand(smallest)))
         assert takes is not None

@@ -145,13 +145,22 @@ def compiled(graph: Graph, weights: Weights | None = None) -> GraphModule:
     return module
 
 
-def load_weights(module: nn.Module, weights: Weights, network: str, remedy: str = VARS_REMEDY) -> int:
+def load_weights(module: nn.Module, weights: Weights, network: str) -> int:
     """Load ``weights`` (a file, or a state_dict) into ``module`` (the compiled ``network``),
-    strictly, and return how many tensors were loaded. A key missing on either side or a shape
-    that differs is one WeightsError naming them, before anything is copied, and ``remedy``: how
-    the command that loads them gives the network the file was saved from."""
+    strictly, and return how many tensors were loaded; :func:`check_fits` first."""
     source = "the state_dict" if isinstance(weights, Mapping) else str(weights)
     state = dict(weights) if isinstance(weights, Mapping) else read_state_dict(weights)
+    check_fits(module, state, source, network)
+    module.load_state_dict(state, strict=True)
+    return len(state)
+
+
+def check_fits(module: nn.Module, state: Mapping[str, torch.Tensor], source: str, network: str,
+               remedy: str = VARS_REMEDY) -> None:
+    """Refuse ``state`` (read from ``source``) where it does not fit ``module`` (the compiled
+    ``network``) strictly: a key missing on either side or a shape that differs is one
+    WeightsError naming them, and ``remedy``: how the command that loads them gives the network
+    the file was saved from."""
     own = module.state_dict()
     # torch fills a batch norm's num_batches_tracked that an older checkpoint lacks
     missing = [k for k in own if k not in state and not k.endswith(".num_batches_tracked")]
@@ -164,8 +173,6 @@ def load_weights(module: nn.Module, weights: Weights, network: str, remedy: str 
     problems = [p for p in problems if p]
     if problems:
         raise WeightsError(f"{source}: does not fit {network}: {'; '.join(problems)} ({remedy})")
-    module.load_state_dict(state, strict=True)
-    return len(state)
 
 
 @dataclass(frozen=True)
