@@ -16,7 +16,8 @@ from nasblocks._graph import Graph
 @dataclass(frozen=True)
 class Cost:
     """What a network costs per image at its spec's input size; ``latency_ms`` is None unless
-    ``nasblocks.cost(..., latency=device)`` asked for it."""
+    ``nasblocks.cost(..., latency=device)`` asked for it, and then the time of one forward of
+    ``batch`` images (one unless asked otherwise)."""
 
     params: int
     macs: int

@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import math
+import numbers
 import platform
 import re
 import statistics
@@ -112,17 +113,23 @@ def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, 
     torch_device(device)
     if dtype not in DTYPES:
         raise LatencyError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise LatencyError(f"--batch: expected a positive integer, got {batch!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise LatencyError(f"--threads: expected a positive integer, got {threads!r}")
-    threads = threads or torch.get_num_threads()
+    batch = _positive("--batch", batch)
+    threads = torch.get_num_threads() if threads is None else _positive("--threads", threads)
+    if not isinstance(channels_last, bool):  # "no" would be true, and key the table as channels_last
+        raise LatencyError(f"--channels-last: expected True or False, got {channels_last!r}")
     if clock not in ("wall", "cpu"):
         raise LatencyError(f"--clock: expected wall or cpu, got {clock!r}")
     if clock == "cpu" and (device != "cpu" or threads != 1):
         raise LatencyError("--clock cpu measures one thread's CPU time: it needs --device cpu and "
                            f"--threads 1, got --device {device} --threads {threads}")
     return Setting(device, batch, threads, dtype, channels_last, clock)
+
+
+def _positive(option: str, value: Any) -> int:
+    """``value`` as an int (a NumPy integer of a sweep too) when it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise LatencyError(f"{option}: expected a positive integer, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,22 @@ def running(run: Setting) -> Iterator[None]:
     finally:
         torch.set_num_threads(previous_threads)
         torch.backends.cudnn.benchmark = previous_benchmark
+
+
+@contextlib.contextmanager
+def out_of_memory_as_error(run: Setting) -> Iterator[None]:
+    """Running out of memory (a ``--batch`` the device cannot hold) as one line, a
+    :class:`LatencyError`, rather than torch's traceback: CUDA's OutOfMemoryError, and the CPU
+    allocator's failure, which torch raises as a plain RuntimeError."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        cpu = isinstance(err, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(err)
+        if not (cpu or isinstance(err, (MemoryError, torch.OutOfMemoryError))):
+            raise
+        said = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LatencyError(f"--batch {run.batch}: out of memory on {_canonical(run.device)} ({said}); "
+                           f"try a smaller --batch") from None
 
 
 def prepare(module: nn.Module, run: Setting) -> nn.Module:
@@ -383,5 +406,6 @@ def measure(module: nn.Module, input_shape: Shape | Sequence[Shape], *, device: 
     if warmup < 0:
         raise LatencyError(f"--warmup: expected an integer >= 0, got {warmup}")
     shapes = [tuple(input_shape)] if input_shape and isinstance(input_shape[0], int) else [tuple(s) for s in input_shape]  # type: ignore[arg-type]
-    inputs = [make_input(shape, run) for shape in shapes]  # type: ignore[arg-type]
-    return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, min_block_ms=min_block_ms)
+    with out_of_memory_as_error(run):
+        inputs = [make_input(shape, run) for shape in shapes]  # type: ignore[arg-type]
+        return measure_inputs(module, inputs, run, warmup=warmup, repeats=repeats, min_block_ms=min_block_ms)

@@ -32,13 +32,15 @@ How close this comes to the measured network is measured, not assumed:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
 import os
 import statistics
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,8 @@ from typing import Any
 import torch
 
 from nasblocks._graph import Graph
-from nasblocks._latency import Measurement, Setting, device_key, device_name, setting, summarise
+from nasblocks._latency import (Measurement, Setting, device_key, device_name, out_of_memory_as_error, setting,
+                                summarise)
 from nasblocks._latency_probe import time_layers
 from nasblocks._latency_units import entry_keys, setting_key, unit_inputs, units
 from nasblocks._output import replacing
@@ -59,6 +62,7 @@ from nasblocks.errors import LatencyError
 # 7: CPU readings too
 FORMAT = 7
 STATS = ("median", "p10", "min")
+FIGURES = tuple(f"{stat}_ms" for stat in STATS)  # what an entry must hold, one per statistic
 # How units are timed for the table (forwards of the whole network): briefly, since a search
 # prices thousands of candidates.
 UNIT_TIMING = {"warmup": 3, "repeats": 21}
@@ -119,13 +123,20 @@ class LatencyTable:
         self._mtime = self.path.stat().st_mtime
 
     def _read(self) -> dict[str, dict[str, Any]]:
+        with self._failing("read"):  # another user's table in a shared cache: not to be deleted
+            raw = self.path.read_bytes()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
+            data = json.loads(raw)
+        except ValueError as err:
             raise LatencyError(f"{self.path}: not a readable latency table ({err}); delete it and "
                                f"it is measured again") from None
-        if isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] < FORMAT:
+        written = data.get("format") if isinstance(data, dict) else None
+        if isinstance(written, int) and written < FORMAT:
             return {}  # figures of an older method: measured again, and the file replaced on save
+        if isinstance(written, int) and written > FORMAT:  # deleting it would lose the newer one's work
+            raise LatencyError(f"{self.path}: a latency table of format {written}, written by a newer "
+                               f"nasblocks (this one reads format {FORMAT}); upgrade nasblocks, or set "
+                               f"NASBLOCKS_CACHE to another folder")
         if (not isinstance(data, dict) or data.get("format") != FORMAT
                 or not isinstance(data.get("device"), dict) or not isinstance(data.get("entries"), dict)):
             raise LatencyError(f"{self.path}: not a nasblocks latency table of format {FORMAT}; "
@@ -136,7 +147,8 @@ class LatencyTable:
         for name, entry in data["entries"].items():
             if not _is_entry(entry):
                 raise LatencyError(f"{self.path}: entry {name!r} is not an object of figures in ms "
-                                   f"(median_ms, ...); delete the file and it is measured again")
+                                   f"({', '.join(FIGURES)}, and its runs with the time of the latest); "
+                                   f"delete the file and it is measured again")
         return data["entries"]
 
     def changed_on_disk(self) -> bool:
@@ -160,11 +172,19 @@ class LatencyTable:
             "measured": time.strftime(MEASURED_FORMAT), "runs": runs,
         }
 
+    def check_writable(self) -> None:
+        """Fail now, before units are timed, where the table could not be saved (a cache folder
+        that is not the user's, or under a file)."""
+        with self._failing("write"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path.parent):  # what saving makes there
+                pass
+
     def save(self) -> None:
         """Merge the entries on disk with this table's and replace the file, holding a lock on
         its folder (readable by every user of a shared cache, unlike a lock file of one user's)
         so that two processes saving at once do not each write what the other lacks."""
-        try:
+        with self._failing("write"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             folder = os.open(self.path.parent, os.O_RDONLY)
             try:
@@ -172,8 +192,14 @@ class LatencyTable:
                 self._merge_and_replace()
             finally:
                 os.close(folder)
+
+    @contextlib.contextmanager
+    def _failing(self, doing: str) -> Iterator[None]:
+        """An OSError inside, as one line naming the table and the way out."""
+        try:
+            yield
         except OSError as err:
-            raise LatencyError(f"cannot write the latency table {self.path} ({err.strerror or err}); "
+            raise LatencyError(f"cannot {doing} the latency table {self.path} ({err.strerror or err}); "
                                f"set NASBLOCKS_CACHE to a folder you can write") from None
 
     def _merge_and_replace(self) -> None:
@@ -187,10 +213,37 @@ class LatencyTable:
 
 
 def _is_entry(entry: Any) -> bool:
-    """Whether a table entry is an object whose figures (``*_ms``) are numbers."""
-    return isinstance(entry, dict) and all(
+    """Whether a table entry holds what a prediction reads: its figures, and where it keeps its
+    runs (:meth:`LatencyTable.put`), those runs' figures and when the latest was."""
+    if not _has_figures(entry, FIGURES):
+        return False
+    if "runs" not in entry:
+        return True  # figures put there by hand, taken as they are
+    runs = entry["runs"]
+    return (isinstance(runs, list) and all(_has_figures(run, RUN_FIGURES) for run in runs)
+            and _measured_at(entry) is not None)
+
+
+def _has_figures(figures: Any, names: Sequence[str]) -> bool:
+    """Whether ``figures`` is an object of numbers (``*_ms``) that holds ``names`` (and the
+    host's figures of them where it has a host's side, on CUDA)."""
+    if not isinstance(figures, dict):
+        return False
+    host = [f"host_{name}" for name in names] if any(key.startswith("host_") for key in figures) else []
+    return all(name in figures for name in [*names, *host]) and all(
         isinstance(value, (int, float)) and not isinstance(value, bool)
-        for name, value in entry.items() if name.endswith("_ms"))
+        for name, value in figures.items() if name.endswith("_ms"))
+
+
+def _measured_at(entry: dict[str, Any]) -> float | None:
+    """When an entry's latest run was, in seconds since the epoch; None where it does not say."""
+    measured = entry.get("measured")
+    if not isinstance(measured, str):
+        return None
+    try:
+        return time.mktime(time.strptime(measured, MEASURED_FORMAT))
+    except ValueError:
+        return None
 
 
 _OPEN: dict[Path, LatencyTable] = {}
@@ -344,8 +397,11 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
                            f"profile` or allow measuring missing units")
     ran = bool(missing) or (measure_missing and any(map(_unsettled, filter(None, entries.values()))))
     if ran:  # one run of the network times its units, each gaining a run
+        table.check_writable()
         try:
-            for key, (measurement, host) in measure_in_network(graph, run, **UNIT_TIMING).items():
+            with out_of_memory_as_error(run):
+                timed = measure_in_network(graph, run, **UNIT_TIMING)
+            for key, (measurement, host) in timed.items():
                 table.put(key, measurement, host)
         finally:  # what was measured is kept, even when interrupted
             table.save()
@@ -361,7 +417,8 @@ def _unsettled(entry: dict[str, Any]) -> bool:
     runs = len(entry.get("runs", ()))
     if runs == 0 or runs >= SETTLED_RUNS:
         return False
-    return time.time() - time.mktime(time.strptime(entry["measured"], MEASURED_FORMAT)) >= SETTLE_AFTER_S
+    measured = _measured_at(entry)
+    return measured is not None and time.time() - measured >= SETTLE_AFTER_S
 
 
 def predict(graph: Graph, device: str = "cpu", **options: Any) -> float:

@@ -134,3 +134,23 @@ def test_profile_checks_every_spec_before_it_measures_any(monkeypatch, capsys, t
     _, err = run(monkeypatch, capsys, "profile", str(tiny_path), "no_such_network", "--threads", "1", code=2)
     assert err.startswith("error: no spec file or zoo network named 'no_such_network'")
     assert not lt.table_path("cpu").exists()  # tiny was not profiled first
+
+
+def test_profile_stopped_by_ctrl_c_keeps_what_it_measured(monkeypatch, capsys, tiny_path: Path, write_spec) -> None:
+    other = write_spec(tiny_path.read_text().replace("linear: {out: 4}", "linear: {out: 5}"), "other.yaml")
+    measure_in_network = lt.measure_in_network
+    calls = []
+
+    def ctrl_c_in_the_second(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return measure_in_network(*args, **kwargs)
+
+    monkeypatch.setattr(lt, "measure_in_network", ctrl_c_in_the_second)
+    out, err = run(monkeypatch, capsys, "profile", str(tiny_path), str(other), "--threads", "1", code=130)
+    assert err == "interrupted\n" and "tiny.yaml" in out and "other.yaml" not in out
+    assert len(json.loads(lt.table_path("cpu").read_text())["entries"]) == 9  # the first network's, whole
+    monkeypatch.setattr(lt, "_OPEN", {})  # a second run, in a new process
+    out, _ = run(monkeypatch, capsys, "profile", str(tiny_path), str(other), "--threads", "1", "--json")
+    assert [row["measured_now"] for row in json.loads(out)["networks"]] == [0, 1]  # only other's linear

@@ -8,6 +8,7 @@ import re
 import statistics
 import time
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -123,6 +124,8 @@ def test_cuda_without_a_gpu_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) 
     ({"dtype": "fp8"}, "--dtype: expected one of fp32, fp16, bf16, got 'fp8'"),
     ({"batch": 0}, "--batch: expected a positive integer, got 0"),
     ({"threads": 0}, "--threads: expected a positive integer, got 0"),
+    ({"threads": 2.0}, "--threads: expected a positive integer, got 2.0"),
+    ({"channels_last": "no"}, "--channels-last: expected True or False, got 'no'"),  # not taken as true
     ({"clock": "tsc"}, "--clock: expected wall or cpu, got 'tsc'"),
     ({"clock": "cpu", "threads": 2}, "--clock cpu measures one thread's CPU time: it needs --device cpu and "
                                      "--threads 1, got --device cpu --threads 2"),
@@ -133,11 +136,43 @@ def test_bad_settings_say_what_is_expected(options, message) -> None:
     assert str(err.value) == message
 
 
+def test_numpy_integers_of_a_sweep_are_integers() -> None:
+    run = setting("cpu", batch=np.int64(2), threads=np.int32(1))
+    assert (run.batch, run.threads) == (2, 1) and type(run.batch) is type(run.threads) is int
+
+
 def test_repeats_must_be_positive_and_warmup_not_negative() -> None:
     with pytest.raises(LatencyError, match="--repeats: expected a positive integer, got 0"):
         measure(nn.ReLU(), (1, 4, 4), repeats=0)
     with pytest.raises(LatencyError, match="--warmup: expected an integer >= 0, got -1"):
         measure(nn.ReLU(), (1, 4, 4), warmup=-1)
+
+
+class Fails(nn.Module):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise self.error
+
+
+CPU_ALLOCATOR = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 60211200000 bytes. Error code 12 (Cannot allocate memory)")
+
+
+@pytest.mark.parametrize("error", [RuntimeError(CPU_ALLOCATOR), torch.OutOfMemoryError("CUDA out of memory."),
+                                   MemoryError()])
+def test_a_batch_the_device_cannot_hold_is_one_line(error: Exception) -> None:
+    with pytest.raises(LatencyError) as raised:
+        quick(Fails(error), (3, 8, 8), batch=4)
+    said = str(error) or "MemoryError"
+    assert str(raised.value) == f"--batch 4: out of memory on cpu ({said}); try a smaller --batch"
+
+
+def test_other_errors_of_the_network_are_left_as_they_are() -> None:
+    with pytest.raises(RuntimeError, match="^mat1 and mat2 shapes cannot be multiplied$"):
+        quick(Fails(RuntimeError("mat1 and mat2 shapes cannot be multiplied")), (3, 8, 8))
 
 
 def test_device_key_names_the_device_and_torch_and_is_a_file_name() -> None:

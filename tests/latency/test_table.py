@@ -27,6 +27,11 @@ from nasblocks.errors import LatencyError
 SUFFIX = "|b1|fp32|contiguous|t1"
 
 
+def figures(ms: float) -> dict[str, float]:
+    """An entry's figures, as planted by hand (no runs)."""
+    return {"median_ms": ms, "p10_ms": ms, "min_ms": ms}
+
+
 def test_units_fuse_conv_bn_act_and_keep_every_node_once(tiny: nasblocks.Graph) -> None:
     groups = lu.units(tiny)
     assert [[n.op for n in unit] for unit in groups] == [
@@ -307,8 +312,8 @@ def test_an_unknown_statistic_is_an_error(tiny: nasblocks.Graph) -> None:
 def test_two_processes_filling_one_table_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     first, second = lt.LatencyTable.open("cpu", path), lt.LatencyTable.open("cpu", path)
-    first.entries["a"] = {"median_ms": 1.0}
-    second.entries["b"] = {"median_ms": 2.0}
+    first.entries["a"] = figures(1.0)
+    second.entries["b"] = figures(2.0)
     first.save()
     second.save()
     assert set(json.loads(path.read_text())["entries"]) == {"a", "b"}
@@ -321,7 +326,7 @@ def test_two_processes_filling_one_table_lose_nothing(tmp_path: Path) -> None:
 def test_a_saved_table_is_readable_as_the_umask_allows(tmp_path: Path) -> None:
     # a cache that several users' workers share: not mkstemp's owner-only 0600
     table = lt.LatencyTable.open("cpu", tmp_path / "t.json")
-    table.entries["a"] = {"median_ms": 1.0}
+    table.entries["a"] = figures(1.0)
     previous = os.umask(0o022)
     try:
         table.save()
@@ -386,7 +391,18 @@ def test_on_cpu_units_are_summed_with_the_call() -> None:
     assert (latency, call_ms, [u.ms for u in units_], gpu, host) == (2.6, 0.5, [2.0, 0.1], None, None)
 
 
-@pytest.mark.parametrize("damage", [{"device": "cpu"}, {"entries": {"a": 3}}, {"entries": {"a": {"median_ms": "1"}}}])
+RUN = {"median_ms": 1.0, "p10_ms": 1.0, "min_ms": 1.0, "p90_ms": 1.0}
+
+
+@pytest.mark.parametrize("damage", [
+    {"device": "cpu"}, {"entries": {"a": 3}}, {"entries": {"a": {"median_ms": "1"}}},
+    {"entries": {"a": {}}}, {"entries": {"a": {"median_ms": 1.0}}},  # figures missing: no statistic to sum
+    {"entries": {"a": figures(1.0) | {"host_median_ms": 1.0}}},  # a host's side without its p10 and min
+    {"entries": {"a": figures(1.0) | {"runs": [RUN]}}},  # runs, and no time of the latest
+    {"entries": {"a": figures(1.0) | {"runs": [RUN], "measured": "yesterday"}}},
+    {"entries": {"a": figures(1.0) | {"runs": RUN, "measured": "2026-11-27T05:00:00"}}},
+    {"entries": {"a": figures(1.0) | {"runs": [{"median_ms": 1.0}], "measured": "2026-11-27T05:00:00"}}},
+])
 def test_a_table_of_the_wrong_shape_says_what_to_do(damage: dict[str, Any], cache: Path) -> None:
     path = lt.table_path("cpu")
     path.parent.mkdir(parents=True)
@@ -396,21 +412,68 @@ def test_a_table_of_the_wrong_shape_says_what_to_do(damage: dict[str, Any], cach
         lt.LatencyTable.open("cpu")
 
 
+def test_a_table_written_whole_by_this_method_passes_the_check(tiny: nasblocks.Graph) -> None:
+    lt.predict(tiny, "cpu", threads=1)
+    table = lt.LatencyTable.open("cpu")
+    assert len(table.entries) == 9 and all(map(lt._is_entry, table.entries.values()))
+
+
+def test_a_table_this_user_cannot_read_is_not_to_be_deleted(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = lt.table_path("cpu")
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+
+    def not_ours(self: Path) -> bytes:  # root reads any file: another user's, as it would fail
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", not_ours)
+    with pytest.raises(LatencyError) as raised:
+        lt.LatencyTable.open("cpu")
+    assert str(raised.value) == (f"cannot read the latency table {path} (Permission denied); "
+                                 f"set NASBLOCKS_CACHE to a folder you can write")
+
+
+def test_a_table_of_a_newer_nasblocks_is_left_as_it_is(tiny: nasblocks.Graph, cache: Path) -> None:
+    path = lt.table_path("cpu")
+    path.parent.mkdir(parents=True)
+    newer = json.dumps({"format": lt.FORMAT + 1, "device": {"key": device_key("cpu")}, "entries": {"a": [1]}})
+    path.write_text(newer)
+    with pytest.raises(LatencyError, match=rf"\.json: a latency table of format {lt.FORMAT + 1}, written by a newer "
+                                           rf"nasblocks \(this one reads format {lt.FORMAT}\); upgrade nasblocks, or set "
+                                           r"NASBLOCKS_CACHE to another folder$"):
+        lt.predict(tiny, "cpu", threads=1)
+    assert path.read_text() == newer  # not deleted, nor replaced by this one's
+
+
 def test_a_cache_folder_that_cannot_be_written_is_one_clear_error(tiny: nasblocks.Graph, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("NASBLOCKS_CACHE", str(tmp_path / "a-file"))  # root writes anywhere; not under a file
+    timed: list[nasblocks.Graph] = []
+    monkeypatch.setattr(lt, "measure_in_network", lambda graph, *args, **kwargs: timed.append(graph) or {})
     with pytest.raises(LatencyError, match=r"cannot write the latency table .*a-file/latency/.*\.json "
                                            r"\(Not a directory\); set NASBLOCKS_CACHE to a folder you can write"):
         lt.predict(tiny, "cpu", threads=1)
+    assert timed == []  # said before the network was timed for a table it could not keep
+
+
+def test_a_network_the_device_cannot_hold_while_its_units_are_timed_is_one_line(
+        tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_memory(*args: Any, **kwargs: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB.")
+
+    monkeypatch.setattr(lt, "measure_in_network", out_of_memory)
+    with pytest.raises(LatencyError, match=r"^--batch 64: out of memory on cpu \(CUDA out of memory\. Tried to "
+                                           r"allocate 9\.00 GiB\.\); try a smaller --batch$"):
+        lt.predict(tiny, "cpu", threads=1, batch=64)
 
 
 def test_two_processes_saving_at_the_same_moment_lose_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "t.json"
     first, second = lt.LatencyTable.open("cpu", path), lt.LatencyTable.open("cpu", path)
     path.write_text(json.dumps({"format": lt.FORMAT, "device": first.device, "entries": {}}))
-    first.entries["a"] = {"median_ms": 1.0}
-    second.entries["b"] = {"median_ms": 2.0}
+    first.entries["a"] = figures(1.0)
+    second.entries["b"] = figures(2.0)
     other = threading.Thread(target=second.save)
     read = first._read
 
