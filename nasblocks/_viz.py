@@ -252,12 +252,20 @@ def _laid_out(pic: Picture, path: Path, fmt: str) -> bytes:
                           "write the source instead (-o NAME.dot), or draw fewer boxes (--depth)") from None
 
 
-def draw(pic: Picture, path: Path, fmt: str | None = None) -> str:
-    """Write ``pic`` to ``path`` — svg, png, pdf or dot source, by default what the suffix
-    names — and say what drew it: "dot", or "matplotlib" where Graphviz's dot is not
-    installed (the DOT source needs no program)."""
+def draw(graph: Graph, path: Path, fmt: str | None = None, depth: int | None = None, color: str | None = None,
+         device: str = "cpu") -> tuple[Picture, str]:
+    """Write the :func:`picture` of ``graph`` to ``path`` — svg, png, pdf or dot source, by
+    default what the suffix names — and return it with what drew it: "dot", or "matplotlib"
+    where Graphviz's dot is not installed (the DOT source needs no program). The format and
+    the path are checked first: one that cannot be written is an OutputError before any
+    latency is measured or anything laid out."""
     fmt = format_of(path, fmt, FORMATS)
     check_writable(path)
+    pic = picture(graph, depth, color, device)
+    return pic, _render(pic, path, fmt)
+
+
+def _render(pic: Picture, path: Path, fmt: str) -> str:
     if fmt == "dot" or shutil.which("dot"):
         drawn = to_dot(pic).source.encode() if fmt == "dot" else _laid_out(pic, path, fmt)
         write_bytes(path, drawn)

@@ -34,13 +34,9 @@ def viz(
     hierarchical names as nested clusters, each op with its arguments, output shape and cost,
     edges labelled with tensor shapes."""
     from nasblocks._expand import expand
-    from nasblocks._output import check_writable, format_of
-    from nasblocks._viz import DOT_MISSING, FORMATS, draw, picture
+    from nasblocks._viz import DOT_MISSING, draw
 
-    fmt = format_of(output, fmt, FORMATS)
-    check_writable(output)  # before any latency is measured
-    pic = picture(expand(load_spec(spec, set_, input_size)), depth, color, device)
-    drawer = draw(pic, output, fmt)
+    pic, drawer = draw(expand(load_spec(spec, set_, input_size)), output, fmt, depth, color, device)
     if drawer == "matplotlib":
         print(f"note: {DOT_MISSING}", file=sys.stderr)
     framed = f", {len(pic.clusters)} cluster{'s' * (len(pic.clusters) != 1)}" if drawer == "dot" else ""

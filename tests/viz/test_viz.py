@@ -26,6 +26,7 @@ from nasblocks._summary import Row, summary_rows
 from nasblocks._viz import draw, picture
 from nasblocks._viz_fallback import figure
 from nasblocks.cli import main
+from nasblocks.errors import NasblocksError
 
 SVG = "{http://www.w3.org/2000/svg}"
 README = Path(__file__).parents[2] / "README.md"
@@ -259,7 +260,15 @@ def test_a_matplotlib_failure_is_not_called_a_write_failure(monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot: matplotlib draws
     monkeypatch.setattr(Figure, "savefig", broken)
     with pytest.raises(OSError, match="font cache"):
-        draw(picture(nasblocks.expand(nasblocks.load(str(small)))), tmp_path / "net.svg")
+        draw(nasblocks.expand(nasblocks.load(str(small))), tmp_path / "net.svg")
+
+
+def test_draw_refuses_an_unwritable_output_before_measuring_latency(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                    small: Path) -> None:
+    monkeypatch.setattr(_viz, "node_latency", lambda *_: pytest.fail("latency measured for a picture that cannot be written"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NasblocksError, match="^" + re.escape(f"{tmp_path}/file/net.svg: cannot write there (")):
+        draw(nasblocks.expand(nasblocks.load(str(small))), tmp_path / "file" / "net.svg", color="latency")
 
 
 def drawn_texts(fig: Figure) -> tuple[list[Bbox], list[Bbox]]:
