@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -16,6 +17,7 @@ from torch import nn
 from nasblocks import _ops
 from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._ops import REGISTRY, output_kind
+from nasblocks.errors import SpecError
 
 
 def _class_name(name: str) -> str:
@@ -38,6 +40,7 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     nodes themselves, after their functions: ``get_graph_node_names``, and the code of a network
     read back by ``pickle``/``torch.load``.
     """
+    _check_fits_memory(graph)
     fx_graph = torch.fx.Graph()
     values = {INPUT: fx_graph.placeholder(INPUT)}
     names: dict[torch.fx.Node, str] = {}
@@ -68,6 +71,24 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     module = _graph_module(modules, _named(fx_graph, names), _class_name(graph.name))
     fast_attributes(module)
     return module
+
+
+def _check_fits_memory(graph: Graph) -> None:
+    """Refuse a network whose parameters alone outgrow this machine's memory (a width or an
+    ``out`` a few digits too long), naming its largest layer: torch would fail allocating them
+    with a traceback, or the kernel would kill the process while they are initialised."""
+    need = graph.params * torch.get_default_dtype().itemsize
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need <= memory:
+        return
+    from rich.filesize import decimal
+
+    largest = max(graph, key=lambda node: node.params)
+    file, _, line = largest.origin.rpartition(":")
+    raise SpecError(f"the network's {graph.params:,} parameters take {decimal(need)} as "
+                    f"{str(torch.get_default_dtype()).removeprefix('torch.')}, more than this machine's memory "
+                    f"({decimal(memory)}); this layer holds {largest.params:,} of them",
+                    file=file, line=int(line), path=largest.target or largest.name)
 
 
 def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name: str) -> torch.fx.GraphModule:

@@ -19,9 +19,11 @@ sites are added (``in inverted_residual called at specs/mobilenet_v2.yaml:40``).
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from nasblocks._expr import ExprError, input_env
@@ -43,6 +45,17 @@ MAX_DEPTH = 48
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[0-9A-Za-z_]+")
 FLAGS = ("functional", "inline")
+
+
+@cache
+def _taken_names() -> frozenset[str]:
+    """The names no module may take: Python's keywords (``self.class`` does not parse), ``self``
+    and the attributes of a GraphModule and of the plain modules inside it (``training``,
+    ``forward``, ``eval``, ``code``, ``_modules``), which a submodule would hide or fail to set."""
+    import torch.fx
+    from torch import nn
+
+    return frozenset({*keyword.kwlist, "self", *dir(torch.fx.GraphModule(nn.Module(), torch.fx.Graph()))})
 
 
 @dataclass
@@ -95,6 +108,7 @@ class Expander:
         self.graph = Graph(spec.name, spec.input)
         self._names: dict[str, int] = {}
         self._training_only = 0
+        self._aux_at: dict[int, tuple[Place, YMap]] = {}  # each auxiliary output's position: its item
         # where the walk is (Where): the block calls it is inside, and the repeat index of each
         # enclosing repeated item inside the innermost one
         self._calls: Calls = ()
@@ -105,6 +119,11 @@ class Expander:
         env = {**self.spec.vars, **input_env(self.spec.input)}
         place = Place(document, "network", "network")
         self.graph.output = self.sequence(document["network"], place, env, INPUT, Scope(""), ())
+        for expected, position in enumerate(sorted(self._aux_at), 1):
+            if position != expected:  # the training-mode outputs are a tuple: a gap would shift the heads after it
+                at, item = self._aux_at[position]
+                raise at.error(f"aux {position} leaves position {expected} of the training-mode outputs empty; "
+                               "number the auxiliary outputs 1, 2, ... (an 'if' may have dropped one)", "aux", item)
         return self.graph
 
     # --- structure ------------------------------------------------------------------------------
@@ -160,6 +179,7 @@ class Expander:
         finally:
             self._training_only -= 1
         self.graph.aux_outputs.append((position, out))
+        self._aux_at[position] = (place, item)
 
     def _head(self, item: YMap, place: Place) -> str:
         if "foreach" in item:
@@ -241,6 +261,10 @@ class Expander:
             raise place.error(str(err)) from None
         if not _NAME.fullmatch(name):
             raise place.error(f"a name must be an identifier or a number, got {name!r}")
+        if name in _taken_names():
+            why = ("a Python keyword" if keyword.iskeyword(name) else "how the generated forward() calls its module"
+                   if name == "self" else "an attribute of every torch module (torch.fx.GraphModule)")
+            raise place.error(f"name {name!r} is taken: it is {why}; choose another")
         return name
 
     def foreach(self, item: YMap, place: Place, env: Mapping[str, Any], x: str, scope: Scope,

@@ -365,6 +365,9 @@ def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overri
     elif not path.exists():
         _missing_file(path)
     document = read_yaml(path)
+    if document is None:
+        raise SpecError("empty file: a spec is a YAML mapping with at least 'input' and 'network'",
+                        file=display_path(path))
     if not isinstance(document, YMap):
         raise SpecError(f"a spec must be a YAML mapping, got {kind(document)}",
                         file=display_path(path), line=1)

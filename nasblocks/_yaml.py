@@ -230,7 +230,8 @@ def display_path(path: Path) -> str:
 
 
 def read_yaml(path: Path) -> Any:
-    """Read and parse a YAML file once per version of it (cached on path, mtime and size)."""
+    """Read and parse a YAML file once per version of it (cached on path, mtime and size); an
+    empty one (or one of comments only) is None."""
     shown = display_path(path)
     try:
         stat = path.stat()
@@ -252,8 +253,5 @@ def read_yaml(path: Path) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise SpecError(f"not UTF-8 text (byte {err.start})", file=shown) from None
-    if not text.strip():
-        raise SpecError("empty file: a spec is a YAML mapping with at least 'input' and 'network'",
-                        file=shown)
-    _cache[key] = data = parse_yaml(text, shown)
+    _cache[key] = data = parse_yaml(text, shown)  # what an empty file should hold is the caller's to say
     return data

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import nasblocks
+from nasblocks._space import load_space
 from nasblocks.cli import main
 from nasblocks.errors import SpecError
 
@@ -109,6 +110,17 @@ CASES = [
     ("bare word for a required argument", HEAD + "blocks:\n  b:\n    args: {fn: ~}\n    body: [{act: {fn: fn}}]\n"
      "network:\n  - b: {fn: relu}\n", 8, "network[0].b.fn",
      "a required argument takes no bare word: quote it, \"'relu'\", or give the argument a string default"),
+    ("aux position skipped", HEAD + "network:\n  - seq: [{flatten: {}}, {linear: {out: 3}}]\n    aux: 2\n  - flatten: {}\n",
+     5, "network[0]", "aux 2 leaves position 1 of the training-mode outputs empty; number the auxiliary outputs 1, 2"),
+    # names a module cannot take: compiled, each broke the network (eval() failed, self.class did not parse)
+    ("name of a module attribute", HEAD + "network:\n  - relu: {}\n    name: training\n", 5, "network[0].relu.name",
+     "name 'training' is taken: it is an attribute of every torch module (torch.fx.GraphModule); choose another"),
+    ("name of a method", HEAD + "network:\n  - seq: [{relu: {}, name: forward}]\n", 4, "network[0].seq[0].relu.name",
+     "name 'forward' is taken: it is an attribute of every torch module"),
+    ("keyword as a name", HEAD + "network:\n  - conv: {out: 8, kernel: 3}\n    name: class\n", 5,
+     "network[0].conv.name", "name 'class' is taken: it is a Python keyword; choose another"),
+    ("self as a name", HEAD + "network:\n  - relu: {}\n    name: \"{'self'}\"\n", 5, "network[0].relu.name",
+     "name 'self' is taken: it is how the generated forward() calls its module; choose another"),
 ]
 
 
@@ -148,6 +160,7 @@ EMPTY = "empty file: a spec is a YAML mapping with at least 'input' and 'network
 @pytest.mark.parametrize("content, message", [
     (b"", EMPTY),
     (b"   \n\n", EMPTY),
+    (b"# comments only\n", EMPTY),
     (b"\x00\x01binary", "not a text file (it contains NUL bytes)"),
     (b"\xff\xfe\xfa", "not UTF-8 text (byte 0)"),
     (b"a: 1\n" * 300_000, "file is 1,500,000 bytes; a spec must be under 1,048,576"),
@@ -158,6 +171,18 @@ def test_unreadable_files_are_named(tmp_path: Path, content: bytes, message: str
     with pytest.raises(SpecError) as caught:
         nasblocks.load(path)
     assert str(caught.value) == f"{path}: {message}"
+
+
+def test_an_empty_library_or_space_is_named_for_what_it_must_hold(write_spec: Callable[..., Path]) -> None:
+    write_spec("", "empty.yaml")
+    spec = write_spec(HEAD.replace("[blocks.yaml]", "[empty.yaml]") + "network: []\n")
+    with pytest.raises(SpecError) as caught:
+        nasblocks.load(spec)
+    assert str(caught.value) == f"{spec}:1: imports[0]: a block library must be a YAML mapping with 'blocks'"
+    space = write_spec("", "space.yaml")
+    with pytest.raises(SpecError) as caught:
+        load_space(space)
+    assert str(caught.value) == f"{space}:1: a search space must be a YAML mapping with 'base' and 'vars'"
 
 
 def test_missing_file_and_unknown_name() -> None:
@@ -188,6 +213,16 @@ def test_explosive_specs_are_refused_quickly(write_spec: Callable[..., Path], al
     with pytest.raises(SpecError, match=r"net.yaml:9: this value holds more than 100,000 values once its aliases "
                                         r"are expanded \(633,331\)"):
         nasblocks.expand(nasblocks.load(spec))
+
+
+def test_a_network_larger_than_memory_is_one_error_naming_its_largest_layer(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(HEAD + "network:\n  - flatten: {}\n  - linear: {out: 10000000000}\n    name: fc\n")
+    with pytest.raises(SpecError) as caught:
+        nasblocks.build(spec)  # before torch allocates 123 TB (a traceback) or the kernel kills the process
+    message = str(caught.value)
+    assert message.startswith(f"{spec}:5: fc: the network's 30,730,000,000,000 parameters take 122.9 TB as float32, "
+                              "more than this machine's memory (") and message.endswith(
+        "); this layer holds 30,730,000,000,000 of them"), message
 
 
 CLI_SPEC = HEAD + "vars: {width: 1.0}\nnetwork:\n  - conv: {out: 8, kernel: 7, stride: 8, padding: 0}\n" \
