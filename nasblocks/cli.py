@@ -128,12 +128,13 @@ def zoo(
 ) -> None:
     """List every named network: input, parameters, multiply-adds and blocks used (--json adds its spec file and reference)."""
     from nasblocks import expand
-    from nasblocks._spec import load, zoo_names
+    from nasblocks._spec import load, suggest, zoo_names
 
+    names = [name for name in sorted(zoo_names()) if not match or match in name]
+    if not names:
+        raise NasblocksError(f"no zoo network's name contains {match!r}{suggest(match, zoo_names())}")
     rows = []
-    for name in sorted(zoo_names()):
-        if match and match not in name:
-            continue
+    for name in names:
         spec = load(name)
         graph = expand(spec)
         rows.append({"name": name, "spec": spec.file, "reference": spec.document.get("reference", ""),

@@ -98,6 +98,7 @@ def test_help_keeps_every_bracketed_note(monkeypatch: pytest.MonkeyPatch, capsys
     (("build",), "error: Missing argument 'spec'. (try 'nasblocks build --help')"),
     (("search", "--trials", "many"), "error: Invalid value for '--trials' / '-n': "),
     (("study", "shwo"), "error: No such command 'shwo'."),
+    (("zoo", "resnet_18"), "error: no zoo network's name contains 'resnet_18'; did you mean resnet18, "),  # not an empty table
 ])
 def test_usage_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                    args: tuple[str, ...], message: str) -> None:
