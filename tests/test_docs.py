@@ -1,20 +1,31 @@
 """The spec language's documentation: its worked example is a real spec that equals what it
-claims to, and its lists of keys, heads, meta keys and functions are the loader's."""
+claims to, and its lists of keys, heads, meta keys and functions are the loader's; the commands
+the README and the docs show take the options they are given, and name specs and vars that are."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
+import pytest
 import torch
+import typer
 from torchvision.models.resnet import BasicBlock
 
 import nasblocks
 from nasblocks._expand import META
+from nasblocks._export import FORMATS as EXPORTS
 from nasblocks._expr import FUNCTIONS
+from nasblocks._output import format_of
 from nasblocks._spec import RESERVED, SPEC_KEYS
+from nasblocks._viz import FORMATS as PICTURES
+from nasblocks.cli import app
+from nasblocks.cli_spec import load_spec
 
-DOC = Path(__file__).parents[1] / "docs" / "spec-language.md"
+ROOT = Path(__file__).parents[1]
+DOC = ROOT / "docs" / "spec-language.md"
+COMMAND = re.compile(r"^ {4}(?:\.venv/bin/)?nasblocks ((?:build|viz|export|zoo|ops)\b.*?)(?: +#.*)?$", re.MULTILINE)
 
 
 def test_worked_example_equals_torchvision_basic_blocks(tmp_path: Path) -> None:
@@ -47,3 +58,27 @@ def test_spec_language_lists_the_keys_heads_meta_keys_and_functions_the_loader_k
     listed = text.split("- functions:")[1].split(";")[0]
     assert {name for chunk in re.findall(r"`([^`]+)`", listed) for name in chunk.split("(")[0].split()} \
         == set(FUNCTIONS)
+
+
+def documented_commands() -> list[list[str]]:
+    """The words of each build, viz, export, zoo and ops line in the README's and the docs'
+    command blocks."""
+    texts = [(ROOT / name).read_text() for name in ("README.md", "docs/spec-language.md", "docs/viz-export.md")]
+    return [shlex.split(line) for text in texts for line in COMMAND.findall(text)]
+
+
+def test_the_docs_show_the_commands_of_their_sections() -> None:
+    shown = {words[0] for words in documented_commands()}
+    assert shown == {"build", "viz", "export", "zoo", "ops"} and len(documented_commands()) >= 20
+
+
+@pytest.mark.parametrize("words", documented_commands(), ids=" ".join)
+def test_a_documented_command_parses_and_names_a_network_that_expands(monkeypatch: pytest.MonkeyPatch,
+                                                                     words: list[str]) -> None:
+    monkeypatch.chdir(ROOT)  # the paths are the repository's, as the README's set-up leaves the shell
+    command = typer.main.get_command(app).commands[words[0]]  # type: ignore[attr-defined]
+    given = command.make_context(words[0], words[1:]).params  # an unknown option or a bad value raises
+    if "spec" in given:
+        nasblocks.expand(load_spec(given["spec"], given["set_"], given["input_size"]))
+    if words[0] in ("viz", "export"):
+        assert format_of(given["output"], given["fmt"], PICTURES if words[0] == "viz" else EXPORTS)
