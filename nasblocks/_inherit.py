@@ -12,19 +12,22 @@ foreach row and repeat, under the place of each block call that leads there: pat
 an ``if`` drops an item beside them. Each tensor then takes what fits of its counterpart: all of
 it when the shapes agree, else the overlap (the leading channels, the centre of a kernel), as
 once-for-all networks share weights (Cai et al., 2020); a grouped convolution's overlap is taken
-group by group, so that each filter reads the inputs it was trained on.
+group by group, so that each filter reads the inputs it was trained on, and the layers around it
+take the channels it gives and reads (``_channels``), not the leading ones.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+from networkx.utils import UnionFind
 from torch import nn
 
+from nasblocks._graph import INPUT
 from nasblocks._ops import conv_geometry
 
 if TYPE_CHECKING:
@@ -95,35 +98,123 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
     one of the same rank but another shape gives its overlap, and the rest of the tensor keeps its
     fresh initialisation. The layers that make the outputs (the classifier) take an overlap only
     where they have as many rows as the file's: their rows are the file's classes, not channels.
-    A grouped convolution takes its overlap group by group (``_groups``).
-    Batch norm's step counters are copied where they can be, but not counted: they are no weights."""
+    A grouped convolution takes its overlap group by group (``_groups``), and the layers around it
+    the channels it gives and reads (``_channels``): a function of the two networks alone, which
+    ``study retrain`` derives again. Batch norm's step counters are copied where they can be, but
+    not counted: they are no weights."""
     renamed = renamed or {}
     heads = _heads(graph)
-    convs = {node.target: node for node in graph if node.op in ("conv", "dwconv")}
-    groups: dict[str, int | None] = {}  # per conv: the groups its tensors are cut in
+    layers = {node.target: node for node in graph if node.target is not None}
+    groups = {node.target: _groups(node, graph, state, renamed) for node in graph if node.op in _CONVS}
+    tensors = module.state_dict()  # tensors sharing the module's storage
+    channels = _channels(graph, layers, groups, state, renamed, tensors)
     counts: Counter[str] = Counter()
     with torch.no_grad():
-        for key, mine in module.state_dict().items():  # tensors sharing the module's storage
-            source = _source(key, renamed)
-            theirs = None if source is None else state.get(source)
+        for key, mine in tensors.items():
+            theirs = _counterpart(key, state, renamed)
             owner = key.rpartition(".")[0]
-            if owner in convs and owner not in groups:
-                groups[owner] = _groups(convs[owner], graph, state, renamed)
             cut = groups.get(owner, 1)
             if theirs is not None and theirs.shape == mine.shape:
                 mine.copy_(theirs)
                 how = "whole"
             elif theirs is not None and theirs.dim() == mine.dim() and cut is not None and \
                     (owner not in heads or theirs.shape[0] == mine.shape[0]):
-                mine, theirs = mine.unflatten(0, (cut, -1)), theirs.unflatten(0, (cut, -1))
-                here, there = _overlap(mine.shape, theirs.shape)
-                mine[here].copy_(theirs[there])
+                if cut > 1:  # its own groups, whatever the layers around it take
+                    along = [_per_group(cut, mine.shape[0], theirs.shape[0])]
+                else:
+                    along = [channels.get(value) for value in _values(layers[owner])] if owner in layers else []
+                here, there = _overlap(mine.shape, theirs.shape, along)
+                mine[here] = theirs[there].to(mine.dtype)
                 how = "part"
             else:
                 how = "fresh"
             if mine.is_floating_point():
                 counts[how] += 1
     return Inherited(counts["whole"], counts["part"], counts["fresh"])
+
+
+_CONVS = ("conv", "dwconv")
+_Index = tuple[slice | torch.Tensor, ...]
+# ops whose output channel i is made from channel i of their input (of each input: add, mul)
+_ONE_TO_ONE = frozenset({"bn", "relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh",
+                         "identity", "act", "maxpool", "avgpool", "adaptive_avgpool", "mean", "flatten",
+                         "dropout", "drop_path", "channel_affine", "add", "mul"})
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Which of the file's channels a value's channels take, where not the leading ones: channel
+    ``here[i]`` is the file's channel ``there[i]`` of its ``file`` channels; the others have none."""
+
+    here: tuple[int, ...]
+    there: tuple[int, ...]
+    file: int
+
+
+def _per_group(groups: int, mine: int, theirs: int) -> Channels | None:
+    """Group ``j``'s channels taking the leading channels of the file's group ``j``; None where
+    those are the leading channels (one group, or groups as wide as the file's)."""
+    width, file_width = mine // groups, theirs // groups
+    if groups == 1 or width == file_width:
+        return None
+    shared = range(min(width, file_width))
+    return Channels(tuple(j * width + k for j in range(groups) for k in shared),
+                    tuple(j * file_width + k for j in range(groups) for k in shared), theirs)
+
+
+def _channels(graph: Graph, layers: Mapping[str, Node], groups: Mapping[str | None, int | None],
+              state: Mapping[str, torch.Tensor], renamed: Mapping[str, str | None],
+              tensors: Mapping[str, torch.Tensor]) -> dict[str, Channels]:
+    """The values of ``graph`` whose channels take other channels of the file than the leading
+    ones, so that a channel's weights stay together along the network, as in once-for-all
+    supernets: a convolution cut group by group gives its output the file's channels group by
+    group, and wants them of its input. Values tied by ops that keep channels one to one (a batch
+    norm, an activation, a residual's add, squeeze-and-excitation's scaling) take one choice
+    together, which the layers that make or read them (a convolution's rows, a 1×1 convolution's
+    or a linear layer's columns) follow. A tied set keeps the leading channels (its grouped
+    convolutions their own cut) where its convolutions give or want different channels, where it
+    holds the network's input or an output, a value made or read otherwise (a concat, a split, a
+    shuffle, a depthwise convolution at another width), or a counterpart of another width."""
+    tied = UnionFind()
+    asked: dict[str, set[Channels | None]] = defaultdict(set)
+    fixed = {INPUT, graph.output, *(aux for _, aux in graph.aux_outputs)}
+    for node in graph:
+        cut = groups.get(node.target, 1)
+        weight = _counterpart(f"{node.target}.weight", state, renamed) if cut != 1 else None
+        if _one_to_one(node):
+            tied.union(node.name, *node.inputs)
+        elif cut is not None and cut > 1 and weight is not None:  # _groups found the file's weight
+            asked[node.name].add(_per_group(cut, node.out_shape[0], weight.shape[0]))
+            asked[node.inputs[0]].add(_per_group(cut, node.in_shapes[0][0], cut * weight.shape[1]))
+        elif not _values(node)[1:]:  # neither a linear layer nor a convolution reading all its inputs
+            fixed.update((node.name, *node.inputs))
+    wanted: dict[Any, set[Channels | None]] = defaultdict(set)
+    for value, maps in asked.items():
+        wanted[tied[value]] |= maps
+    blocked = {tied[value] for value in fixed}
+    chosen = {root: next(iter(maps)) for root, maps in wanted.items()
+              if len(maps) == 1 and None not in maps and root not in blocked}
+    for key, mine in tensors.items():
+        owner, theirs = key.rpartition(".")[0], _counterpart(key, state, renamed)
+        if owner in layers and theirs is not None and theirs.dim() == mine.dim():
+            for value, size in zip(_values(layers[owner]), theirs.shape):
+                if tied[value] in chosen and chosen[tied[value]].file != size:
+                    del chosen[tied[value]]
+    return {value: chosen[tied[value]] for value in (INPUT, *(node.name for node in graph))
+            if tied[value] in chosen}
+
+
+def _one_to_one(node: Node) -> bool:
+    """Whether each output channel of ``node`` is made of the same channel of its inputs alone."""
+    return (node.op in _ONE_TO_ONE or node.op == "shuffle" and node.args["groups"] == 1) and \
+        all(shape[0] == node.out_shape[0] for shape in node.in_shapes)
+
+
+def _values(node: Node) -> tuple[str, ...]:
+    """The values whose channels the dimensions of a layer's tensors run along: those it makes,
+    then, for a linear layer or a convolution of one group, those it reads."""
+    dense = node.op == "linear" or node.op in _CONVS and conv_geometry(node.args, node.in_shapes[0][0])[3] == 1
+    return (node.name, node.inputs[0]) if dense else (node.name,)
 
 
 def _groups(conv: Node, graph: Graph, state: Mapping[str, torch.Tensor],
@@ -137,8 +228,7 @@ def _groups(conv: Node, graph: Graph, state: Mapping[str, torch.Tensor],
     cin = conv.in_shapes[0][0]
     count = conv_geometry(conv.args, cin)[3]
     key = f"{conv.target}.weight"
-    source = _source(key, renamed)
-    theirs = None if source is None else state.get(source)
+    theirs = _counterpart(key, state, renamed)
     if count == 1 or theirs is None or theirs.dim() != 4:
         return 1
     channels = _file_channels(graph, conv.inputs[0], state, renamed, _moved(key, renamed))
@@ -160,8 +250,7 @@ def _file_channels(graph: Graph, name: str, state: Mapping[str, torch.Tensor],
         if node.target is not None and node.params:
             if moved is not None and not node.target.startswith(f"{moved}."):
                 return None
-            source = _source(f"{node.target}.weight", renamed)
-            theirs = None if source is None else state.get(source)
+            theirs = _counterpart(f"{node.target}.weight", state, renamed)
             return None if theirs is None else theirs.shape[0]
         if node.op == "concat":
             parts = [_file_channels(graph, part, state, renamed, moved) for part in node.inputs]
@@ -170,6 +259,13 @@ def _file_channels(graph: Graph, name: str, state: Mapping[str, torch.Tensor],
             return None
         name = node.inputs[0]
     return graph.input_shape[0]
+
+
+def _counterpart(key: str, state: Mapping[str, torch.Tensor],
+                 renamed: Mapping[str, str | None]) -> torch.Tensor | None:
+    """Tensor ``key``'s counterpart in ``state``, if it has one."""
+    source = _source(key, renamed)
+    return None if source is None else state.get(source)
 
 
 def _source(key: str, renamed: Mapping[str, str | None]) -> str | None:
@@ -192,15 +288,21 @@ def _moved(key: str, renamed: Mapping[str, str | None]) -> str | None:
     return None
 
 
-def _overlap(mine: torch.Size, theirs: torch.Size) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Index tuples of the overlap of two shapes: leading along channels (and groups), centred
-    along the spatial dimensions of a convolution's kernel (the last two of a weight of four or,
-    cut in groups, five dimensions)."""
-    here, there = [], []
+def _overlap(mine: torch.Size, theirs: torch.Size, along: Sequence[Channels | None]) -> tuple[_Index, _Index]:
+    """Index tuples of the overlap of two shapes: the channels ``along`` gives for the leading
+    dimensions it gives them for, else the leading ones, centred along the spatial dimensions of
+    a convolution's kernel (the last two of a weight)."""
+    given = {dim: channels for dim, channels in enumerate(along) if channels is not None}
+    here: list[slice | torch.Tensor] = []
+    there: list[slice | torch.Tensor] = []
     for dim, (n, m) in enumerate(zip(mine, theirs)):
+        if dim in given:  # lists of channels, broadcast against each other: an open mesh
+            shape = [-1 if other == dim else 1 for other in given]
+            here.append(torch.tensor(given[dim].here).view(shape))
+            there.append(torch.tensor(given[dim].there).view(shape))
+            continue
         size = min(n, m)
-        centred = len(mine) >= 4 and dim >= len(mine) - 2
-        start_here, start_there = ((n - size) // 2, (m - size) // 2) if centred else (0, 0)
+        start_here, start_there = ((n - size) // 2, (m - size) // 2) if len(mine) == 4 and dim >= 2 else (0, 0)
         here.append(slice(start_here, start_here + size))
         there.append(slice(start_there, start_there + size))
     return tuple(here), tuple(there)

@@ -1,12 +1,13 @@
 """A network of a search space starts from a weights file of the space's base network as far as it
 fits (``_inherit``): each module matched to the one at the same place of the spec (inside a block,
 the same item of the block), tensors of the same shape whole, of another shape their overlap
-(leading channels, centred kernels, group by group), the classifier only whole; everything else
-keeps the initialisation drawn from the seed."""
+(leading channels, centred kernels, group by group, and around a grouped conv the channels it
+keeps), the classifier only whole; everything else keeps the initialisation drawn from the seed."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,9 @@ def started(spec: nasblocks.Spec, file: dict[str, torch.Tensor],
             base: nasblocks.Spec | None = None) -> tuple[dict[str, torch.Tensor], Inherited]:
     """The network's tensors after starting from ``file`` (of ``base``: the same network unless
     given), drawn from seed 0 first."""
-    renamed = counterparts(expand(spec), expand(base or spec))
-    module, inherited = build_proxy(spec, 0, Start(Pretrained("file.pt", "0" * 64, file), renamed))
+    graph = expand(spec)
+    renamed = counterparts(graph, expand(base or spec))
+    module, inherited = build_proxy(graph, 0, Start(Pretrained("file.pt", "0" * 64, file), renamed))
     assert inherited is not None
     return module.state_dict(), inherited
 
@@ -314,3 +316,106 @@ def test_a_half_precision_file_starts_a_float_network(dtype: torch.dtype) -> Non
     assert mine[FIRST_DW].dtype == torch.float32
     assert torch.equal(mine[FIRST_DW], file[FIRST_DW][:16].float())  # in part
     assert torch.equal(mine["classifier.1.weight"], file["classifier.1.weight"].float())  # whole
+
+
+def drawn(file: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``file`` with every floating tensor drawn at random: a batch norm as built holds ones and
+    zeros, which any channels of it equal."""
+    torch.manual_seed(2)
+    return {key: torch.rand_like(value) if value.is_floating_point() else value for key, value in file.items()}
+
+
+def per_group(groups: int, mine: int, theirs: int) -> torch.Tensor:
+    """The file's channels that group j's leading channels take: the leading ones of its group j."""
+    return torch.arange(theirs).view(groups, -1)[:, :mine // groups].flatten()
+
+
+def test_the_layers_around_a_grouped_conv_take_the_channels_it_gives_and_reads() -> None:
+    """ResNeXt 4×8d from 4×16d: conv2 (4 groups, 64 channels in the file, 32 here) keeps the first
+    8 filters of each of the file's groups of 16. Its batch norm takes the statistics of those
+    channels, conv3 reads them, and conv1 and its norm make the inputs each group was trained
+    on, not the file's first 32 channels (its first two groups)."""
+    file = drawn(state(resnext(4, 16)))
+    mine, inherited = started(resnext(4, 8), file, base=resnext(4, 16))
+    taken = per_group(4, 32, 64)
+    assert taken.tolist()[7:10] == [7, 16, 17]
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        assert torch.equal(mine[f"layer1.0.bn2.{name}"], file[f"layer1.0.bn2.{name}"][taken]), name
+        assert torch.equal(mine[f"layer1.0.bn1.{name}"], file[f"layer1.0.bn1.{name}"][taken]), name
+    assert torch.equal(mine["layer1.0.conv3.weight"], file["layer1.0.conv3.weight"][:, taken])
+    assert torch.equal(mine["layer1.0.conv1.weight"], file["layer1.0.conv1.weight"][taken])
+    assert torch.equal(mine[GROUPED], file[GROUPED][taken, :8])
+    assert inherited.fresh == 0
+
+
+RESIDUAL = """imports: [blocks.yaml]
+input: [3, 8, 8]
+vars: {width: 16, mix_groups: 4}
+network:
+  - conv: {out: width, kernel: 1}
+    name: stem
+  - bn: {}
+    name: stem_bn
+  - add:                # stem_bn + branch(stem_bn): one choice of channels for both sides
+      - seq: []
+      - seq:
+          - conv: {out: width, kernel: 3, groups: 4}
+            name: conv
+          - bn: {}
+            name: bn
+        name: branch
+  - conv: {out: width, kernel: 3, groups: mix_groups}
+    name: mix
+  - bn: {}
+    name: mix_bn
+  - se: {squeeze: 4}    # mean, fc1, relu, fc2, sigmoid, and mix_bn's output scaled by it
+    name: se
+  - mean: {}
+  - linear: {out: 10}
+    name: fc
+"""
+
+
+@pytest.mark.parametrize("mix_groups", [4, 2])
+def test_a_residual_ties_the_channels_of_both_its_sides(write_spec: Callable[..., Path], mix_groups: int) -> None:
+    """Width 8 from 16: the branch's conv of 4 groups reads and gives the add's channels. The
+    conv after the add of 4 groups too wants the same of them, and the stem, both batch norms and
+    the branch take them; with 2 groups it wants others, and the whole residual keeps the leading
+    channels (the branch's conv still its own groups). The channels the conv after the add gives
+    go on through its batch norm, squeeze-and-excitation (its squeeze conv's columns, its excite
+    conv's rows) and the mean to the linear layer's columns."""
+    path = write_spec(RESIDUAL)
+    narrow = nasblocks.load(path, width=8, mix_groups=mix_groups)
+    file = drawn(state(nasblocks.load(path, mix_groups=mix_groups)))
+    mine, inherited = started(narrow, file, base=nasblocks.load(path, mix_groups=mix_groups))
+    residual = per_group(4, 8, 16) if mix_groups == 4 else torch.arange(8)
+    assert torch.equal(mine["stem.weight"], file["stem.weight"][residual])
+    for bn in ("stem_bn", "2.branch.bn"):
+        assert torch.equal(mine[f"{bn}.running_mean"], file[f"{bn}.running_mean"][residual]), bn
+    assert torch.equal(mine["2.branch.conv.weight"], file["2.branch.conv.weight"][per_group(4, 8, 16), :2])
+    mixed = per_group(mix_groups, 8, 16)
+    assert torch.equal(mine["mix_bn.weight"], file["mix_bn.weight"][mixed])
+    assert torch.equal(mine["se.fc1.weight"], file["se.fc1.weight"][:, mixed])
+    assert torch.equal(mine["se.fc2.bias"], file["se.fc2.bias"][mixed])
+    assert torch.equal(mine["fc.weight"], file["fc.weight"][:, mixed])
+    assert inherited.fresh == 0
+
+
+def test_resnext50_narrowed_keeps_each_channel_s_weights_together() -> None:
+    """ResNeXt-50 32×4d from the zoo as the file, 32×2d (the resnet space's width_per_group) as
+    the trial: in every bottleneck, the 32 groups of conv2 keep the first 2 of the file's 4
+    channels each, and conv1, bn1, bn2 and conv3 take exactly those channels; the blocks' outputs
+    (conv3's rows, bn3, the shortcut) are as wide as the file's, and taken whole."""
+    file = drawn(state(nasblocks.load("resnext50_32x4d", input=INPUT)))
+    narrow = nasblocks.load("resnext50_32x4d", input=INPUT, width_per_group=2)
+    mine, inherited = started(narrow, file, base=nasblocks.load("resnext50_32x4d", input=INPUT))
+    blocks = sorted({key.rpartition(".conv2")[0] for key in mine if key.endswith(".conv2.weight")})
+    assert len(blocks) == 16
+    for block in blocks:
+        width = mine[f"{block}.bn2.weight"].shape[0]
+        taken = per_group(32, width, 2 * width)
+        for key in (f"{block}.conv1.weight", f"{block}.bn1.running_var", f"{block}.bn2.bias"):
+            assert torch.equal(mine[key], file[key][taken]), key
+        assert torch.equal(mine[f"{block}.conv3.weight"], file[f"{block}.conv3.weight"][:, taken]), block
+        assert torch.equal(mine[f"{block}.bn3.weight"], file[f"{block}.bn3.weight"]), block
+    assert inherited.fresh == 0
