@@ -63,6 +63,7 @@ def test_the_file_s_own_network_takes_every_tensor_whole() -> None:
 
 def test_a_narrower_network_takes_the_leading_channels() -> None:
     file = state(mobilenet())
+    file["features.1.conv.0.1.running_var"].uniform_(0.5, 2.0)  # not the ones a fresh batch norm holds
     mine, inherited = started(mobilenet(width=0.5), file)
     assert torch.equal(mine[FIRST_DW], file[FIRST_DW][:16])
     pointwise = "features.1.conv.1.weight"  # [16 * width, 32 * width, 1, 1]: both channel axes cut
