@@ -223,6 +223,8 @@ class Expander:
             return self.composite(head, item[head], inner, env, x, child, stack)
         if head in self.spec.blocks:
             child = self.enter(item, place, env, scope)
+            if child is not scope and not self._calls:  # a block of the network's own: a row of the build table
+                self.graph.block_scopes.add(child.prefix)
             return self.block(self.spec.blocks[head], item[head], inner, env, x, child, stack,
                               cacheable=child is not scope)
         known = [*REGISTRY, *self.spec.blocks, *RESERVED]

@@ -96,6 +96,7 @@ class Graph:
         self.output = INPUT
         self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
         self.block_calls: list[str] = []  # the YAML blocks expanded, in order (nested ones too)
+        self.block_scopes: set[str] = set()  # where the outermost block calls put their modules
         # where each module sits in the spec, in the order they were named; two networks of one
         # space align by it (a list: expansion only appends, ``places`` maps them when asked)
         self.placed: list[tuple[str, Where]] = []
@@ -162,11 +163,15 @@ class Graph:
         return self.nx.out_degree(name) + (name == self.output)
 
     def blocks(self, depth: int = 2) -> list[tuple[str, Shape, int, int]]:
-        """Rows (scope, output shape, params, macs) grouping nodes by the first ``depth`` parts
-        of their scope: ``features.3``, ``layer1.0``, ``classifier.1`` — the build table."""
+        """Rows (scope, output shape, params, macs) of the build table: a row per block call
+        within the first ``depth`` parts of a scope (``conv1``, ``inception3a``, ``features.3``,
+        ``layer1.0``), whose ops would otherwise split into rows of their own; a row per scope cut
+        to ``depth`` parts for the ops outside one (``classifier.1``)."""
         rows: dict[str, list[Any]] = {}
         for node in self._nodes.values():
-            key = ".".join(node.scope.split(".")[:depth]) or node.name
+            parts = node.scope.split(".")
+            cuts = [".".join(parts[:length]) for length in range(1, depth + 1)]
+            key = next((cut for cut in cuts if cut in self.block_scopes), cuts[-1]) or node.name
             row = rows.setdefault(key, [key, node.out_shape, 0, 0])
             macs = 0 if node.training_only else node.macs
             row[1], row[2], row[3] = node.out_shape, row[2] + node.params, row[3] + macs

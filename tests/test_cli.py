@@ -15,6 +15,7 @@ import torch
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+import nasblocks
 from nasblocks.cli import app, main
 
 
@@ -31,6 +32,20 @@ def test_build_prints_a_row_per_block_and_totals(monkeypatch: pytest.MonkeyPatch
     assert "features.17" in out and "classifier.1" in out
     assert "3,504,872" in out and "300,774,272" in out
     assert "300.8 M multiply-adds" in out
+
+
+def test_build_gives_a_block_of_the_network_one_row_however_shallow(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(monkeypatch, capsys, "build", "googlenet")
+    rows = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    # blocks called at the top (conv1, inception3a) are a row each, not a row per op or branch inside
+    assert rows[:7] == ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b"]
+    assert rows[-5:] == ["avgpool", "flatten", "dropout", "fc", "total"] and len(rows) == 23
+    resnet = nasblocks.expand("resnet18").blocks()
+    assert [name for name, *_ in resnet] == ["conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer2.0",
+                                            "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1", "avgpool",
+                                            "flatten", "fc"]
+    assert sum(params for *_, params, _ in resnet) == 11_689_512
 
 
 def test_build_json_with_vars_and_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
