@@ -101,17 +101,16 @@ def versions() -> dict[str, str]:
             "optuna": optuna.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
 
 
-def build_proxy(proxy: Spec, seed: int, start: Start | None = None) -> tuple[GraphModule, Inherited | None]:
-    """The network a trial trains, its weights drawn from ``seed`` (set before it is built, as
-    ``train`` expects), then taken from ``start`` as far as they fit it: ``study retrain`` builds
-    it the same way, so the weights come back."""
+def build_proxy(graph: Graph, seed: int, start: Start | None = None) -> tuple[GraphModule, Inherited | None]:
+    """The network a trial trains (``graph``, its proxy expanded), its weights drawn from ``seed``
+    (set before it is built, as ``train`` expects), then taken from ``start`` as far as they fit
+    it: ``study retrain`` builds it the same way, so the weights come back."""
     import torch
 
     from nasblocks._compile import compile_graph
     from nasblocks._inherit import inherit
 
     torch.manual_seed(seed)
-    graph = expand(proxy)
     module = compile_graph(graph)
     return module, None if start is None else inherit(module, graph, start.pretrained.state, start.renamed)
 
@@ -285,8 +284,8 @@ class Search:
                        f"--weights-spec must give the network the file was saved from, vars included, set in "
                        f"the spec file: study retrain -o {saved.name} writes that spec as "
                        f"{spec_beside(saved).name}, with the data's classes")
-        smallest = self.proxy(self.space.spec(self.smallest[0]))
-        _, takes = build_proxy(smallest, self.config.seed, self.start(expand(smallest)))
+        smallest = expand(self.proxy(self.space.spec(self.smallest[0])))
+        _, takes = build_proxy(smallest, self.config.seed, self.start(smallest))
         assert takes is not None
         if not takes.whole + takes.part:
             theirs = ", ".join(list(self.pretrained.state)[:3])
@@ -364,8 +363,8 @@ class Search:
             trial.set_user_attr("rejected", reason)
             raise optuna.TrialPruned(reason)
         try:
-            proxy = self.proxy(spec)
-            start = self.start(expand(proxy))
+            proxy = expand(self.proxy(spec))
+            start = self.start(proxy)
         except SpecError as err:
             trial.set_user_attr("rejected", f"cannot run at the proxy resolution: {err}")
             raise optuna.TrialPruned(str(err)) from None
@@ -406,7 +405,7 @@ class Search:
                 "precision": _train.precision(self.device),
                 **({"weights": start.record()} if start else {})}
 
-    def _train_proxy(self, trial: optuna.Trial, proxy: Spec, seed: int, start: Start | None) -> _train.TrainResult:
+    def _train_proxy(self, trial: optuna.Trial, proxy: Graph, seed: int, start: Start | None) -> _train.TrainResult:
         """Build the proxy network and train it, each epoch's accuracy going to the pruner. After
         each epoch the weights are checked: a loss that turned nan or inf leaves them non-finite,
         and the trial is pruned rather than ranked by the accuracy of a broken network."""

@@ -10,6 +10,7 @@ input bound), so that ``nasblocks build SPEC --weights FILE`` loads them strictl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ class Retrained:
     accuracy: float
     recorded: float
     differences: list[str]  # how this setup differs from the trial's: "torch 2.5.0 (trained with 2.14.1)"
+    data: str  # what it trained on: digits, folder:PATH
     network: Spec = field(repr=False)  # the proxy: the trial's spec with the training vars and input bound
     model: GraphModule = field(repr=False)  # trained, in eval mode
 
@@ -47,18 +49,51 @@ class Retrained:
 
         write_state_dict(path, self.model.state_dict())
         spec_path = spec_beside(path)
-        bound = ", ".join([*(f"{key}={value}" for key, value in self.network.overrides.items()),
-                           f"input {'x'.join(map(str, self.network.input))}"])
-        document = standalone(self.network, f"{self.network.name}_trained", dict(self.network.overrides),
-                              f"The proxy network that trial {self.number} of study {self.study} trained "
-                              f"({bound}), its weights in {path.name}")
-        document["input"] = list(self.network.input)
+        sizes = _input_vars(self.network)  # {"resolution": 16} where the spec's input reads it
+        vars_ = {**self.network.overrides, **(sizes or {})}
+        what = (f"The proxy network of trial {self.number} of study {self.study} as study retrain trained it "
+                f"on {self.data} at input {'x'.join(map(str, self.network.input))} "
+                f"({', '.join(f'{key}={value}' for key, value in vars_.items())}), its weights in {path.name}")
+        document = standalone(self.network, f"{self.network.name}_trained", vars_, what)
+        document["description"] = f"{what}; {self.network.file} is the network at its own size."
+        if sizes is None:  # an input the vars cannot give: written as trained
+            document["input"] = list(self.network.input)
         write_spec(spec_path, document, [
             f"trial {self.number} of study {self.study} as study retrain trained it: accuracy "
             f"{self.accuracy:.4f} (recorded {self.recorded:.4f})",
-            f"the proxy network ({bound}); {self.network.file} is the network at its own size",
             f"build it: nasblocks build {spec_path} --weights {path}"])
         return spec_path
+
+
+def _input_vars(spec: Spec) -> dict[str, int] | None:
+    """The vars that the spec's input names alone (``[3, resolution, resolution]``), and nothing
+    else reads, set to the input it runs at: the written spec keeps its input and its vars say
+    the size trained. None where its input cannot say that size so (it is then written as a list)."""
+    from nasblocks._study import plain
+
+    written = plain(spec.document.get("input"))
+    if not isinstance(written, list) or len(written) != len(spec.input):
+        return None
+    sizes: dict[str, int] = {}
+    for entry, size in zip(written, spec.input):
+        if isinstance(entry, str) and entry in spec.vars and not _read_elsewhere(spec, entry):
+            if sizes.setdefault(entry, size) != size:
+                return None
+        elif entry != size:
+            return None
+    return sizes
+
+
+def _read_elsewhere(spec: Spec, var: str) -> bool:
+    """Whether any value of the spec but its input and ``var``'s own may read ``var``: its name
+    appears in it (a word of an expression, or of a string argument: this errs towards yes)."""
+    from nasblocks._study import plain
+
+    document = plain(spec.document)
+    values = [value for key, value in document.get("vars", {}).items() if key != var]
+    values += [value for key, value in document.items() if key not in ("name", "description", "reference",
+                                                                       "imports", "vars", "input")]
+    return re.search(rf"\b{re.escape(var)}\b", repr(values)) is not None
 
 
 def spec_beside(path: Path) -> Path:
@@ -89,6 +124,7 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     import torch
 
     from nasblocks._data import load_dataset
+    from nasblocks._expand import expand
     from nasblocks._latency import torch_device
     from nasblocks._search import build_proxy, versions
     from nasblocks._search_prepare import data_now
@@ -107,14 +143,14 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
         torch_device(training["device"].split(" ")[0], f"trial {trial.number} trained on")
     proxy = load(trial_spec_file(study, trial, folder)).with_vars(**training["vars"]).with_input(training["input"])
     start = _started_from(training, trial.number, weights)
-    data = load_dataset(data_now(training["data"], data, f"trial {trial.number}"),
-                        resolution=training["input"][-1], device=where, seed=training["split_seed"],
-                        limit=training["limit"])
+    data = data_now(training["data"], data, f"trial {trial.number}")
+    dataset = load_dataset(data, resolution=training["input"][-1], device=where, seed=training["split_seed"],
+                           limit=training["limit"])
     threads = torch.get_num_threads()
     torch.set_num_threads(training["threads"])
     try:
-        model, _ = build_proxy(proxy, recorded["seed"], start)
-        result = train(model, data, epochs=training["epochs"], seed=recorded["seed"], report=report,
+        model, _ = build_proxy(expand(proxy), recorded["seed"], start)
+        result = train(model, dataset, epochs=training["epochs"], seed=recorded["seed"], report=report,
                        **{key: training[key] for key in RECIPE_DEFAULTS})
     finally:
         torch.set_num_threads(threads)
@@ -122,7 +158,8 @@ def retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder: Path,
     was = {**recorded.get("versions", {}), "device": training["device"].split(" ")[0],
            "precision": training["precision"]}
     differences = [f"{key} {now[key]} (trained with {was.get(key, '?')})" for key in now if now[key] != was.get(key)]
-    return Retrained(study.study_name, trial.number, result.accuracy, recorded["accuracy"], differences, proxy, model)
+    return Retrained(study.study_name, trial.number, result.accuracy, recorded["accuracy"], differences, data,
+                     proxy, model)
 
 
 def _started_from(training: dict[str, Any], number: int, path: Path | None) -> Start | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from rich.console import Console
 from safetensors.torch import load_file
 from test_search_weights import nasblocks_cli
@@ -254,6 +255,13 @@ def test_retrain_keeps_the_network_as_trained_which_build_loads_strictly(
     training = study.trials[0].user_attrs["training"]
     saved = nasblocks.load(spec)
     assert (saved.vars["num_classes"], list(saved.input)) == (10, training["input"]) != (1000, [3, 32, 32])
+    # the spec's input still reads its resolution var, which says the size trained; one description
+    written = yaml.safe_load(spec.read_text())
+    assert (written["input"], written["vars"]["resolution"]) == ([3, "resolution", "resolution"], 16)
+    assert written["description"] == (
+        "The proxy network of trial 0 of study s as study retrain trained it on digits at input 3x16x16 "
+        f"(num_classes=10, resolution=16), its weights in best.pt; {tmp_path / 's' / 'trials' / '0.yaml'} is "
+        "the network at its own size.")
 
     model = nasblocks.build(saved, weights=weights).eval()
     epochs: dict[int, float] = {}  # what study retrain's progress bar shows, epoch by epoch

@@ -172,3 +172,35 @@ def test_a_weights_file_that_cannot_be_read_is_one_line(
                                    "--weights", str(path), "--dir", str(tmp_path / "studies"), "--study", "s")
     assert (status, err) == (2, f"error: {path}: cannot be read (Permission denied)\n")
     assert not (tmp_path / "studies" / "s").exists()
+
+
+def test_a_trial_and_its_retrain_expand_their_proxy_network_once(
+        tmp_path: Path, quick: dict[str, Any], pretrained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Matching the network to the file's places and building it read the same graph."""
+    from nasblocks import _expand, _search
+    from nasblocks._search_retrain import retrain
+
+    proxy_input = (3, quick["resolution"], quick["resolution"])  # the deployment input is 32x32
+    expanded: list[int] = []
+
+    def counted(spec: nasblocks.Spec) -> Any:
+        expanded.append(tuple(spec.input) == proxy_input)
+        return real_expand(spec)
+
+    def one_trial(self: _search.Search, trial: Any) -> Any:
+        del expanded[:]
+        try:
+            return real_trial(self, trial)
+        finally:
+            per_trial.append(sum(expanded))
+
+    real_expand, real_trial, per_trial = _expand.expand, _search.Search._trial, []
+    monkeypatch.setattr(_search, "expand", counted)
+    monkeypatch.setattr(_expand, "expand", counted)  # what retrain imports
+    monkeypatch.setattr(_search.Search, "_trial", one_trial)
+    study = search(tmp_path, {**quick, "trials": 2, "weights": str(pretrained)}, study="s")
+    finished = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert finished and all(per_trial[t.number] == 1 for t in finished)
+    del expanded[:]
+    retrain(study, finished[0], tmp_path / "s")
+    assert sum(expanded) == 1
