@@ -252,18 +252,26 @@ def running(run: Setting) -> Iterator[None]:
         torch.backends.cudnn.benchmark = previous_benchmark
 
 
+def out_of_memory(err: BaseException) -> str | None:
+    """What ``err`` says where it is running out of memory — CUDA's OutOfMemoryError, a
+    MemoryError, or the CPU allocator's failure, which torch raises as a plain RuntimeError —
+    else None."""
+    cpu = isinstance(err, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(err)
+    if not (cpu or isinstance(err, (MemoryError, torch.OutOfMemoryError))):
+        return None
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 @contextlib.contextmanager
 def out_of_memory_as_error(run: Setting) -> Iterator[None]:
     """Running out of memory (a ``--batch`` the device cannot hold) as one line, a
-    :class:`LatencyError`, rather than torch's traceback: CUDA's OutOfMemoryError, and the CPU
-    allocator's failure, which torch raises as a plain RuntimeError."""
+    :class:`LatencyError`, rather than torch's traceback."""
     try:
         yield
     except (MemoryError, RuntimeError) as err:
-        cpu = isinstance(err, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(err)
-        if not (cpu or isinstance(err, (MemoryError, torch.OutOfMemoryError))):
+        said = out_of_memory(err)
+        if said is None:
             raise
-        said = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LatencyError(f"--batch {run.batch}: out of memory on {_canonical(run.device)} ({said}); "
                            f"try a smaller --batch") from None
 

@@ -330,7 +330,8 @@ class Search:
 
     def _trial(self, trial: optuna.Trial) -> float | list[float]:
         import optuna
-        import torch
+
+        from nasblocks._latency import out_of_memory
 
         seed = self.config.seed + trial.number
         trial.set_user_attr("seed", seed)
@@ -374,8 +375,11 @@ class Search:
         try:
             result = self._train_proxy(trial, proxy, seed, start)
             latency = self._measure(spec) if cost.latency_ms is None else cost.latency_ms
-        except (MemoryError, torch.OutOfMemoryError) as err:
-            fault = f"out of memory on {self.device.type}: {str(err).splitlines()[0] if str(err) else 'MemoryError'}"
+        except (MemoryError, RuntimeError) as err:  # torch's CPU allocator fails with a plain RuntimeError
+            said = out_of_memory(err)
+            if said is None:
+                raise
+            fault = f"out of memory on {self.device.type}: {said}"
         except NasblocksError as err:
             fault = str(err)
         if fault is not None:  # outside the except clause: its traceback, and the tensors, are gone
