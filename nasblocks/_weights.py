@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 from torch import nn
@@ -44,19 +44,33 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The tensors of a weights file: a ``state_dict`` saved with ``torch.save``, a checkpoint
     holding one under one of CHECKPOINT_KEYS, or a ``.safetensors`` file. Read with
     ``weights_only``: a file cannot run code."""
+    with _opened(path) as file:
+        return _tensors(file, Path(path))
+
+
+def _opened(path: str | os.PathLike[str]) -> BinaryIO:
+    """The weights file at ``path``, open for reading (once: a search hashes it and reads its
+    tensors from the one handle), or one line saying why it cannot be."""
     if not os.fspath(path).strip():  # an unset variable in --weights "$WEIGHTS"; Path("") is "."
         raise WeightsError("--weights: expected a weights file, got an empty path")
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    if path.suffix.lower() in (".yaml", ".yml"):  # the spec beside the weights, given in their place
+        raise WeightsError(f"{path}: a spec, not a weights file; give the weights saved with it (study retrain "
+                           "-o best.pt writes best.pt, and its spec as best.yaml)")
     try:  # torch would call a file it may not read no weights file, safetensors a missing one
-        path.open("rb").close()
+        return path.open("rb")
     except OSError as err:
         raise WeightsError(f"{path}: cannot be read ({err.strerror or err})") from None
+
+
+def _tensors(file: BinaryIO, path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict in ``file``, the open weights file ``path``."""
     if path.suffix == ".safetensors":
-        return _read_safetensors(path)
+        return _read_safetensors(file.read(), path)
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 -- pickle, zip and torch errors alike: the file is unreadable
         raise WeightsError(f"{path}: {_unreadable(str(err))}; save weights with "
                            "torch.save(model.state_dict(), path)") from None
@@ -107,12 +121,12 @@ def _safetensors(path: Path, doing: str) -> Any:
     return safetensors.torch
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def _read_safetensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     module = _safetensors(path, "reading")
     from safetensors import SafetensorError
 
     try:
-        return module.load_file(path)
+        return module.load(data)
     except SafetensorError as err:
         raise WeightsError(f"{path}: not a safetensors file ({err})") from None
 
@@ -186,10 +200,10 @@ class Pretrained:
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Pretrained:
-        state = read_state_dict(path)
-        with open(path, "rb") as file:
+        with _opened(path) as file:
             digest = hashlib.file_digest(file, "sha256").hexdigest()
-        return cls(os.fspath(path), digest, state)
+            file.seek(0)
+            return cls(os.fspath(path), digest, _tensors(file, Path(path)))
 
     def record(self) -> dict[str, str]:
         """What a study and its trials keep of the file."""

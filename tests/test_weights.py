@@ -3,6 +3,9 @@ and give the reference's outputs; files that do not fit are one error naming wha
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import io
 import sys
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import torchvision
 from safetensors.torch import save_file
 
 import nasblocks
+from nasblocks._weights import Pretrained
 from nasblocks.cli import main
 from nasblocks.errors import NasblocksError, WeightsError
 
@@ -92,10 +96,39 @@ def test_a_file_that_holds_no_weights_is_one_error_naming_it(content: object, me
         nasblocks.build("squeezenet1_1", weights=path)
 
 
+def test_a_spec_given_for_weights_is_one_error_naming_the_weights_beside_it(tmp_path: Path) -> None:
+    spec = tmp_path / "best.yaml"
+    spec.write_text("name: best\n")
+    with pytest.raises(WeightsError, match=f"^{spec}: a spec, not a weights file; give the weights saved with it "
+                                           r"\(study retrain -o best.pt writes best.pt, and its spec as best.yaml\)$"):
+        nasblocks.build("squeezenet1_1", weights=spec)
+
+
 def test_a_broken_safetensors_file_is_a_weights_error(tmp_path: Path) -> None:
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(NasblocksError, match="bad.safetensors: not a safetensors file"):
         nasblocks.build("squeezenet1_1", weights=tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.safetensors"])
+def test_a_search_s_weights_file_is_opened_once_for_its_tensors_and_its_digest(
+        name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / name
+    state = {"conv.weight": torch.randn(4, 3, 3, 3), "conv.bias": torch.randn(4)}
+    save_file(state, path) if path.suffix == ".safetensors" else torch.save(state, path)
+    opened: list[str] = []
+
+    def counted(file: object, *args: object, **kwargs: object) -> object:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    real_open = io.open
+    monkeypatch.setattr(io, "open", counted)  # Path.open's
+    monkeypatch.setattr(builtins, "open", counted)  # torch.load's and hashlib's
+    pretrained = Pretrained.read(path)
+    assert opened.count(str(path)) == 1
+    assert pretrained.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert pretrained.state.keys() == state.keys() and all(torch.equal(pretrained.state[k], state[k]) for k in state)
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
