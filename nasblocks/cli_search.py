@@ -78,8 +78,13 @@ def search(
     --resume goes on. The same command with --study and --storage on several machines runs one
     study: together the workers stop at --trials.
     """
+    from nasblocks._budget import parse_budget
     from nasblocks._search_run import run_search
+    from nasblocks.errors import BudgetError
 
+    if latency is not None and parse_budget(latency).latency_ms is None:
+        raise BudgetError(f"--latency {latency}: expected a time, such as 8ms or 0.008s; a count of "
+                          "multiply-adds or parameters is a --budget")
     budgets = [*(budget or []), *([latency] if latency else [])] or None
     given = {"space": space, "budget": budgets,
              "objectives": objectives.split(",") if objectives else None, "trials": trials,
@@ -115,6 +120,10 @@ def study_show(name: StudyArg, root: DirOpt = Path("studies"), storage: StorageO
     console.print(f"study {name}: space {config.get('space')}, budget {', '.join(config.get('budget') or [])}, "
                   f"objectives {', '.join(config.get('objectives') or [])}; {count_states(study.trials)}",
                   highlight=False)
+    if not trials:  # not an empty table
+        console.print("no trial yet" if all_trials else
+                      "no finished trial yet; --all lists each trial and how it ended")
+        return
     console.print(trials_table(trials, f"{name}: {'all trials' if all_trials else 'Pareto front'}",
                                states=all_trials))
 
@@ -222,7 +231,12 @@ def study_list(root: DirOpt = Path("studies"), storage: StorageOpt = None) -> No
         names = [db.parent.name for db in sorted(root.glob("*/study.db"))] if root.is_dir() else []
     else:
         names = sorted(optuna.get_all_study_names(opened))
-    table = Table(title=f"studies in {root if storage is None else redact(storage)}")
+    where = root if storage is None else redact(storage)
+    if not names:  # not an empty table: a --dir typo says so
+        missing = storage is None and not root.is_dir()
+        console.print(f"no studies in {where}{': no such folder' if missing else ''}")
+        return
+    table = Table(title=f"studies in {where}")
     for column in ("study", "trials", "best accuracy", "space", "budget"):
         table.add_column(column)
     for name in names:

@@ -80,6 +80,8 @@ def test_resume_through_the_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     (["--budget", "0.1MFLOPs"], "error: budget ≤ 100,999 MACs (multiply-adds) is below the smallest network of "
                                 "space 'tiny': the smallest cost it can reach is 129,664 MACs"),
     (["--budget", "1 MFLOPz"], "error: budget '1 MFLOPz': expected a number followed by a unit"),
+    (["--latency", "1MFLOPs"], "error: --latency 1MFLOPs: expected a time, such as 8ms or 0.008s; a count of "
+                               "multiply-adds or parameters is a --budget"),
     (["--data", "cifar10:/nonexistent/cifar"], "error: cifar10 path '/nonexistent/cifar' does not exist"),
     (["--objectives", "accuracy,speed"], "error: --objectives: unknown objective 'speed'"),
     (["--sampler", "cmaes"], "error: --sampler: expected one of tpe, nsga2, random, grid, got 'cmaes'"),
@@ -168,6 +170,32 @@ def test_study_list_reads_a_storage_database(monkeypatch: pytest.MonkeyPatch, ca
                                                         ["b", "2", "0.600", "tiny", "1MFLOPs"]]
     _, err = run(monkeypatch, capsys, "study", "list", "--storage", "journal:", status=2)
     assert err == "error: --storage journal:: expected journal:PATH, the path of the journal file\n"
+
+
+def test_study_list_of_no_studies_says_so_and_names_a_folder_that_is_not_there(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out, _ = run(monkeypatch, capsys, "study", "list", "--dir", str(tmp_path / "studeis"))
+    assert out == f"no studies in {tmp_path / 'studeis'}: no such folder\n"
+    out, _ = run(monkeypatch, capsys, "study", "list", "--dir", str(tmp_path))
+    assert out == f"no studies in {tmp_path}\n"
+
+
+def test_study_show_of_no_finished_trial_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import optuna
+
+    from nasblocks._storage import open_storage
+
+    url = f"journal:{tmp_path / 'studies.log'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    study.set_user_attr("nasblocks", {"space": "tiny", "budget": ["1MFLOPs"], "objectives": ["accuracy"]})
+    trial = study.ask()
+    trial.set_user_attr("rejected", "over budget even at its narrowest")
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    out, _ = run(monkeypatch, capsys, "study", "show", "s", "--storage", url)
+    assert out.splitlines()[1:] == ["no finished trial yet; --all lists each trial and how it ended"]
+    out, _ = run(monkeypatch, capsys, "study", "show", "s", "--storage", url, "--all")
+    assert "over budget even at its narrowest" in out
 
 
 def test_unknown_space_var_is_one_line_with_file_and_line(monkeypatch: pytest.MonkeyPatch,
