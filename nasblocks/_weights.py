@@ -182,8 +182,8 @@ def check_fits(module: nn.Module, state: Mapping[str, torch.Tensor], source: str
     differ = [f"{k} is {_shape(state[k])} there and {_shape(own[k])} here"
               for k in own if k in state and state[k].shape != own[k].shape]
     problems = [_listed(f"{len(missing)} of the network's keys missing", missing),
-                _listed(f"{len(extra)} keys the network lacks", extra),
-                _listed(f"{len(differ)} shapes differ", differ)]
+                _listed(f"{len(extra)} {'key' if len(extra) == 1 else 'keys'} the network lacks", extra),
+                _listed(f"{len(differ)} {'shape differs' if len(differ) == 1 else 'shapes differ'}", differ)]
     problems = [p for p in problems if p]
     if problems:
         raise WeightsError(f"{source}: does not fit {network}: {'; '.join(problems)} ({remedy})")

@@ -70,6 +70,15 @@ def test_another_num_classes_names_the_keys_and_both_shapes(reference: torch.nn.
     assert "--set num_classes" in str(err.value)
 
 
+def test_one_extra_key_and_one_shape_are_said_in_the_singular(reference: torch.nn.Module, tmp_path: Path) -> None:
+    state = {**reference.state_dict(), "extra.weight": torch.zeros(1)}
+    state["classifier.1.bias"] = torch.zeros(10)
+    torch.save(state, tmp_path / "sq.pth")
+    with pytest.raises(WeightsError, match=r"^\S+: does not fit squeezenet1_1: 1 key the network lacks \(extra.weight\); "
+                                           r"1 shape differs \(classifier.1.bias is \[10\] there and \[1000\] here\)"):
+        nasblocks.build("squeezenet1_1", weights=tmp_path / "sq.pth")
+
+
 def test_another_network_names_missing_and_extra_keys_a_few_at_a_time(
         reference: torch.nn.Module, tmp_path: Path) -> None:
     torch.save(reference.state_dict(), tmp_path / "sq.pth")
