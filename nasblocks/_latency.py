@@ -264,16 +264,18 @@ def out_of_memory(err: BaseException) -> str | None:
 
 @contextlib.contextmanager
 def out_of_memory_as_error(run: Setting) -> Iterator[None]:
-    """Running out of memory (a ``--batch`` the device cannot hold) as one line, a
-    :class:`LatencyError`, rather than torch's traceback."""
+    """Running out of memory (a batch the device cannot hold) as one line, a
+    :class:`LatencyError`, rather than torch's traceback. It names the batch, not ``--batch``:
+    a search's trial timed at batch 1 says it too."""
     try:
         yield
     except (MemoryError, RuntimeError) as err:
         said = out_of_memory(err)
         if said is None:
             raise
-        raise LatencyError(f"--batch {run.batch}: out of memory on {_canonical(run.device)} ({said}); "
-                           f"try a smaller --batch") from None
+        hint = "; try a smaller batch" if run.batch > 1 else ""
+        raise LatencyError(f"out of memory on {_canonical(run.device)} timing a batch of {run.batch} "
+                           f"({said}){hint}") from None
 
 
 def prepare(module: nn.Module, run: Setting) -> nn.Module:

@@ -167,7 +167,7 @@ def test_a_batch_the_device_cannot_hold_is_one_line(error: Exception) -> None:
     with pytest.raises(LatencyError) as raised:
         quick(Fails(error), (3, 8, 8), batch=4)
     said = str(error) or "MemoryError"
-    assert str(raised.value) == f"--batch 4: out of memory on cpu ({said}); try a smaller --batch"
+    assert str(raised.value) == f"out of memory on cpu timing a batch of 4 ({said}); try a smaller batch"
 
 
 def test_other_errors_of_the_network_are_left_as_they_are() -> None:

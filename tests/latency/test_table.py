@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -394,21 +395,27 @@ def test_on_cpu_units_are_summed_with_the_call() -> None:
 RUN = {"median_ms": 1.0, "p10_ms": 1.0, "min_ms": 1.0, "p90_ms": 1.0}
 
 
-@pytest.mark.parametrize("damage", [
-    {"device": "cpu"}, {"entries": {"a": 3}}, {"entries": {"a": {"median_ms": "1"}}},
-    {"entries": {"a": {}}}, {"entries": {"a": {"median_ms": 1.0}}},  # figures missing: no statistic to sum
-    {"entries": {"a": figures(1.0) | {"host_median_ms": 1.0}}},  # a host's side without its p10 and min
-    {"entries": {"a": figures(1.0) | {"runs": [RUN]}}},  # runs, and no time of the latest
-    {"entries": {"a": figures(1.0) | {"runs": [RUN], "measured": "yesterday"}}},
-    {"entries": {"a": figures(1.0) | {"runs": RUN, "measured": "2026-11-27T05:00:00"}}},
-    {"entries": {"a": figures(1.0) | {"runs": [{"median_ms": 1.0}], "measured": "2026-11-27T05:00:00"}}},
+WRONG_TABLE = r"not a nasblocks latency table of format \d+; delete it"
+WRONG_ENTRY = r"entry 'a' is not an object of figures in ms .*; delete the file"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ({"device": "cpu"}, WRONG_TABLE), ({"entries": {"a": 3}}, WRONG_ENTRY),
+    ({"entries": {"a": figures(1.0) | {"median_ms": "1"}}}, WRONG_ENTRY),  # every figure there, one a string
+    ({"entries": {"a": {}}}, WRONG_ENTRY),
+    ({"entries": {"a": {"median_ms": 1.0}}}, WRONG_ENTRY),  # figures missing: no statistic to sum
+    ({"entries": {"a": figures(1.0) | {"host_median_ms": 1.0}}}, WRONG_ENTRY),  # a host's side without p10 and min
+    ({"entries": {"a": figures(1.0) | {"runs": [RUN]}}}, WRONG_ENTRY),  # runs, and no time of the latest
+    ({"entries": {"a": figures(1.0) | {"runs": [RUN], "measured": "yesterday"}}}, WRONG_ENTRY),
+    ({"entries": {"a": figures(1.0) | {"runs": RUN, "measured": "2026-11-27T05:00:00"}}}, WRONG_ENTRY),
+    ({"entries": {"a": figures(1.0) | {"runs": [{"median_ms": 1.0}], "measured": "2026-11-27T05:00:00"}}},
+     WRONG_ENTRY),
 ])
-def test_a_table_of_the_wrong_shape_says_what_to_do(damage: dict[str, Any], cache: Path) -> None:
+def test_a_table_of_the_wrong_shape_says_what_to_do(damage: dict[str, Any], message: str, cache: Path) -> None:
     path = lt.table_path("cpu")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": lt.FORMAT, "device": {"key": device_key("cpu")}, "entries": {}} | damage))
-    with pytest.raises(LatencyError, match=r"(not a nasblocks latency table of format \d+|entry 'a' is not an object "
-                                           r"of figures in ms .*); delete (it|the file) and it is measured again"):
+    with pytest.raises(LatencyError, match=f"^{re.escape(str(path))}: {message} and it is measured again$"):
         lt.LatencyTable.open("cpu")
 
 
@@ -463,8 +470,8 @@ def test_a_network_the_device_cannot_hold_while_its_units_are_timed_is_one_line(
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB.")
 
     monkeypatch.setattr(lt, "measure_in_network", out_of_memory)
-    with pytest.raises(LatencyError, match=r"^--batch 64: out of memory on cpu \(CUDA out of memory\. Tried to "
-                                           r"allocate 9\.00 GiB\.\); try a smaller --batch$"):
+    with pytest.raises(LatencyError, match=r"^out of memory on cpu timing a batch of 64 \(CUDA out of memory\. "
+                                           r"Tried to allocate 9\.00 GiB\.\); try a smaller batch$"):
         lt.predict(tiny, "cpu", threads=1, batch=64)
 
 
