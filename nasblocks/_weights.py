@@ -49,8 +49,8 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 def _opened(path: str | os.PathLike[str]) -> BinaryIO:
-    """The weights file at ``path``, open for reading (once: a search hashes it and reads its
-    tensors from the one handle), or one line saying why it cannot be."""
+    """The weights file at ``path``, open for reading (a search hashes it and reads its tensors
+    from the one handle), or one line saying why it cannot be."""
     if not os.fspath(path).strip():  # an unset variable in --weights "$WEIGHTS"; Path("") is "."
         raise WeightsError("--weights: expected a weights file, got an empty path")
     path = Path(path)
@@ -68,7 +68,7 @@ def _opened(path: str | os.PathLike[str]) -> BinaryIO:
 def _tensors(file: BinaryIO, path: Path) -> dict[str, torch.Tensor]:
     """The state_dict in ``file``, the open weights file ``path``."""
     if path.suffix == ".safetensors":
-        return _read_safetensors(file.read(), path)
+        return _read_safetensors(path)  # mapped from disk by safetensors, not read into bytes first
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 -- pickle, zip and torch errors alike: the file is unreadable
@@ -121,12 +121,12 @@ def _safetensors(path: Path, doing: str) -> Any:
     return safetensors.torch
 
 
-def _read_safetensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     module = _safetensors(path, "reading")
     from safetensors import SafetensorError
 
     try:
-        return module.load(data)
+        return module.load_file(path)
     except SafetensorError as err:
         raise WeightsError(f"{path}: not a safetensors file ({err})") from None
 
