@@ -84,11 +84,14 @@ def _check_fits_memory(graph: Graph) -> None:
     from rich.filesize import decimal
 
     largest = max(graph, key=lambda node: node.params)
+    message = (f"the network's {graph.params:,} parameters take {decimal(need)} as "
+               f"{str(torch.get_default_dtype()).removeprefix('torch.')}, more than this machine's memory "
+               f"({decimal(memory)}); this layer ({largest.target}) holds {largest.params:,} of them")
+    where = graph.places.get(largest.target or "")
+    if where is not None:  # its item, and the block calls that led there
+        raise where[1].error(message)
     file, _, line = largest.origin.rpartition(":")
-    raise SpecError(f"the network's {graph.params:,} parameters take {decimal(need)} as "
-                    f"{str(torch.get_default_dtype()).removeprefix('torch.')}, more than this machine's memory "
-                    f"({decimal(memory)}); this layer holds {largest.params:,} of them",
-                    file=file, line=int(line), path=largest.target or largest.name)
+    raise SpecError(message, file=file, line=int(line), path=largest.target or largest.name)
 
 
 def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name: str) -> torch.fx.GraphModule:

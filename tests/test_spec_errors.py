@@ -220,9 +220,13 @@ def test_a_network_larger_than_memory_is_one_error_naming_its_largest_layer(writ
     with pytest.raises(SpecError) as caught:
         nasblocks.build(spec)  # before torch allocates 123 TB (a traceback) or the kernel kills the process
     message = str(caught.value)
-    assert message.startswith(f"{spec}:5: fc: the network's 30,730,000,000,000 parameters take 122.9 TB as float32, "
-                              "more than this machine's memory (") and message.endswith(
-        "); this layer holds 30,730,000,000,000 of them"), message
+    assert message.startswith(f"{spec}:5: network[1].linear: the network's 30,730,000,000,000 parameters take "
+                              "122.9 TB as float32, more than this machine's memory (") and message.endswith(
+        "); this layer (fc) holds 30,730,000,000,000 of them"), message
+    with pytest.raises(SpecError, match=r"^\S+blocks.yaml:\d+: blocks.conv_bn_act.body\[0\].conv: the network's .* "
+                                        r"this layer \(features.18.0\) holds .* \(in conv_bn_act called at "
+                                        r"\S+mobilenet_v2.yaml:\d+\)$"):
+        nasblocks.build(nasblocks.load("mobilenet_v2", width=300))  # inside a block: the call that led there
 
 
 CLI_SPEC = HEAD + "vars: {width: 1.0}\nnetwork:\n  - conv: {out: 8, kernel: 7, stride: 8, padding: 0}\n" \
