@@ -10,14 +10,14 @@ input bound), so that ``nasblocks build SPEC --weights FILE`` loads them strictl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasblocks._output import OutputError, check_writable
 from nasblocks._study import StudyError, trial_spec_file
+from nasblocks.errors import NasblocksError
 
 if TYPE_CHECKING:
     import optuna
@@ -66,34 +66,22 @@ class Retrained:
 
 
 def _input_vars(spec: Spec) -> dict[str, int] | None:
-    """The vars that the spec's input names alone (``[3, resolution, resolution]``), and nothing
-    else reads, set to the input it runs at: the written spec keeps its input and its vars say
-    the size trained. None where its input cannot say that size so (it is then written as a list)."""
+    """The vars the spec's input is written with (``[3, resolution, resolution]``) set to the
+    input it ran at, where the spec so set is the very network it trained (no layer reads them
+    besides the input): the written spec keeps its input, and its vars say the size trained.
+    None otherwise (the input is then written as a list)."""
+    from nasblocks._expand import expand
     from nasblocks._study import plain
 
     written = plain(spec.document.get("input"))
     if not isinstance(written, list) or len(written) != len(spec.input):
         return None
-    sizes: dict[str, int] = {}
-    for entry, size in zip(written, spec.input):
-        if isinstance(entry, str) and entry in spec.vars and not _read_elsewhere(spec, entry):
-            if sizes.setdefault(entry, size) != size:
-                return None
-        elif entry != size:
-            return None
-    return sizes
-
-
-def _read_elsewhere(spec: Spec, var: str) -> bool:
-    """Whether any value of the spec but its input and ``var``'s own may read ``var``: its name
-    appears in it (a word of an expression, or of a string argument: this errs towards yes)."""
-    from nasblocks._study import plain
-
-    document = plain(spec.document)
-    values = [value for key, value in document.get("vars", {}).items() if key != var]
-    values += [value for key, value in document.items() if key not in ("name", "description", "reference",
-                                                                       "imports", "vars", "input")]
-    return re.search(rf"\b{re.escape(var)}\b", repr(values)) is not None
+    sizes = {entry: size for entry, size in zip(written, spec.input) if isinstance(entry, str) and entry in spec.vars}
+    try:
+        same = sizes and str(expand(replace(spec, input_override=None).with_vars(**sizes))) == str(expand(spec))
+    except NasblocksError:  # a size the vars' own checks refuse
+        return None
+    return sizes if same else None
 
 
 def spec_beside(path: Path) -> Path:

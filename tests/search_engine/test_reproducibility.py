@@ -314,3 +314,18 @@ def test_retrain_keeps_a_network_whose_accuracy_differs_and_exits_1(
     model = nasblocks.build(tmp_path / "best.yaml", weights=tmp_path / "best.safetensors")  # strictly
     saved = load_file(tmp_path / "best.safetensors")  # a safetensors file, not torch.save's
     assert saved.keys() == model.state_dict().keys()
+
+
+@pytest.mark.parametrize("pool, sizes", [
+    ("{adaptive_avgpool: {size: 1}}", {"resolution": 16}),  # only the input reads it: kept, at the size trained
+    ("{conv: {out: 1 + resolution // 100, kernel: 1}}", None),  # a layer reads it too: the input as a list
+])
+def test_the_written_spec_keeps_its_resolution_var_only_where_that_is_the_network_trained(
+        tmp_path: Path, pool: str, sizes: dict[str, int] | None) -> None:
+    from nasblocks._search_retrain import _input_vars
+
+    path = tmp_path / "net.yaml"
+    path.write_text(f"name: net\nvars: {{resolution: 224}}\ninput: [3, resolution, resolution]\n"
+                    f"network:\n  - conv: {{out: 4, kernel: 3}}\n  - {pool}\n")
+    proxy = nasblocks.load(path).with_input((3, 16, 16))  # as a trial's proxy: the var as written, another input
+    assert _input_vars(proxy) == sizes
