@@ -28,7 +28,7 @@ from networkx.utils import UnionFind
 from torch import nn
 
 from nasblocks._graph import INPUT
-from nasblocks._ops import conv_geometry
+from nasblocks._ops import REGISTRY, conv_geometry
 
 if TYPE_CHECKING:
     from nasblocks._graph import Graph, Node, Where
@@ -135,10 +135,6 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
 
 _CONVS = ("conv", "dwconv")
 _Index = tuple[slice | torch.Tensor, ...]
-# ops whose output channel i is made from channel i of their input (of each input: add, mul)
-_ONE_TO_ONE = frozenset({"bn", "relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh",
-                         "identity", "act", "maxpool", "avgpool", "adaptive_avgpool", "mean", "flatten",
-                         "dropout", "drop_path", "channel_affine", "add", "mul"})
 
 
 @dataclass(frozen=True)
@@ -206,7 +202,7 @@ def _channels(graph: Graph, layers: Mapping[str, Node], groups: Mapping[str | No
 
 def _one_to_one(node: Node) -> bool:
     """Whether each output channel of ``node`` is made of the same channel of its inputs alone."""
-    return (node.op in _ONE_TO_ONE or node.op == "shuffle" and node.args["groups"] == 1) and \
+    return ("channelwise" in REGISTRY[node.op].tags or node.op == "shuffle" and node.args["groups"] == 1) and \
         all(shape[0] == node.out_shape[0] for shape in node.in_shapes)
 
 

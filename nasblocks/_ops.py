@@ -56,7 +56,10 @@ class OpDef:
     input, as torchvision writes ``ReLU(inplace=True)``. ``output`` says what an op returns, for
     that rule: a ``new`` tensor, possibly an ``alias`` of its input (the input itself or a view of
     it: overwriting one overwrites the other), or a ``part`` of it that autograd forbids
-    overwriting (one of the views ``chunk`` returns).
+    overwriting (one of the views ``chunk`` returns). ``tags`` group ops that tools treat alike:
+    ``channelwise`` ops make each output channel of the same channel of their inputs alone, so
+    weight inheritance carries a choice of channels through them; the latency table fuses an
+    ``activation`` into the unit before it.
     """
 
     name: str
@@ -206,7 +209,8 @@ register(OpDef(
     {"eps": Param("float", 1e-5, minimum=0), "momentum": Param("float", 0.1, minimum=0),
      "affine": Param("bool", True)},
     _bn_shape, lambda a, ins, out: (2 * ins[0][0] if a["affine"] else 0, 0),
-    module=lambda a, ins, _: nn.BatchNorm2d(ins[0][0], a["eps"], a["momentum"], a["affine"])))
+    module=lambda a, ins, _: nn.BatchNorm2d(ins[0][0], a["eps"], a["momentum"], a["affine"]),
+    tags=("channelwise",)))
 
 # --- activations --------------------------------------------------------------------------------
 
@@ -236,7 +240,7 @@ def _activation(fn: str) -> OpDef:
         return graph.call_function(function, (inputs[0],))
 
     return OpDef(fn, f"{fn} activation ({module_class.__name__}).", {}, _same,
-                 module=module, emit=emit, inplace=takes_inplace, tags=("activation",),
+                 module=module, emit=emit, inplace=takes_inplace, tags=("activation", "channelwise"),
                  output="alias" if fn == "identity" else "new")
 
 
@@ -249,7 +253,7 @@ register(OpDef(
     {"fn": Param("str", choices=tuple(ACTIVATIONS))}, _same,
     module=lambda a, ins, inplace: REGISTRY[a["fn"]].module(a, ins, inplace),  # type: ignore[misc]
     emit=lambda g, xs, a: REGISTRY[a["fn"]].emit(g, xs, a),  # type: ignore[misc]
-    inplace=True, tags=("activation",)))
+    inplace=True, tags=("activation", "channelwise")))
 
 
 def output_kind(op: str, args: Args) -> str:
@@ -282,14 +286,15 @@ register(OpDef(
     "maxpool", "2-d max pooling (stride defaults to the kernel; ceil_mode as in Caffe).", _POOL,
     _pool_shape,
     module=lambda a, ins, _: nn.MaxPool2d(**_pool_args(a)),
-    emit=lambda g, xs, a: g.call_function(F.max_pool2d, (xs[0],), _pool_args(a))))
+    emit=lambda g, xs, a: g.call_function(F.max_pool2d, (xs[0],), _pool_args(a)), tags=("channelwise",)))
 
 register(OpDef(
     "avgpool", "2-d average pooling; count_include_pad as PyTorch's default.",
     {**_POOL, "count_include_pad": Param("bool", True)}, _pool_shape,
     module=lambda a, ins, _: nn.AvgPool2d(**_pool_args(a), count_include_pad=a["count_include_pad"]),
     emit=lambda g, xs, a: g.call_function(
-        F.avg_pool2d, (xs[0],), {**_pool_args(a), "count_include_pad": a["count_include_pad"]})))
+        F.avg_pool2d, (xs[0],), {**_pool_args(a), "count_include_pad": a["count_include_pad"]}),
+    tags=("channelwise",)))
 
 
 def _adaptive_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
@@ -301,7 +306,8 @@ register(OpDef(
     "adaptive_avgpool", "adaptive average pooling to a fixed size (1: global pooling).",
     {"size": Param("pair", 1, minimum=1)}, _adaptive_shape,
     module=lambda a, ins, _: nn.AdaptiveAvgPool2d(a["size"]),
-    emit=lambda g, xs, a: g.call_function(F.adaptive_avg_pool2d, (xs[0],), {"output_size": a["size"]})))
+    emit=lambda g, xs, a: g.call_function(F.adaptive_avg_pool2d, (xs[0],), {"output_size": a["size"]}),
+    tags=("channelwise",)))
 
 
 def _mean_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
@@ -313,7 +319,7 @@ register(OpDef(
     "mean", "global average as a tensor op, x.mean((2, 3)) — no module, as ShuffleNet v2 and "
     "timm's SE write it.", {"keepdim": Param("bool", False)}, _mean_shape,
     emit=lambda g, xs, a: g.call_method("mean", (xs[0], (2, 3)), {"keepdim": a["keepdim"]}),
-    functional=True))
+    functional=True, tags=("channelwise",)))
 
 # --- reshaping and channel ops ------------------------------------------------------------------
 
@@ -325,12 +331,14 @@ def _flatten_shape(args: Args, ins: tuple[Shape, ...]) -> Shape:
 register(OpDef(
     "flatten", "flatten to one dimension per image (torch.flatten(x, 1)).", {}, _flatten_shape,
     module=lambda a, ins, _: nn.Flatten(),
-    emit=lambda g, xs, a: g.call_function(torch.flatten, (xs[0], 1)), functional=True, output="alias"))
+    emit=lambda g, xs, a: g.call_function(torch.flatten, (xs[0], 1)), functional=True, output="alias",
+    tags=("channelwise",)))  # of a C×1×1 input: the inheritance checks the channel counts
 
 register(OpDef(
     "dropout", "dropout (active in training mode only).",
     {"p": Param("float", 0.5, minimum=0, maximum=1)}, _same,
-    module=lambda a, ins, _: nn.Dropout(a["p"]), output="alias"))  # the input itself outside training
+    module=lambda a, ins, _: nn.Dropout(a["p"]), output="alias",  # the input itself outside training
+    tags=("channelwise",)))
 
 def _stochastic_depth(args: Args, ins: tuple[Shape, ...], inplace: bool) -> nn.Module:
     from torchvision.ops import StochasticDepth  # importing torchvision takes a second: only when used
@@ -342,7 +350,7 @@ register(OpDef(
     "drop_path", "stochastic depth: zeroes a residual branch with probability p per image (mode row) or "
                  "per batch, scaling the rest by 1/(1-p), in training mode only (torchvision's StochasticDepth).",
     {"p": Param("float", REQUIRED, minimum=0, maximum=1), "mode": Param("str", "row", choices=("row", "batch"))},
-    _same, module=_stochastic_depth, output="alias"))  # the input itself outside training
+    _same, module=_stochastic_depth, output="alias", tags=("channelwise",)))  # the input itself outside training
 
 
 def channel_shuffle(x: torch.Tensor, groups: int, inverse: bool = False) -> torch.Tensor:
@@ -416,7 +424,7 @@ register(OpDef(
     "transform_input (re-normalising ImageNet inputs to the range its weights were trained on).",
     {"scale": Param("floats"), "shift": Param("floats")}, _affine_shape,
     emit=lambda g, xs, a: g.call_function(channel_affine, (xs[0], a["scale"], a["shift"])),
-    functional=True))
+    functional=True, tags=("channelwise",)))
 
 # --- merges: the last op of concat/add/mul branches ---------------------------------------------
 
@@ -458,6 +466,6 @@ def _chain(fn: Callable[[Any, Any], Any]) -> Emitter:
 register(OpDef("concat", "concatenate branches along channels.", {}, _concat_shape,
                emit=lambda g, xs, a: g.call_function(torch.cat, (list(xs), 1)), functional=True))
 register(OpDef("add", "element-wise sum of branches (residuals).", {}, _add_shape,
-               emit=_chain(operator.add), functional=True))
+               emit=_chain(operator.add), functional=True, tags=("channelwise",)))
 register(OpDef("mul", "element-wise product of branches, broadcasting (SE gating).", {}, _mul_shape,
-               emit=_chain(operator.mul), functional=True))
+               emit=_chain(operator.mul), functional=True, tags=("channelwise",)))

@@ -19,7 +19,7 @@ from torchvision.models.shufflenetv2 import channel_shuffle as tv_channel_shuffl
 from torchvision.ops import stochastic_depth
 
 import nasblocks
-from nasblocks._ops import REGISTRY, OpDef, list_ops
+from nasblocks._ops import ACTIVATIONS, REGISTRY, OpDef, list_ops
 
 
 def counted_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -261,3 +261,30 @@ def test_pool_output_sizes_follow_pytorch_including_ceil_mode_edge_cases() -> No
             except ShapeError:
                 ours = None
             assert ours == expected, (size, kernel, stride, pad, ceil)
+
+
+CHANNELWISE = {  # an item of each op tagged channelwise, on a 4×6×6 input (flatten: 4×1×1)
+    **{fn: f"{fn}: {{}}" for fn in ACTIVATIONS}, "act": "act: {fn: relu6}", "bn": "bn: {}",
+    "maxpool": "maxpool: {kernel: 2}", "avgpool": "avgpool: {kernel: 3, stride: 1, padding: 1}",
+    "adaptive_avgpool": "adaptive_avgpool: {size: 2}", "mean": "mean: {}", "flatten": "flatten: {}",
+    "dropout": "dropout: {}", "drop_path": "drop_path: {p: 0.5}",
+    "channel_affine": "channel_affine: {scale: [2, 2, 2, 2], shift: [1, 1, 1, 1]}",
+    "add": "add:\n      - seq: []\n      - tanh: {}\n", "mul": "mul:\n      - seq: []\n      - sigmoid: {}\n",
+}
+
+
+def test_channelwise_ops_keep_each_channel_to_itself(write_spec: Callable[..., Path]) -> None:
+    """What weight inheritance trusts the tag for: permuting the channels of a channelwise op's
+    input permutes its output alike (its per-channel constants equal), as no op that mixes
+    channels would."""
+    assert set(CHANNELWISE) == {name for name, op in REGISTRY.items() if "channelwise" in op.tags}
+    order = torch.randperm(4, generator=torch.Generator().manual_seed(0))
+    for name, item in CHANNELWISE.items():
+        shape = [4, 1, 1] if name == "flatten" else [4, 6, 6]
+        model = nasblocks.build(nasblocks.load(write_spec(f"input: {shape}\nnetwork:\n  - {item}\n", f"{name}.yaml")))
+        model.eval()
+        x = torch.randn(2, *shape)
+        assert torch.equal(model(x[:, order]), model(x)[:, order]), name
+    mixing = nasblocks.build(nasblocks.load(write_spec("input: [4, 6, 6]\nnetwork:\n  - conv: {out: 4, kernel: 1}\n")))
+    x = torch.randn(2, 4, 6, 6)
+    assert not torch.allclose(mixing(x[:, order]), mixing(x)[:, order])  # the check tells a conv apart
