@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from nasblocks._shape import Shape
-from nasblocks.errors import DeviceError, LatencyError
+from nasblocks.errors import DeviceError, DeviceMemoryError, LatencyError
 
 DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -265,7 +265,7 @@ def out_of_memory(err: BaseException) -> str | None:
 @contextlib.contextmanager
 def out_of_memory_as_error(run: Setting) -> Iterator[None]:
     """Running out of memory (a batch the device cannot hold) as one line, a
-    :class:`LatencyError`, rather than torch's traceback. It names the batch, not ``--batch``:
+    :class:`DeviceMemoryError`, rather than torch's traceback. It names the batch, not ``--batch``:
     a search's trial timed at batch 1 says it too."""
     try:
         yield
@@ -274,7 +274,7 @@ def out_of_memory_as_error(run: Setting) -> Iterator[None]:
         if said is None:
             raise
         hint = "; try a smaller batch" if run.batch > 1 else ""
-        raise LatencyError(f"out of memory on {_canonical(run.device)} timing a batch of {run.batch} "
+        raise DeviceMemoryError(f"out of memory on {_canonical(run.device)} timing a batch of {run.batch} "
                            f"({said}){hint}") from None
 
 

@@ -47,7 +47,7 @@ from nasblocks._fit import fit_width
 from nasblocks._space import load_space
 from nasblocks._spec import Spec
 from nasblocks._study import StudyError, best_trial, export_trial, study_dir
-from nasblocks.errors import BudgetError, NasblocksError, SpecError
+from nasblocks.errors import BudgetError, DeviceMemoryError, NasblocksError, SpecError
 
 if TYPE_CHECKING:
     import optuna
@@ -336,8 +336,15 @@ class Search:
         seed = self.config.seed + trial.number
         trial.set_user_attr("seed", seed)
         sampled = self.space.sample(trial)
+        fault = None
         with self.timing_latency(f"trial {trial.number}"):
-            fitted = fit_width(self.space, sampled, self.price, self.feasible, fit=self.config.fit)
+            try:
+                fitted = fit_width(self.space, sampled, self.price, self.feasible, fit=self.config.fit)
+            except DeviceMemoryError as err:  # timing the latency units its table lacks
+                fault = str(err)
+        if fault is not None:  # outside the except clause, as below
+            self._release()
+            self._fail(trial, fault)
         if fitted.cost is None:  # the sampled point is outside what the base spec can build
             trial.set_user_attr("rejected", f"does not build: {fitted.error}")
             raise optuna.TrialPruned(fitted.error)
@@ -371,7 +378,6 @@ class Search:
             raise optuna.TrialPruned(str(err)) from None
         trial.set_user_attr("training", self._training(spec, start))
         trial.set_user_attr("versions", self.versions)
-        fault = None
         try:
             result = self._train_proxy(trial, proxy, seed, start)
             latency = self._measure(spec) if cost.latency_ms is None else cost.latency_ms

@@ -54,6 +54,11 @@ class LatencyError(NasblocksError):
     latency table file is invalid, or the GPU does not behave as the timing needs."""
 
 
+class DeviceMemoryError(LatencyError):
+    """The device ran out of memory running a network to time it: a batch, or a network, too
+    large for it. A search fails that trial and goes on, where other latency errors stop it."""
+
+
 class WeightsError(NasblocksError):
     """A weights file (``--weights``, ``nasblocks.build(spec, weights=...)``) cannot be read, or
     its tensors do not fit the network: the keys missing on either side and the shapes that

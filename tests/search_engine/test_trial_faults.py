@@ -105,6 +105,36 @@ def test_out_of_memory_fails_the_trial_and_frees_its_memory(tmp_path: Path, quic
     assert alive_at_next_trial == [False, False, False]
 
 
+def test_running_out_of_memory_timing_a_candidate_fails_its_trial(tmp_path: Path, quick: dict[str, Any],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pricing a candidate may time the latency units its table lacks; out of memory there fails
+    that trial alone (a smaller candidate may fit), as it does in training."""
+    from nasblocks import _latency, _search
+
+    numbers: list[int] = []
+    real_trial, real_fit = _search.Search._trial, _search.fit_width
+
+    def trial(self: Any, frozen: Any) -> Any:
+        numbers.append(frozen.number)
+        return real_trial(self, frozen)
+
+    def fit(*args: Any, **kwargs: Any) -> Any:
+        if numbers[-1] == 1:  # as predict_detail's timing run raises it
+            with _latency.out_of_memory_as_error(_latency.setting("cpu")):
+                raise RuntimeError(CPU_OOM)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(_search.Search, "_trial", trial)
+    monkeypatch.setattr(_search, "fit_width", fit)
+    faults_in_trials(monkeypatch, {})
+    outcome, text = search(tmp_path, quick, study="oom-pricing")
+    trials = outcome.study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE,
+                                         TrialState.COMPLETE]
+    reason = f"out of memory on cpu timing a batch of 1 ({CPU_OOM})"
+    assert trials[1].user_attrs["failed"] == reason and f"trial 1: failed — {reason}" in text
+
+
 def test_a_worker_whose_every_trial_fails_stops(tmp_path: Path, quick: dict[str, Any],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     def out_of_memory(model: Any, data: Any, **kwargs: Any) -> TrainResult:
