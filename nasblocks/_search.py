@@ -343,8 +343,7 @@ class Search:
             except DeviceMemoryError as err:  # timing the latency units its table lacks
                 fault = str(err)
         if fault is not None:  # outside the except clause, as below
-            self._release()
-            self._fail(trial, fault)
+            self._fail_freed(trial, fault)
         if fitted.cost is None:  # the sampled point is outside what the base spec can build
             trial.set_user_attr("rejected", f"does not build: {fitted.error}")
             raise optuna.TrialPruned(fitted.error)
@@ -389,8 +388,7 @@ class Search:
         except NasblocksError as err:
             fault = str(err)
         if fault is not None:  # outside the except clause: its traceback, and the tensors, are gone
-            self._release()
-            self._fail(trial, fault)
+            self._fail_freed(trial, fault)
         trial.set_user_attr("accuracy", result.accuracy)
         trial.set_user_attr("train_seconds", round(result.seconds, 2))
         if cost.latency_ms is None:
@@ -449,9 +447,9 @@ class Search:
         trial.set_user_attr("failed", reason)
         raise _TrialFailed(reason)
 
-    def _release(self) -> None:
-        """Free a failed trial's memory before the next trial: its tensors now, and on a GPU the
-        blocks PyTorch's caching allocator would otherwise keep."""
+    def _fail_freed(self, trial: optuna.Trial, reason: str) -> NoReturn:
+        """Fail a trial that broke while running, its memory freed before the next trial: its
+        tensors now, and on a GPU the blocks PyTorch's caching allocator would otherwise keep."""
         import gc
 
         import torch
@@ -459,6 +457,7 @@ class Search:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        self._fail(trial, reason)
 
     def _measure(self, spec: Spec) -> float:
         """Latency of the deployment network (batch 1, its input size) on the search's device."""
