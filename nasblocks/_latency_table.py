@@ -180,6 +180,14 @@ class LatencyTable:
             with tempfile.TemporaryFile(dir=self.path.parent):  # what saving makes there
                 pass
 
+    def writable(self) -> bool:
+        """Whether the table can be saved (:meth:`check_writable` without the error)."""
+        try:
+            self.check_writable()
+        except LatencyError:
+            return False
+        return True
+
     def save(self) -> None:
         """Merge the entries on disk with this table's and replace the file, holding a lock on
         its folder (readable by every user of a shared cache, unlike a lock file of one user's)
@@ -377,7 +385,8 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
     """The predicted latency (ms per forward of ``batch`` images) of the compiled ``graph``,
     from ``device``'s table; units missing from it, or timed in fewer than :data:`SETTLED_RUNS`
     runs, are measured now and saved (unless ``measure_missing`` is false: then a missing unit
-    is a :class:`LatencyError`, and entries are taken as they are).
+    is a :class:`LatencyError`, and entries are taken as they are; so too, where this user cannot
+    write the table, entries of few runs).
 
     ``stat`` picks which figure of each entry is summed: median (the default, what
     :func:`~nasblocks._latency.measure` reports first), p10 or min (robust on a busy machine).
@@ -395,7 +404,10 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
     if missing and not measure_missing:
         raise LatencyError(f"no entry {missing[0]!r} in {table.path}; run `nasblocks latency "
                            f"profile` or allow measuring missing units")
-    ran = bool(missing) or (measure_missing and any(map(_unsettled, filter(None, entries.values()))))
+    # Settling improves entries that are there, so a table this user may read but not write (a
+    # shared cache) is taken as it is; a missing unit must be timed, and its table kept.
+    ran = bool(missing) or (measure_missing and any(map(_unsettled, filter(None, entries.values())))
+                            and table.writable())
     if ran:  # one run of the network times its units, each gaining a run
         table.check_writable()
         try:

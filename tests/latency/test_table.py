@@ -236,6 +236,24 @@ def test_an_entry_of_few_runs_is_timed_again_by_a_later_network(tiny: nasblocks.
     assert not lt.predict_detail(tiny, "cpu", threads=1, measure_missing=False).ran
 
 
+def test_a_table_this_user_cannot_write_is_taken_as_it_is_unless_it_lacks_a_unit(
+        tiny: nasblocks.Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = lt.predict_detail(tiny, "cpu", threads=1)
+    table = lt.table_for("cpu")
+    age_entries(table, lt.SETTLE_AFTER_S)  # entries of one run, due to be timed again
+
+    def read_only(*args: Any, **kwargs: Any) -> None:  # root writes anywhere: a shared cache, as it fails
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(lt.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(lt, "measure_in_network", lambda *a, **k: pytest.fail("timed for a table it cannot keep"))
+    again = lt.predict_detail(tiny, "cpu", threads=1)
+    assert not again.ran and again.latency_ms == first.latency_ms
+    del table.entries[linear_key(tiny)]
+    with pytest.raises(LatencyError, match=r"^cannot write the latency table .* \(Permission denied\); set "):
+        lt.predict(tiny, "cpu", threads=1)
+
+
 def timed(ms: float) -> Measurement:
     return summarise([ms], 1, setting("cpu", threads=1), [(1,)])
 
