@@ -13,7 +13,8 @@ an ``if`` drops an item beside them. Each tensor then takes what fits of its cou
 it when the shapes agree, else the overlap (the leading channels, the centre of a kernel), as
 once-for-all networks share weights (Cai et al., 2020); a grouped convolution's overlap is taken
 group by group, so that each filter reads the inputs it was trained on, and the layers around it
-take the channels it gives and reads (``_channels``), not the leading ones.
+take the channels it gives and reads (``_channels``), not the leading ones; likewise the layers
+after a concat take each of its inputs' channels where that input sits in the file's concat.
 """
 
 from __future__ import annotations
@@ -99,9 +100,10 @@ def inherit(module: nn.Module, graph: Graph, state: Mapping[str, torch.Tensor],
     fresh initialisation. The layers that make the outputs (the classifier) take an overlap only
     where they have as many rows as the file's: their rows are the file's classes, not channels.
     A grouped convolution takes its overlap group by group (``_groups``), and the layers around it
-    the channels it gives and reads (``_channels``): a function of the two networks alone, which
-    ``study retrain`` derives again. Batch norm's step counters are copied where they can be, but
-    not counted: they are no weights."""
+    the channels it gives and reads, those after a concat each input's channels at its offset in
+    the file's (``_channels``): a function of the two networks alone, which ``study retrain``
+    derives again. Batch norm's step counters are copied where they can be, but not counted: they
+    are no weights."""
     renamed = renamed or {}
     heads = _heads(graph)
     layers = {node.target: node for node in graph if node.target is not None}
@@ -164,15 +166,19 @@ def _channels(graph: Graph, layers: Mapping[str, Node], groups: Mapping[str | No
     """The values of ``graph`` whose channels take other channels of the file than the leading
     ones, so that a channel's weights stay together along the network, as in once-for-all
     supernets: a convolution cut group by group gives its output the file's channels group by
-    group, and wants them of its input. Values tied by ops that keep channels one to one (a batch
-    norm, an activation, a residual's add, squeeze-and-excitation's scaling) take one choice
+    group, and wants them of its input; a concat gives each input's channels at that input's
+    offset in the file's concat (``_joined``: GoogLeNet's branch 2 from the file's channel 64 on,
+    however narrow branch 1 is). Values tied by ops that keep channels one to one (a batch norm,
+    an activation, pooling, a residual's add, squeeze-and-excitation's scaling) take one choice
     together, which the layers that make or read them (a convolution's rows, a 1×1 convolution's
     or a linear layer's columns) follow. A tied set keeps the leading channels (its grouped
-    convolutions their own cut) where its convolutions give or want different channels, where it
-    holds the network's input or an output, a value made or read otherwise (a concat, a split, a
-    shuffle, a depthwise convolution at another width), or a counterpart of another width."""
+    convolutions their own cut) where the channels its convolutions and concats give or want
+    differ, where it holds the network's input or an output, a value made or read otherwise (a
+    split, a shuffle, a depthwise convolution at another width, a concat whose inputs' widths in
+    the file cannot be told: ``_told``), or a counterpart of another width."""
     tied = UnionFind()
     asked: dict[str, set[Channels | None]] = defaultdict(set)
+    joined: dict[str, list[int | None]] = {}  # a concat: its inputs' widths in the file, where told
     fixed = {INPUT, graph.output, *(aux for _, aux in graph.aux_outputs)}
     for node in graph:
         cut = groups.get(node.target, 1)
@@ -182,22 +188,70 @@ def _channels(graph: Graph, layers: Mapping[str, Node], groups: Mapping[str | No
         elif cut is not None and cut > 1 and weight is not None:  # _groups found the file's weight
             asked[node.name].add(_per_group(cut, node.out_shape[0], weight.shape[0]))
             asked[node.inputs[0]].add(_per_group(cut, node.in_shapes[0][0], cut * weight.shape[1]))
+        elif node.op == "concat":
+            joined[node.name] = [_file_channels(graph, part, state, renamed, None) for part in node.inputs]
         elif not _values(node)[1:]:  # neither a linear layer nor a convolution reading all its inputs
             fixed.update((node.name, *node.inputs))
     wanted: dict[Any, set[Channels | None]] = defaultdict(set)
     for value, maps in asked.items():
         wanted[tied[value]] |= maps
-    blocked = {tied[value] for value in fixed}
-    chosen = {root: next(iter(maps)) for root, maps in wanted.items()
-              if len(maps) == 1 and None not in maps and root not in blocked}
+    sizes: dict[Any, set[int]] = defaultdict(set)  # the channels the file's layers make or read of a set
     for key, mine in tensors.items():
         owner, theirs = key.rpartition(".")[0], _counterpart(key, state, renamed)
         if owner in layers and theirs is not None and theirs.dim() == mine.dim():
             for value, size in zip(_values(layers[owner]), theirs.shape):
-                if tied[value] in chosen and chosen[tied[value]].file != size:
-                    del chosen[tied[value]]
-    return {value: chosen[tied[value]] for value in (INPUT, *(node.name for node in graph))
-            if tied[value] in chosen}
+                sizes[tied[value]].add(size)
+    joins: dict[Any, list[tuple[Node, tuple[int, ...]]]] = defaultdict(list)
+    for value, widths in joined.items():
+        told = _told(widths, sizes[tied[value]])
+        if told is None:
+            fixed.update((value, *graph[value].inputs))
+        else:
+            joins[tied[value]].append((graph[value], told))
+    blocked = {tied[value] for value in fixed}
+    chosen: dict[Any, Channels | None] = {}
+
+    def choose(root: Any) -> Channels | None:
+        """A tied set's channels (None: the leading ones), its concats' after their inputs': sets
+        of narrower values (a concat has two inputs or more), so that no set waits on itself."""
+        if root not in chosen:
+            maps = wanted[root] | {_joined(concat, widths, [choose(tied[part]) for part in concat.inputs])
+                                   for concat, widths in joins[root]}
+            one = next(iter(maps)) if len(maps) == 1 else None
+            chosen[root] = one if one is not None and root not in blocked and sizes[root] <= {one.file} else None
+        return chosen[root]
+
+    return {value: channels for value in (INPUT, *(node.name for node in graph))
+            if (channels := choose(tied[value])) is not None}
+
+
+def _told(widths: Sequence[int | None], sizes: set[int]) -> tuple[int, ...] | None:
+    """A concat's inputs' widths in the file: where one cannot be told (its layer has no
+    counterpart, as an Inception branch factorised otherwise than the file's), what the file's
+    layers reading the concat (``sizes``) leave of the others'; None where that cannot be told."""
+    known = [width for width in widths if width is not None]
+    if len(known) == len(widths):
+        return tuple(known)
+    rest = next(iter(sizes)) - sum(known) if len(sizes) == 1 else 0
+    if len(known) < len(widths) - 1 or rest <= 0:
+        return None
+    return tuple(rest if width is None else width for width in widths)
+
+
+def _joined(concat: Node, widths: Sequence[int], parts: Sequence[Channels | None]) -> Channels | None:
+    """A concat's channels: each input's (``parts``; None for its leading ones), offset by the
+    widths of the inputs before it here and in the file (``widths``); None where those are the
+    leading channels (every input but the last as wide as the file's, and taking its leading ones)."""
+    here: list[int] = []
+    there: list[int] = []
+    at_here = at_there = 0
+    for shape, width, part in zip(concat.in_shapes, widths, parts):
+        shared = range(min(shape[0], width))
+        here += (at_here + k for k in (shared if part is None else part.here))
+        there += (at_there + k for k in (shared if part is None else part.there))
+        at_here, at_there = at_here + shape[0], at_there + width
+    return None if here == there == list(range(min(at_here, at_there))) else \
+        Channels(tuple(here), tuple(there), at_there)
 
 
 def _one_to_one(node: Node) -> bool:

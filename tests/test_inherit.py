@@ -2,12 +2,13 @@
 fits (``_inherit``): each module matched to the one at the same place of the spec (inside a block,
 the same item of the block), tensors of the same shape whole, of another shape their overlap
 (leading channels, centred kernels, group by group, and around a grouped conv the channels it
-keeps), the classifier only whole; everything else keeps the initialisation drawn from the seed."""
+keeps, through a concat each input's channels at its offset in the file's), the classifier only
+whole; everything else keeps the initialisation drawn from the seed."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -419,4 +420,94 @@ def test_resnext50_narrowed_keeps_each_channel_s_weights_together() -> None:
             assert torch.equal(mine[key], file[key][taken]), key
         assert torch.equal(mine[f"{block}.conv3.weight"], file[f"{block}.conv3.weight"][:, taken]), block
         assert torch.equal(mine[f"{block}.bn3.weight"], file[f"{block}.bn3.weight"]), block
+    assert inherited.fresh == 0
+
+
+BRANCHES = ("c1x1", "c3x3red", "c3x3", "c5x5red", "c5x5", "pool_proj")
+
+
+def googlenet(factorisation: str = "single", **modules: Sequence[int]) -> nasblocks.Spec:
+    """A network of the googlenet space: the base network with another factorisation of the "5×5"
+    branch, and other branch widths (Table 1's columns) in the modules given, ``stage3_0`` for
+    inception3a."""
+    space = load_space("googlenet")
+    params = {**space.default_params(), "factorisation": factorisation}
+    for module, widths in modules.items():
+        stage, _, k = module.rpartition("_")
+        params.update({f"{stage}[{k}].{column}": width for column, width in zip(BRANCHES, widths)})
+    return space.spec(params).with_input(INPUT)
+
+
+def branches(*parts: tuple[int, int]) -> torch.Tensor:
+    """The file's channels a concat takes: each branch's ``(offset in the file, width)``."""
+    return torch.cat([torch.arange(start, start + width) for start, width in parts])
+
+
+def test_googlenet_s_own_widths_take_every_tensor_whole() -> None:
+    file = state(googlenet())
+    _, inherited = started(googlenet(), file)
+    assert inherited == Inherited(whole=counted(file.values()), part=0, fresh=0)
+
+
+@pytest.mark.parametrize("factorisation, fresh", [("single", 0), ("double3x3", 90)])
+def test_a_concat_of_narrower_branches_takes_each_branch_s_channels_in_the_file(factorisation: str,
+                                                                                fresh: int) -> None:
+    """inception3a with branches of 32, 96, 16 and 24 channels (the file's 64, 128, 32, 32)
+    concatenates the file's channels 0-31, 64-159, 192-207 and 224-247, not its first 168: every
+    1x1 conv of inception3b reads those columns, branch4's through its max pool. So does every
+    1x1 conv of inception4a of inception3b's (narrowed too), through maxpool3 as well; inception4b
+    reads inception4a's channels, as wide as the file's, whole. Factorised into two 3x3 convs,
+    which the file's single conv is no counterpart of (fresh: 2 convs and their batch norms in 9
+    modules), branch 3's width in the file is what the file's readers leave of the others'."""
+    file = drawn(state(googlenet()))
+    narrow = googlenet(factorisation, stage3_0=[32, 96, 96, 16, 16, 24], stage3_1=[96, 128, 160, 32, 64, 48])
+    mine, inherited = started(narrow, file, base=googlenet())
+    read = {"inception3b": branches((0, 32), (64, 96), (192, 16), (224, 24)),
+            "inception4a": branches((0, 96), (128, 160), (320, 64), (416, 48))}
+    for module, taken in read.items():
+        for conv in ("branch1", "branch2.0", "branch3.0", "branch4.1"):
+            key = f"{module}.{conv}.conv.weight"
+            rows = mine[key].shape[0]
+            assert torch.equal(mine[key], file[key][:rows, taken]), key
+    assert torch.equal(mine["inception3a.branch2.1.conv.weight"], file["inception3a.branch2.1.conv.weight"][:96])
+    assert torch.equal(mine["inception4b.branch1.conv.weight"], file["inception4b.branch1.conv.weight"])
+    assert inherited.fresh == fresh
+
+
+CONCAT = """input: [3, 8, 8]
+vars: {width: 16}
+network:
+  - conv: {out: 16, kernel: 1}
+    name: stem
+  - concat:
+      - conv: {out: width, kernel: 1}
+        name: plain
+      - concat:             # a concat inside a concat: its channels at its offset in the outer one
+          - conv: {out: width, kernel: 3, groups: 4}
+            name: grouped
+          - conv: {out: 8, kernel: 1}
+            name: fixed
+        name: inner
+  - bn: {}
+    name: bn
+  - mean: {}
+  - linear: {out: 10}
+    name: fc
+"""
+
+
+def test_a_concat_gives_its_inputs_own_channels_to_the_layers_after_it(write_spec: Callable[..., Path]) -> None:
+    """Width 8 from 16: the outer concat's channels are plain's leading 8 (the file's 0-7), then
+    the inner concat's from the file's channel 16: the grouped conv's first 2 of each of its
+    file's groups of 4 (16 + 0, 1, 4, 5, ...), then fixed's 8, from the file's channel 16 + 16.
+    The batch norm after the concat takes the statistics of those channels, and the linear layer
+    (through the mean) reads those columns."""
+    path = write_spec(CONCAT)
+    file = drawn(state(nasblocks.load(path)))
+    mine, inherited = started(nasblocks.load(path, width=8), file, base=nasblocks.load(path))
+    taken = torch.cat([torch.arange(8), 16 + per_group(4, 8, 16), torch.arange(32, 40)])
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        assert torch.equal(mine[f"bn.{name}"], file[f"bn.{name}"][taken]), name
+    assert torch.equal(mine["fc.weight"], file["fc.weight"][:, taken])
+    assert torch.equal(mine["1.inner.grouped.weight"], file["1.inner.grouped.weight"][per_group(4, 8, 16), :4])
     assert inherited.fresh == 0
