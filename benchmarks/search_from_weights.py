@@ -1,14 +1,16 @@
 """A search started from weights (``--weights``) against the same search from scratch, side by
-side in one run: the mobilenet_v2 space on scikit-learn's digits, the same candidates (the random
-sampler draws trial n from seed + n in both) trained for the same epochs.
+side in one run: a space (mobilenet_v2 unless ``--space``) on scikit-learn's digits, the same
+candidates (the random sampler draws trial n from seed + n in both) trained for the same epochs.
 
-    .venv/bin/python benchmarks/search_from_weights.py [--trials 8] [--epochs 1] [--pretrain-epochs 6]
+    .venv/bin/python benchmarks/search_from_weights.py [--space mobilenet_v2] [--budget 300MFLOPs]
+        [--trials 8] [--epochs 1] [--pretrain-epochs 6]
 
-The weights are the space's base network, MobileNetV2 1.0, trained first on the search's own
-training split at the proxy resolution (nothing is downloaded: this measures the mechanism, how
-much of a checkpoint a trial takes and what that is worth, not ImageNet's features). Prints per
-trial the candidate, what it took of the file (tensors whole / in part / fresh) and both
-accuracies, then the means.
+The weights are the space's base network (mobilenet_v2's: MobileNetV2 1.0) trained first on the
+search's own training split at the proxy resolution (nothing is downloaded: this measures the
+mechanism, how much of a checkpoint a trial takes and what that is worth, not ImageNet's
+features). Prints per
+trial the candidate (its width, and how many of the space's choices differ from the base's),
+what it took of the file (tensors whole / in part / fresh) and both accuracies, then the means.
 """
 
 from __future__ import annotations
@@ -28,28 +30,33 @@ from nasblocks._data import load_dataset
 from nasblocks._latency import cpu_name
 from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE
 from nasblocks._search_run import run_search
+from nasblocks._space import Space, load_space
 from nasblocks._train import train
 
 
-def pretrain(path: Path, epochs: int, limit: int | None) -> float:
-    """Train the space's base network on the search's training split; save it to ``path``."""
-    data = load_dataset("digits", resolution=DEFAULT_RESOLUTION, device=torch.device("cpu"), seed=0, limit=limit)
+def pretrain(space: Space, path: Path, epochs: int, limit: int | None) -> float:
+    """Train the space's base network, as a search trains it, on the search's training split;
+    save it to ``path``."""
+    resolution = space.proxy_resolution or DEFAULT_RESOLUTION
+    data = load_dataset("digits", resolution=resolution, device=torch.device("cpu"), seed=0, limit=limit)
     torch.manual_seed(0)
-    model = nasblocks.build(nasblocks.load("mobilenet_v2", num_classes=data.num_classes,
-                                           input=(3, DEFAULT_RESOLUTION, DEFAULT_RESOLUTION)))
+    spec = space.base.with_vars(**space.proxy_vars, num_classes=data.num_classes)
+    model = nasblocks.build(spec.with_input((3, resolution, resolution)))
     accuracy = train(model, data, epochs=epochs, seed=0, **PROXY_RECIPE).accuracy
     torch.save(model.state_dict(), path)
     return accuracy
 
 
-def candidate(params: dict[str, Any], width: float) -> str:
-    depths = "".join(str(params[f"stages[{row}].n"]) for row in range(1, 6))
-    kernels = "".join(str(params[f"kernels[{row}]"]) for row in range(7))
-    return f"width {width:<4} depths {depths} kernels {kernels}"
+def candidate(space: Space, params: dict[str, Any], width: Any) -> str:
+    base = space.default_params()
+    changed = sum(params[name] != value for name, value in base.items())
+    return f"width {width}, {changed} of {len(base)} choices off the base"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", default="mobilenet_v2")
+    parser.add_argument("--budget", action="append", help="repeatable (default: the search's)")
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=1, help="per trial")
     parser.add_argument("--pretrain-epochs", type=int, default=6)
@@ -58,17 +65,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{cpu_name()}, {args.threads} threads, torch {torch.__version__}")
-    given = {"space": "mobilenet_v2", "trials": args.trials, "epochs": args.epochs, "sampler": "random",
-             "device": "cpu", "limit": args.limit}
+    space = load_space(args.space)
+    given = {"space": args.space, "trials": args.trials, "epochs": args.epochs, "sampler": "random",
+             "device": "cpu", "limit": args.limit, **({"budget": args.budget} if args.budget else {})}
     with tempfile.TemporaryDirectory() as folder:
-        weights = Path(folder) / "mobilenet_v2-digits.pt"
-        accuracy = pretrain(weights, args.pretrain_epochs, args.limit)
-        print(f"weights: MobileNetV2 1.0 trained {args.pretrain_epochs} epochs on digits, accuracy {accuracy:.3f}")
+        weights = Path(folder) / f"{space.name}-digits.pt"
+        accuracy = pretrain(space, weights, args.pretrain_epochs, args.limit)
+        print(f"weights: {space.base.name} trained {args.pretrain_epochs} epochs on digits, accuracy {accuracy:.3f}")
         quiet = Console(file=io.StringIO())
         scratch = run_search(given, study="scratch", root=Path(folder), console=quiet).study
         started = run_search({**given, "weights": str(weights)}, study="weights", root=Path(folder),
                              console=quiet).study
-    print(f"{'trial':>5}  {'candidate':<44} {'whole/part/fresh':>16}  {'scratch':>7}  {'weights':>7}")
+    print(f"{'trial':>5}  {'candidate':<50} {'whole/part/fresh':>16}  {'scratch':>7}  {'weights':>7}")
     pairs = []
     for a, b in zip(scratch.trials, started.trials):
         assert a.params == b.params, "the two searches drew different candidates"
@@ -76,7 +84,7 @@ def main() -> None:
             continue
         took = b.user_attrs["inherited"]
         pairs.append((a.user_attrs["accuracy"], b.user_attrs["accuracy"]))
-        print(f"{a.number:>5}  {candidate(a.params, a.user_attrs['width']):<44} "
+        print(f"{a.number:>5}  {candidate(space, a.params, a.user_attrs.get('width', '-')):<50} "
               f"{took['whole']:>5}/{took['part']}/{took['fresh']:<4}  {pairs[-1][0]:>7.3f}  {pairs[-1][1]:>7.3f}")
     if pairs:
         print(f"mean over {len(pairs)} trials: scratch {statistics.mean(p[0] for p in pairs):.3f}, "

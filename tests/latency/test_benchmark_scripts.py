@@ -70,7 +70,7 @@ def test_the_search_from_weights_benchmark_pairs_the_same_candidates(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     run_script(monkeypatch, "search_from_weights.py", "--trials", "2", "--pretrain-epochs", "1", "--limit", "200")
     printed = capsys.readouterr().out.splitlines()
-    assert printed[1].startswith("weights: MobileNetV2 1.0 trained 1 epochs on digits, accuracy ")
+    assert printed[1].startswith("weights: mobilenet_v2 trained 1 epochs on digits, accuracy ")
     rows = [line.split() for line in printed[3:-1]]
     assert [row[0] for row in rows] == ["0", "1"] and all(row[1] == "width" for row in rows)
     assert printed[-1].startswith("mean over 2 trials: scratch ")
