@@ -47,10 +47,10 @@ def pretrain(space: Space, path: Path, epochs: int, limit: int | None) -> float:
     return accuracy
 
 
-def candidate(space: Space, params: dict[str, Any], width: Any) -> str:
+def candidate(space: Space, params: dict[str, Any], width: float | None) -> str:
     base = space.default_params()
-    changed = sum(params[name] != value for name, value in base.items())
-    return f"width {width}, {changed} of {len(base)} choices off the base"
+    changed = f"{sum(params[name] != value for name, value in base.items())} of {len(base)} choices off the base"
+    return changed if width is None else f"width {width}, {changed}"
 
 
 def main() -> None:
@@ -84,7 +84,7 @@ def main() -> None:
             continue
         took = b.user_attrs["inherited"]
         pairs.append((a.user_attrs["accuracy"], b.user_attrs["accuracy"]))
-        print(f"{a.number:>5}  {candidate(space, a.params, a.user_attrs.get('width', '-')):<50} "
+        print(f"{a.number:>5}  {candidate(space, a.params, a.user_attrs.get('width')):<50} "
               f"{took['whole']:>5}/{took['part']}/{took['fresh']:<4}  {pairs[-1][0]:>7.3f}  {pairs[-1][1]:>7.3f}")
     if pairs:
         print(f"mean over {len(pairs)} trials: scratch {statistics.mean(p[0] for p in pairs):.3f}, "
