@@ -14,7 +14,8 @@ a ``foreach`` over rows — and optional meta keys:
   (GoogLeNet's and Inception v3's auxiliary classifiers); the main flow skips it.
 
 Every error names the file, line and path of the YAML that caused it; inside a block, the call
-sites are added (``in inverted_residual called at specs/mobilenet_v2.yaml:40``).
+sites are added (``in inverted_residual called at specs/mobilenet_v2.yaml:40``). A bad value a
+block hands on unchanged from its caller (``conv: {out: out}``) is named at the caller's argument.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from nasblocks._expr import ExprError, input_env
+from nasblocks._expr import ExprError, bare_name, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Calls, Graph, Node
 from nasblocks._op_args import REQUIRED, ArgError
 from nasblocks._ops import REGISTRY, OpDef, ShapeError
 from nasblocks._shape import fmt_shape
-from nasblocks._spec import RESERVED, BlockDef, Spec, check_name, fail, resolve, suggest
+from nasblocks._spec import RESERVED, BlockDef, Spec, check_name, fail, read_order, resolve, suggest
 from nasblocks._yaml import YList, YMap
 from nasblocks._yaml import kind as yaml_kind  # `kind` names a composite's kind here
 from nasblocks.errors import SpecError
@@ -113,6 +114,9 @@ class Expander:
         # enclosing repeated item inside the innermost one
         self._calls: Calls = ()
         self._repeats: tuple[int, ...] = ()
+        # the arguments the innermost block was given by its caller: each one's place there and
+        # value, so that a bad value the block hands on unchanged is blamed on the caller
+        self._given: dict[str, tuple[Place, Any]] = {}
 
     def run(self) -> Graph:
         document = self.spec.document
@@ -141,7 +145,8 @@ class Expander:
              stack: tuple[str, ...]) -> str | None:
         """Expand one item (all its repeats); None when it was skipped entirely."""
         if not isinstance(item, YMap):
-            raise place.error(f"expected a mapping with one op or block, got {item!r}")
+            got = "nothing (an empty '-')" if item is None else repr(item)
+            raise place.error(f"expected a mapping with one op or block, got {got}")
         head = self._head(item, place)
         for flag in FLAGS:
             if flag in item and not isinstance(item[flag], bool):
@@ -190,6 +195,11 @@ class Expander:
                                       f"{', '.join(allowed)}{suggest(key, allowed)}", key, item)
             return "foreach"
         heads = [k for k in item if k not in META]
+        named = [k for k in heads if k in REGISTRY or k in self.spec.blocks]
+        if len(heads) > 1 and len(named) == 1 and item[named[0]] is None:  # `conv:` with its arguments beside it
+            beside = ", ".join(str(k) for k in heads if k != named[0])
+            raise place.error(f"{named[0]} has no arguments, with {beside} beside it: indent its arguments "
+                              f"under {named[0]}, deeper than it")
         if len(heads) != 1:
             found = ", ".join(map(str, heads)) or "none"
             unknown = [k for k in heads if k not in REGISTRY and k not in self.spec.blocks]
@@ -298,8 +308,9 @@ class Expander:
                   scope: Scope, stack: tuple[str, ...]) -> str:
         if kind == "seq":
             return self.sequence(branches, place, env, x, scope, stack)
-        if not isinstance(branches, YList):
-            raise place.error(f"{kind} needs a list of branches, got {yaml_kind(branches)}")
+        if not isinstance(branches, YList) or not branches:
+            got = yaml_kind(branches) if not isinstance(branches, YList) else "an empty list"
+            raise place.error(f"{kind} needs a list of branches, got {got}")
         outputs = []
         for index, branch in enumerate(branches):
             out = self.item(branch, place.at(branches, index, f"[{index}]"), env, x, scope, stack)
@@ -323,10 +334,13 @@ class Expander:
             if key not in block.args:
                 raise place.error(f"unknown argument {key!r} of block {block.name!r}; it takes "
                                   f"{', '.join(block.args) or 'none'}{suggest(key, block.args)}", key, raw)
+        given: dict[str, tuple[Place, Any]] = {}
         for key, default in block.args.items():
             if key in raw:
-                local[key] = self.value(raw[key], env, place.at(raw, key, f".{key}"),
-                                        words=isinstance(default, str), required=default is None)
+                at = place.at(raw, key, f".{key}")
+                local[key] = self.value(raw[key], env, at, words=isinstance(default, str),
+                                        required=default is None)
+                given[key] = (self._forwarded(raw[key], env) or at, local[key])
             elif default is None:
                 raise place.error(f"missing required argument {key!r} of block {block.name!r}")
             else:
@@ -334,11 +348,16 @@ class Expander:
                                         words=isinstance(default, str))
         calls = (*place.calls, (block.name, place.origin()))
         for key, value in block.let.items():
-            local[key] = self.value(value, local, Place(block.let, key, f"blocks.{block.name}.let.{key}",
-                                                        calls=calls))
+            at = Place(block.let, key, f"blocks.{block.name}.let.{key}", calls=calls)
+            try:
+                local[key] = resolve(value, local)
+            except ExprError as err:
+                if err.undefined in block.let:
+                    raise at.error(read_order(err.undefined, key, block.let, "let value")) from None
+                raise self._expression_error(err, at) from None
         body = Place(block.where, "body", f"blocks.{block.name}.body", calls=calls)
         key = fragment_key(block, local, self._training_only > 0) if cacheable else None
-        outer, repeats = self._calls, self._repeats
+        outer, repeats, handed = self._calls, self._repeats, self._given
         inside = (*outer, (place, repeats))  # the body's places are the item paths within the block
         if key is not None and key in CACHE:
             out = replay(CACHE[key], self.graph, x, scope.prefix, inside)
@@ -347,11 +366,11 @@ class Expander:
         since = (len(self.graph), len(self.graph.block_calls), len(self.graph.placed))
         aux = len(self.graph.aux_outputs)
         self.graph.block_calls.append(block.name)
-        self._calls, self._repeats = inside, ()
+        self._calls, self._repeats, self._given = inside, (), given
         try:
             out = self.sequence(block.body, body, local, x, scope, (*stack, block.name))
         finally:
-            self._calls, self._repeats = outer, repeats
+            self._calls, self._repeats, self._given = outer, repeats, handed
         if key is not None and len(self.graph.aux_outputs) == aux:
             fragment = record(self.graph, since, len(inside), x, out, scope.prefix)
             if fragment is not None:
@@ -380,11 +399,18 @@ class Expander:
         for key, param in opdef.params.items():
             if key in raw:
                 try:
-                    args[key] = param.coerce(resolve(raw[key], env, words=param.kind in ("str", "padding")))
+                    value = resolve(raw[key], env, words=param.kind in ("str", "padding"))
                 except ExprError as err:
                     raise self._expression_error(err, place.at(raw, key, f".{key}")) from None
+                try:
+                    args[key] = param.coerce(value)
                 except ArgError as err:
-                    raise place.at(raw, key, f".{key}").error(str(err)) from None
+                    at = place.at(raw, key, f".{key}")
+                    message = f"{err}{suggest(value, param.words) if isinstance(value, str) else ''}"
+                    caller = self._forwarded(raw[key], env)
+                    if caller is not None:  # the caller's value, handed on unchanged: the caller's mistake
+                        raise caller.error(f"{message} (passed on to {opdef.name}.{key} at {at.origin()})") from None
+                    raise at.error(message) from None
             elif param.default is REQUIRED:
                 raise place.error(f"missing required argument {key!r} of op {opdef.name!r}")
             else:
@@ -430,6 +456,15 @@ class Expander:
             name = f"{base}_{count}"
         self._names[base] = count + 1
         return name
+
+    def _forwarded(self, raw: Any, env: Mapping[str, Any]) -> Place | None:
+        """Where the value of ``raw`` was given, when ``raw`` is the bare name of an argument the
+        innermost block's caller gave (and no loop variable has since taken the name)."""
+        name = bare_name(raw) if isinstance(raw, str) else None
+        if name is None or name not in self._given:
+            return None
+        at, value = self._given[name]
+        return at if env.get(name) is value else None
 
     def value(self, raw: Any, env: Mapping[str, Any], place: Place, *, words: bool = False,
               required: bool = False) -> Any:

@@ -148,7 +148,8 @@ def _name(name: str) -> Evaluator:
             else:
                 known = sorted(_shown(k) for k in env if not k.startswith("_") or k == _IN)
                 close = difflib.get_close_matches(_shown(name), known, n=3)
-                hint = f"; did you mean {', '.join(close)}?" if close else f"; known names: {', '.join(known)}"
+                hint = (f"; did you mean {', '.join(close)}?" if close
+                        else f"; known names: {', '.join(known)}" if known else "")
             raise ExprError(f"undefined name {_shown(name)!r}{hint}", undefined=_shown(name)) from None
     return lookup
 
@@ -195,6 +196,18 @@ def _compare(ops: list[Callable[[Any, Any], bool]], operands: list[Evaluator]) -
     return apply
 
 
+def _boolean(conjunction: bool, parts: list[Evaluator]) -> Evaluator:
+    """``and``/``or`` as Python has them: the first operand that settles the result, else the
+    last (``c or 16`` is c when c is set), evaluating no further."""
+    def apply(env: Env) -> Any:
+        for part in parts:
+            value = part(env)
+            if bool(value) != conjunction:
+                return value
+        return value
+    return apply
+
+
 def _call(name: str, args: list[Evaluator], kwargs: dict[str, Evaluator]) -> Evaluator:
     fn = FUNCTIONS[name]
 
@@ -221,10 +234,7 @@ def _build(node: ast.AST) -> Evaluator:
         op, operand = UNARY[type(node.op)], _build(node.operand)
         return lambda env: op(operand(env))
     if isinstance(node, ast.BoolOp):
-        parts = [_build(v) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return lambda env: all(p(env) for p in parts)
-        return lambda env: any(p(env) for p in parts)
+        return _boolean(isinstance(node.op, ast.And), [_build(v) for v in node.values])
     if isinstance(node, ast.Compare) and all(type(o) in COMPARE for o in node.ops):
         return _compare([COMPARE[type(o)] for o in node.ops],
                         [_build(node.left), *(_build(c) for c in node.comparators)])
@@ -252,6 +262,9 @@ def _build(node: ast.AST) -> Evaluator:
             except (IndexError, KeyError, TypeError):
                 raise ExprError(f"cannot index {_brief(container)} with {_brief(key)}") from None
         return subscript
+    if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+        raise ExprError(f"{ast.unparse(node)!r} uses an operator expressions do not have; they have "
+                        "+ - * / // % **, == != < <= > >=, and, or, not")
     raise ExprError(f"{type(node).__name__} is not allowed in an expression")
 
 

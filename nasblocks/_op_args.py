@@ -11,6 +11,7 @@ from typing import Any
 Args = Mapping[str, Any]
 
 REQUIRED: Any = object()
+PADDINGS = ("auto", "same", "valid")  # the words a padding takes besides numbers
 
 
 class ArgError(ValueError):
@@ -45,6 +46,11 @@ class Param:
     choices: tuple[str, ...] | None = None
     maximum: float | None = None  # floats only: a probability is at most 1
 
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The words this argument takes, which a misspelt one is matched against."""
+        return PADDINGS if self.kind == "padding" else self.choices or ()
+
     def coerce(self, value: Any) -> Any:
         kind = self.kind
         if value is None and self.default is None:
@@ -75,7 +81,10 @@ class Param:
                 raise ArgError(f"expected a list of numbers, got {value!r}")
             return tuple(float(v) for v in value)
         if kind == "padding":
-            if value in ("same", "valid", "auto"):
+            if value in PADDINGS:
                 return value
+            if isinstance(value, str):
+                raise ArgError(f"expected an integer, a pair [h, w] or one of {', '.join(PADDINGS)}, "
+                               f"got {value!r}")
             return _pair(value, 0)
         raise AssertionError(kind)

@@ -139,11 +139,11 @@ def check_name(name: Any, what: str, where: YMap | YList, key: Any, path: str) -
                    f"as {', '.join(INPUT_NAMES)}; choose another name", where, key, path)
 
 
-def _mapping(value: Any, parent: YMap, key: str, what: str) -> YMap:
+def _mapping(value: Any, parent: YMap, key: str, what: str, path: str = "") -> YMap:
     if value is None:
         return YMap.empty(parent.file, parent.line_of(key))
     if not isinstance(value, YMap):
-        raise fail(f"expected a mapping of {what}, got {kind(value)}", parent, key, key)
+        raise fail(f"expected a mapping of {what}, got {kind(value)}", parent, key, path or key)
     return value
 
 
@@ -205,10 +205,11 @@ def _block_def(name: Any, body: Any, blocks: YMap) -> BlockDef:
     _check_keys(body, BLOCK_KEYS, path)
     items = body.get("body")
     if not isinstance(items, YList):
-        raise fail("a block needs a 'body': a list of items", body, "body" if "body" in body else None,
+        got = f", got {kind(items)}" if "body" in body else ""
+        raise fail(f"a block needs a 'body': a list of items{got}", body, "body" if "body" in body else None,
                    f"{path}.body")
-    args = _mapping(body.get("args"), body, "args", "arguments")
-    let = _mapping(body.get("let"), body, "let", "derived values")
+    args = _mapping(body.get("args"), body, "args", "arguments", f"{path}.args")
+    let = _mapping(body.get("let"), body, "let", "derived values", f"{path}.let")
     for key in args:
         check_name(key, "argument", args, key, f"{path}.args.{key}")
     for key in let:
@@ -246,11 +247,22 @@ def _compatible(default: Any, value: Any) -> bool:
 
 
 def _unknown_var(name: Any, declared: YMap) -> str:
-    return f"unknown var {name!r}; this spec's vars are {', '.join(declared) or 'none'}{suggest(name, declared)}"
+    if not declared:
+        return f"unknown var {name!r}; this spec has no vars (a spec declares them under 'vars')"
+    return f"unknown var {name!r}; this spec's vars are {', '.join(declared)}{suggest(name, declared)}"
 
 
 def _incompatible(name: str, default: Any, value: Any) -> str:
     return f"var {name!r} expects {type(default).__name__}, got {value!r}"
+
+
+def read_order(name: str, key: str, declared: YMap, what: str) -> str:
+    """The message for a var or let value ``key`` whose expression reads ``name``, one of
+    ``declared`` not yet computed: they are computed top to bottom, so it read itself or one below it."""
+    if name == key:
+        return f"{what} {key!r} reads itself; {what}s are computed top to bottom, each from those above it"
+    return (f"{what} {key!r} reads {name!r}, which is declared below it (line {declared.line_of(name)}); "
+            f"{what}s are computed top to bottom: move {name} up")
 
 
 def _check_aliases(document: YMap) -> None:
@@ -296,10 +308,13 @@ def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str
                 raise fail(_incompatible(key, default, value), declared, key, f"vars.{key}")
         else:
             value = default
+        if isinstance(value, str) and value in declared and value not in env:  # not the word: the var below
+            raise fail(read_order(value, key, declared, "var"), declared, key, f"vars.{key}")
         try:
             env[key] = resolve(value, env, words=True)
         except ExprError as err:
-            raise fail(str(err), declared, key, f"vars.{key}") from None
+            message = read_order(err.undefined, key, declared, "var") if err.undefined in declared else str(err)
+            raise fail(message, declared, key, f"vars.{key}") from None
         allowed = choices.get(key)
         if allowed is not None and env[key] not in allowed:
             raise fail(f"var {key!r} must be one of {', '.join(map(str, allowed))}; got {env[key]!r}"

@@ -3,7 +3,8 @@
 Mappings and sequences are loaded as ``YMap``/``YList``, which carry the line of each key or
 item, so an error found much later (a shape mismatch at expand time) still names the line that
 caused it — the way torch.fx keeps each node's origin in ``node.meta``. Only the safe loader is
-used (a tag that would construct a Python object is an error), duplicate keys are errors, and
+used (a tag that would construct a Python object is an error), duplicate keys are errors (a key
+written beside a merge key ``<<: *base`` replaces the merged one, as YAML has it), and
 oversized or non-text files are refused before parsing. So are documents that only look small:
 aliases that repeat a value into millions of values (a "billion laughs"), nesting deeper than any
 spec needs, and numbers that are not finite (``.inf``, ``.nan``).
@@ -11,8 +12,10 @@ spec needs, and numbers that are not finite (``.inf``, ``.nan``).
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +93,24 @@ def _check_flow_scalars(loader: _Loader, node: yaml.CollectionNode) -> None:
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
-    loader.flatten_mapping(node)
+    written = sum(key.tag != "tag:yaml.org,2002:merge" for key, _ in node.value)
+    loader.flatten_mapping(node)  # puts the pairs a merge key (<<: *base) brings in first
+    merged = len(node.value) - written
     _check_flow_scalars(loader, node)
     result = YMap.empty(loader.file, node.start_mark.line + 1)
-    for key_node, value_node in node.value:
+    own: set[Any] = set()  # the keys written in this mapping, which replace merged ones
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         try:
             hash(key)
         except TypeError:
             raise SpecError("a mapping key must be a plain value", file=loader.file, line=line) from None
-        if key in result:
+        if key in own:
             raise SpecError(f"duplicate key {key!r} (first at line {result.lines[key]})",
                             file=loader.file, line=line)
+        if index >= merged:
+            own.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.lines[key] = line
     return result
@@ -198,9 +206,13 @@ def parse_yaml(text: str, file: str) -> Any:
         loader.dispose()
 
 
+_ANCHOR = re.compile(r"[&*]([^\s,\[\]{}]+)")  # an anchor (&name) or an alias (*name) in the text
+
+
 def _explain(err: yaml.MarkedYAMLError, text: str) -> str:
-    """PyYAML's message, with what a spec author needs to fix it: a tab named as such, and for an
-    unclosed ``{...}`` or ``[...]`` the line it opened on and the quoting rule."""
+    """PyYAML's message, with what a spec author needs to fix it: a tab named as such, an anchor or
+    alias named (libyaml leaves the name out), and for an unclosed ``{...}`` or ``[...]`` the line
+    it opened on and the quoting rule."""
     lines = text.splitlines()
 
     def char_at(mark: yaml.Mark | None) -> str:
@@ -210,6 +222,13 @@ def _explain(err: yaml.MarkedYAMLError, text: str) -> str:
     if mark and char_at(mark) == "\t":
         return f"a tab at column {mark.column + 1}; YAML indents with spaces, never tabs"
     problem = " ".join(p for p in (err.context, err.problem) if p)
+    anchor = _ANCHOR.match(lines[mark.line], mark.column) if mark and mark.line < len(lines) else None
+    if anchor and "duplicate anchor" in problem and opened:  # libyaml's messages leave the name out
+        return (f"anchor &{anchor[1]} is defined twice (first at line {opened.line + 1}); "
+                "give each anchor a name of its own")
+    if anchor and "undefined alias" in problem:
+        return (f"alias *{anchor[1]} names no anchor above it: an alias repeats a value marked "
+                f"&{anchor[1]} earlier in the same file")
     if err.context and err.context.startswith("while parsing a flow"):
         if opened and mark and opened.line != mark.line:
             problem += f" (for the {char_at(opened)} opened at line {opened.line + 1})"
@@ -247,6 +266,8 @@ def read_yaml(path: Path) -> Any:
     if stat.st_size > MAX_BYTES:
         raise SpecError(f"file is {stat.st_size:,} bytes; a spec must be under {MAX_BYTES:,}", file=shown)
     raw = path.read_bytes()
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and len(raw) % 2 == 0:  # as Windows tools write
+        raise SpecError("UTF-16 text; a spec is UTF-8: save the file as UTF-8", file=shown)
     if b"\0" in raw:
         raise SpecError("not a text file (it contains NUL bytes)", file=shown)
     try:

@@ -1,6 +1,7 @@
 """The spec language's documentation: its worked example is a real spec that equals what it
-claims to, and its lists of keys, heads, meta keys and functions are the loader's; the commands
-the README and the docs show take the options they are given, and name specs and vars that are."""
+claims to, its error lines are the loader's, and its lists of keys, heads, meta keys and
+functions are the loader's; the commands the README and the docs show take the options they are
+given, and name specs and vars that are."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from nasblocks._expand import META
 from nasblocks._export import FORMATS as EXPORTS
 from nasblocks._expr import FUNCTIONS
 from nasblocks._output import format_of
-from nasblocks._spec import RESERVED, SPEC_KEYS
+from nasblocks._spec import RESERVED, SPEC_KEYS, specs_dir
 from nasblocks._viz import FORMATS as PICTURES
 from nasblocks.cli import app
 from nasblocks.cli_spec import load_spec
+from nasblocks.errors import SpecError
 
 ROOT = Path(__file__).parents[1]
 DOC = ROOT / "docs" / "spec-language.md"
@@ -43,6 +45,41 @@ def test_worked_example_equals_torchvision_basic_blocks(tmp_path: Path) -> None:
     assert (model(x) - reference(x)).abs().max() < 1e-5
     first = str(nasblocks.expand(nasblocks.load(spec))).splitlines()[1]
     assert first.strip().replace(str(spec), "net.yaml") in DOC.read_text()
+
+
+# a spec whose network[3] sits at line 12, as in the doc's error examples
+ERRING = """imports: [blocks.yaml]
+input: [3, 32, 32]
+network:
+  # stem
+  - conv_bn_act: {out: 16, stride: 2}
+  # stage 1
+  - inverted_residual: {out: 16}
+  # stage 2
+  - inverted_residual:
+      out: 24
+      stride: 2
+  - """
+
+
+@pytest.mark.parametrize("item", ["conv: {out: -8, kernel: 3}", "inverted_residual: {out: 8, expand: 0.01}",
+                                  "inverted_residual: {out: -8}"])
+def test_the_error_lines_the_spec_language_shows_are_the_loaders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  item: str) -> None:
+    monkeypatch.chdir(tmp_path)  # paths shown relative to it, as the doc's
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "net.yaml").write_text(ERRING + item + "\n")
+    with pytest.raises(SpecError) as caught:
+        nasblocks.expand(nasblocks.load("specs/net.yaml"))
+    shown = str(caught.value).replace(str(specs_dir() / "blocks.yaml"), "specs/blocks.yaml")
+    assert f"\nerror: {shown}\n" in DOC.read_text()
+
+
+def test_the_spec_file_sketch_is_a_spec_once_its_elisions_are_filled(tmp_path: Path) -> None:
+    sketch = DOC.read_text().split("## A spec file")[1].split("```yaml\n")[1].split("```")[0]
+    spec = tmp_path / "sketch.yaml"
+    spec.write_text(sketch.replace("{...}", "{}").replace("  - ...", "  - conv_bn_act: {out: round_nearest}"))
+    assert nasblocks.expand(nasblocks.load(spec, round_nearest=16)).output_shape == (16, 224, 224)
 
 
 def test_spec_language_lists_the_keys_heads_meta_keys_and_functions_the_loader_knows() -> None:

@@ -20,7 +20,8 @@ from nasblocks._expr import ExprError, compile_expr, input_env, make_divisible
     ("1 < a <= 3", {"a": 3}, True),
     ("1 < a <= 3", {"a": 4}, False),
     ("a != 'none' and not b", {"a": "relu", "b": False}, True),
-    ("a or b", {"a": 0, "b": 5}, True),
+    ("a or b", {"a": 0, "b": 5}, 5),  # Python's: the operand that settles it
+    ("a and b", {"a": 0, "b": 5}, 0),
     ("in * 4", input_env((24, 56, 56)), 96),
     ("in_h // 2", input_env((24, 56, 56)), 28),
     ("stride == 1 and in == out", {**input_env((16, 8, 8)), "stride": 1, "out": 16}, True),

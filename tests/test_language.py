@@ -245,3 +245,25 @@ network:
   - mobilenet_v3_block: {out: 8, expanded: 16}
 """)))
     assert graph.output_shape == (8, 16, 16)
+
+
+def test_a_merge_key_takes_the_anchored_arguments_and_the_written_ones_replace_them(
+        write_spec: Callable[..., Path]) -> None:
+    graph = graph_of(write_spec, """network:
+  - conv: &base {out: 8, kernel: 3, stride: 2}
+  - conv: {<<: *base, out: 16}
+  - conv:
+      <<: *base
+      kernel: 1
+""")
+    assert [(n.args["out"], n.args["kernel"], n.args["stride"]) for n in graph] == \
+        [(8, (3, 3), (2, 2)), (16, (3, 3), (2, 2)), (8, (1, 1), (2, 2))]
+
+
+def test_and_and_or_give_the_operand_that_settles_them_as_in_python(write_spec: Callable[..., Path]) -> None:
+    graph = graph_of(write_spec, """vars: {c: 0, d: 24}
+network:
+  - conv: {out: c or 16, kernel: 1}
+  - conv: {out: d and 32, kernel: 1}
+""")
+    assert [n.args["out"] for n in graph] == [16, 32]

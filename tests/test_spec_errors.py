@@ -119,6 +119,32 @@ CASES = [
      "name 'forward' is taken: it is an attribute of every torch module"),
     ("keyword as a name", HEAD + "network:\n  - conv: {out: 8, kernel: 3}\n    name: class\n", 5,
      "network[0].conv.name", "name 'class' is taken: it is a Python keyword; choose another"),
+    ("misspelt padding", HEAD + "network:\n  - conv: {out: 8, kernel: 3, padding: sme}\n", 4, "network[0].conv.padding",
+     "expected an integer, a pair [h, w] or one of auto, same, valid, got 'sme'; did you mean same?"),
+    ("misspelt activation", HEAD + "network:\n  - act: {fn: gleu}\n", 4, "network[0].act.fn",
+     "got 'gleu'; did you mean gelu?"),
+    ("var read above its line", HEAD + "vars:\n  c: d * 2\n  d: 8\nnetwork: []\n", 4, "vars.c",
+     "var 'c' reads 'd', which is declared below it (line 5); vars are computed top to bottom: move d up"),
+    ("var names a var below", HEAD + "vars:\n  c: d\n  d: 8\nnetwork: []\n", 4, "vars.c",
+     "var 'c' reads 'd', which is declared below it (line 5)"),  # not the bare word 'd'
+    ("var reads itself", HEAD + "vars:\n  c: c * 2\nnetwork: []\n", 4, "vars.c", "var 'c' reads itself"),
+    ("let value read above its line", HEAD + "blocks:\n  b:\n    let:\n      x: y + 1\n      y: 2\n    body: []\n"
+     "network:\n  - b: {}\n", 6, "blocks.b.let.x", "let value 'x' reads 'y', which is declared below it (line 7)"),
+    ("arguments not a mapping", HEAD + "blocks:\n  b:\n    args: [out]\n    body: []\nnetwork: []\n", 5,
+     "blocks.b.args", "expected a mapping of arguments, got a list"),
+    ("body not a list", HEAD + "blocks:\n  b:\n    body: {relu: {}}\nnetwork: []\n", 5, "blocks.b.body",
+     "a block needs a 'body': a list of items, got a mapping"),
+    ("arguments not indented", HEAD + "network:\n  - conv:\n    out: 8\n    kernel: 3\n", 4, "network[0]",
+     "conv has no arguments, with out, kernel beside it: indent its arguments under conv, deeper than it"),
+    ("empty item", HEAD + "network:\n  -\n  - relu: {}\n", 4, "network[0]",
+     "expected a mapping with one op or block, got nothing (an empty '-')"),
+    ("no branches", HEAD + "network:\n  - add: []\n", 4, "network[0].add", "add needs a list of branches, got an empty list"),
+    ("anchor defined twice", HEAD + "network:\n  - conv: &c {out: 8, kernel: 3}\n  - conv: &c {out: 4, kernel: 1}\n",
+     5, None, "invalid YAML: anchor &c is defined twice (first at line 4); give each anchor a name of its own"),
+    ("alias before its anchor", HEAD + "network:\n  - relu: *r\n  - relu: &r {}\n", 4, None,
+     "invalid YAML: alias *r names no anchor above it: an alias repeats a value marked &r earlier in the same file"),
+    ("operator not in the language", HEAD + "network:\n  - conv: {kernel: 3, out: '~8'}\n", 4, "network[0].conv.out",
+     "'~8' uses an operator expressions do not have; they have + - * / // % **, == != < <= > >=, and, or, not"),
     ("self as a name", HEAD + "network:\n  - relu: {}\n    name: \"{'self'}\"\n", 5, "network[0].relu.name",
      "name 'self' is taken: it is how the generated forward() calls its module; choose another"),
 ]
@@ -137,13 +163,26 @@ def test_bad_spec_names_file_line_and_place(write_spec: Callable[..., Path], cas
 
 
 def test_error_inside_a_block_names_the_call_site(write_spec: Callable[..., Path]) -> None:
-    spec = write_spec(HEAD + "network:\n  - inverted_residual: {out: 8}\n  - inverted_residual: {out: 8, kernel: 0}\n")
+    # the block computes the bad value (hidden = round(in * expand) = 0): its own line is named
+    spec = write_spec(HEAD + "network:\n  - inverted_residual: {out: 8}\n  - inverted_residual: {out: 8, expand: 0.01}\n")
     err = error_of(spec)
     assert err.file.endswith("blocks.yaml")
-    assert err.path == "blocks.conv_bn_act.body[0].conv.kernel"
-    assert err.message.startswith("expected an integer >= 1, got 0 (in conv_bn_act called at ")
-    assert err.message.endswith("net.yaml:5)")
-    assert "(in inverted_residual called at " in err.message
+    assert err.path == "blocks.inverted_residual.body[0].add[0].seq[0].conv_bn_act.out"
+    assert err.message.startswith("expected an integer >= 1, got 0 (passed on to conv.out at ")
+    assert err.message.endswith("(in inverted_residual called at " + f"{spec}:5)")
+
+
+@pytest.mark.parametrize("call, path, line, op", [
+    ("conv_bn_act: {out: -8}", "network[0].conv_bn_act.out", 14, "conv.out"),
+    ("conv_bn_act: {out: 8, act: gleu}", "network[0].conv_bn_act.act", 17, "act.fn"),
+    ("inverted_residual: {out: 8, kernel: 0}", "network[0].inverted_residual.kernel", 14, "conv.kernel"),  # two blocks down
+])
+def test_a_bad_argument_a_block_hands_on_is_named_at_the_caller(write_spec: Callable[..., Path], call: str,
+                                                                path: str, line: int, op: str) -> None:
+    spec = write_spec(HEAD + f"network:\n  - {call}\n")
+    err = error_of(spec)
+    assert (err.file, err.line, err.path) == (str(spec), 4, path), str(err)
+    assert f"(passed on to {op} at " in err.message and err.message.endswith(f"blocks.yaml:{line})"), str(err)
 
 
 def test_unknown_var_override(write_spec: Callable[..., Path]) -> None:
@@ -152,6 +191,8 @@ def test_unknown_var_override(write_spec: Callable[..., Path]) -> None:
         nasblocks.load(spec, widht=2)
     with pytest.raises(SpecError, match="var 'width' expects float, got 'wide'"):
         nasblocks.load(spec, width="wide")
+    with pytest.raises(SpecError, match=r"unknown var 'width'; this spec has no vars \(a spec declares them under 'vars'\)$"):
+        nasblocks.load(write_spec(HEAD + "network: []\n", "plain.yaml"), width=0.5)
 
 
 EMPTY = "empty file: a spec is a YAML mapping with at least 'input' and 'network'"
@@ -162,6 +203,7 @@ EMPTY = "empty file: a spec is a YAML mapping with at least 'input' and 'network
     (b"   \n\n", EMPTY),
     (b"# comments only\n", EMPTY),
     (b"\x00\x01binary", "not a text file (it contains NUL bytes)"),
+    ("input: [3, 8, 8]\n".encode("utf-16"), "UTF-16 text; a spec is UTF-8: save the file as UTF-8"),
     (b"\xff\xfe\xfa", "not UTF-8 text (byte 0)"),
     (b"a: 1\n" * 300_000, "file is 1,500,000 bytes; a spec must be under 1,048,576"),
 ])
