@@ -166,12 +166,15 @@ class Graph:
         """Rows (scope, output shape, params, macs) of the build table: a row per block call
         within the first ``depth`` parts of a scope (``conv1``, ``inception3a``, ``features.3``,
         ``layer1.0``), whose ops would otherwise split into rows of their own; a row per scope cut
-        to ``depth`` parts for the ops outside one (``classifier.1``)."""
+        to ``depth`` parts for the ops outside one (``classifier.1``), and its own for an op
+        without a module of its own that sits less deep (``classifier_flatten``, not a row
+        ``classifier`` beside ``classifier.1``)."""
         rows: dict[str, list[Any]] = {}
         for node in self._nodes.values():
             parts = node.scope.split(".")
             cuts = [".".join(parts[:length]) for length in range(1, depth + 1)]
-            key = next((cut for cut in cuts if cut in self.block_scopes), cuts[-1]) or node.name
+            own = cuts[-1] if node.target is not None or len(parts) >= depth else ""
+            key = next((cut for cut in cuts if cut in self.block_scopes), own) or node.name
             row = rows.setdefault(key, [key, node.out_shape, 0, 0])
             macs = 0 if node.training_only else node.macs
             row[1], row[2], row[3] = node.out_shape, row[2] + node.params, row[3] + macs

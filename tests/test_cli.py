@@ -7,7 +7,7 @@ import json
 import re
 import resource
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +46,15 @@ def test_build_gives_a_block_of_the_network_one_row_however_shallow(monkeypatch:
                                             "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1", "avgpool",
                                             "flatten", "fc"]
     assert sum(params for *_, params, _ in resnet) == 11_689_512
+
+
+def test_an_op_without_a_module_in_a_named_sequence_is_a_row_of_its_own(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec("input: [3, 8, 8]\nnetwork:\n  - conv: {out: 8, kernel: 3}\n    name: stem\n"
+                      "  - name: classifier\n    seq: [{mean: {}}, {flatten: {}}, {linear: {out: 10}}]\n")
+    rows = nasblocks.expand(spec).blocks()
+    # not a row "classifier" of the mean and flatten alone, beside "classifier.0"
+    assert [name for name, *_ in rows] == ["stem", "classifier_mean", "classifier_flatten", "classifier.0"]
+    assert [name for name, *_ in nasblocks.expand(spec).blocks(1)] == ["stem", "classifier"]
 
 
 def test_build_json_with_vars_and_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
