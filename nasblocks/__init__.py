@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+# also binds nasblocks.errors, so nasblocks.errors.WeightsError works after a bare ``import nasblocks``
+from nasblocks.errors import NasblocksError, SpecError
 
 if TYPE_CHECKING:
     import optuna
@@ -24,7 +30,6 @@ if TYPE_CHECKING:
     from nasblocks._ops import list_ops
     from nasblocks._spec import Spec, load, zoo_names
     from nasblocks._weights import Weights
-    from nasblocks.errors import NasblocksError, SpecError
 
 __all__ = ["Cost", "Graph", "NasblocksError", "Node", "Spec", "SpecError", "build", "cost",
            "expand", "list_ops", "load", "search", "zoo_names"]
@@ -33,7 +38,11 @@ __version__ = "0.1.0"
 # The public names that live in submodules, and which: imported on first use (PEP 562), so that
 # ``import nasblocks`` and the command line's --help do not import torch.
 _SUBMODULE = {"Cost": "_cost", "Graph": "_graph", "Node": "_graph", "list_ops": "_ops", "Spec": "_spec",
-              "load": "_spec", "zoo_names": "_spec", "NasblocksError": "errors", "SpecError": "errors"}
+              "load": "_spec", "zoo_names": "_spec"}
+# A command-line option in an error's text (``--batch``, ``--weights-spec``); at the start, with
+# the value before the colon, it is what the error is about (``--device cuda: this machine ...``)
+_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
+_SUBJECT = re.compile(r"--([a-z][a-z-]*)(?: (\S+))?(?=: )")
 
 
 def __getattr__(name: str) -> Any:
@@ -46,6 +55,35 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+def _keywords(names: Iterable[str]) -> dict[str, str]:
+    """Options named as the keywords of the same names are (``channels_last``: ``--channels-last``)."""
+    return {name.replace("_", "-"): name for name in names}
+
+
+@contextmanager
+def _named_as_keywords(function: str, keywords: Mapping[str, str]) -> Iterator[None]:
+    """Inside, an error names ``function``'s keywords where the command's message names its
+    options (``keywords``: an option's name to the keyword that sets it, ``device`` to cost's
+    ``latency``): ``--batch: expected ...`` reads ``cost(batch=...): expected ...``, ``--device
+    cuda: ...`` reads ``cost(latency='cuda'): ...`` and a later ``--threads`` reads ``threads``.
+    Other options stay as written."""
+    try:
+        yield
+    except NasblocksError as err:
+        if len(err.args) == 1 and isinstance(err.args[0], str):
+            err.args = (_as_keywords(err.args[0], function, keywords),)
+        raise
+
+
+def _as_keywords(text: str, function: str, keywords: Mapping[str, str]) -> str:
+    subject = _SUBJECT.match(text)
+    if subject and subject[1] in keywords:
+        value = subject[2]
+        shown = "..." if value is None else value if value.isdigit() or value[0] in "'\"" else repr(value)
+        text = f"{function}({keywords[subject[1]]}={shown}){text[subject.end():]}"
+    return _OPTION.sub(lambda option: keywords.get(option[1], option[0]), text)
 
 
 def _as_spec(spec: Spec | str | os.PathLike[str]) -> Spec:
@@ -77,10 +115,11 @@ def expand(spec: Spec | str | os.PathLike[str]) -> Graph:
 def build(spec: Spec | str | os.PathLike[str], weights: Weights | None = None) -> GraphModule:
     """Compile a spec (or a path or zoo name) to a torch.fx GraphModule in training mode, freshly
     initialised or, with ``weights``, loaded from a file on disk (a ``state_dict`` saved with
-    ``torch.save``, a training checkpoint holding one, or ``.safetensors``) or from a state_dict.
-    Its ``state_dict`` has the reference implementation's keys: a zoo network loads torchvision's
-    or timm's weights with ``strict=True``; a file that does not fit is a WeightsError naming the
-    keys and shapes. In training mode a network with auxiliary heads returns a tuple, its main
+    ``torch.save``, a training checkpoint holding one, or ``.safetensors``) or from a state_dict
+    (names to tensors; weights of another type are a TypeError). Its ``state_dict`` has the
+    reference implementation's keys: a zoo network loads torchvision's or timm's weights with
+    ``strict=True``; a file that does not fit is a WeightsError naming the keys and shapes.
+    In training mode a network with auxiliary heads returns a tuple, its main
     output first; in eval mode, the main output alone.
 
     >>> model = nasblocks.build("resnet18")
@@ -91,7 +130,25 @@ def build(spec: Spec | str | os.PathLike[str], weights: Weights | None = None) -
     """
     from nasblocks._weights import compiled
 
-    return compiled(expand(spec), weights)
+    _check_weights(weights)
+    with _named_as_keywords("build", {"weights": "weights"}):
+        return compiled(expand(spec), weights)
+
+
+def _check_weights(weights: Any) -> None:
+    """A TypeError for ``weights`` that are neither a path nor a state_dict (names to tensors),
+    which torch would otherwise fail on deep inside loading."""
+    import torch
+
+    expects = "build(weights=...) expects a weights file's path or a state_dict (names to tensors)"
+    if weights is None or isinstance(weights, (str, os.PathLike)):
+        return
+    if not isinstance(weights, Mapping):
+        hint = "; give its .state_dict()" if isinstance(weights, torch.nn.Module) else ""
+        raise TypeError(f"{expects}, got {type(weights).__name__}{hint}")
+    for key, value in weights.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise TypeError(f"{expects}; found {key!r}: {type(value).__name__}")
 
 
 def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **setting: Any) -> Cost:
@@ -124,7 +181,8 @@ def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **sett
         return graph_cost(graph)
     from nasblocks._latency_table import predict
 
-    return graph_cost(graph, predict(graph, latency, **setting))
+    with _named_as_keywords("cost", {**_keywords(known), "device": "latency"}):
+        return graph_cost(graph, predict(graph, latency, **setting))
 
 
 def search(study: str | None = None, *, resume: bool = False, root: str | os.PathLike[str] = "studies",
@@ -150,14 +208,23 @@ def search(study: str | None = None, *, resume: bool = False, root: str | os.Pat
     With several objectives ``study.best_trials`` is Optuna's Pareto front, and
     ``study.best_trial`` an error.
     """
+    from dataclasses import fields
     from pathlib import Path
 
-    from nasblocks._search_config import api_options
+    from nasblocks._search_config import SearchConfig, api_options
     from nasblocks._search_run import run_search
 
     if study is not None and not isinstance(study, str):
         raise TypeError(f"search(study=...) expects the study's name, a str, got {type(study).__name__}")
-    outcome = run_search(api_options(options), study=study, resume=resume, root=Path(root), python=True)
+    if not isinstance(resume, bool):
+        raise TypeError(f"search(resume=...) expects True or False, got {resume!r}")
+    if resume and study is None:
+        raise TypeError("search(resume=True) needs the study's name: nasblocks.search('name', resume=True)")
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"search(root=...) expects the folder of studies, a str or a Path, got {type(root).__name__}")
+    keywords = {**_keywords(f.name for f in fields(SearchConfig)), "study": "study", "resume": "resume", "dir": "root"}
+    with _named_as_keywords("search", keywords):
+        outcome = run_search(api_options(options), study=study, resume=resume, root=Path(root), python=True)
     if outcome.status == 128 + signal.SIGINT:
         raise KeyboardInterrupt  # a script's loop of searches stops too, not only this search
     if outcome.status:

@@ -191,6 +191,10 @@ class Graph:
         assert self.output in seen, f"output {self.output!r} is not a node"
         assert nx.is_directed_acyclic_graph(self.nx), "the graph has a cycle"
 
+    def __repr__(self) -> str:
+        return (f"<Graph {self.name}: {fmt_shape(self.input_shape)} → {fmt_shape(self.output_shape)}, "
+                f"{len(self)} ops, {self.params:,} params, {self.macs:,} MACs; print() it for one line per op>")
+
     def __str__(self) -> str:
         lines = [f"graph {self.name}(%{INPUT}: {fmt_shape(self.input_shape)}):"]
         lines += [f"    {node.describe()}" for node in self._nodes.values()]

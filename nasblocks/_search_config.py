@@ -110,6 +110,8 @@ def api_options(options: dict[str, Any]) -> dict[str, Any]:
             raise TypeError(f"search({key}=...) expects a str, got {type(value).__name__}")
         if hints[key] == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise TypeError(f"search({key}=...) expects a str or a list of str, got {value!r}")
+        if hints[key] is bool and not isinstance(value, bool):  # "no" would be true
+            raise TypeError(f"search({key}=...) expects True or False, got {value!r}")
     return given
 
 

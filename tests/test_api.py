@@ -9,6 +9,7 @@ import inspect
 import os
 import pickle
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -80,11 +81,49 @@ def test_an_input_size_that_is_not_three_numbers_is_a_spec_error(size: Any) -> N
 def test_cost_latency_takes_a_device_name(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TypeError, match=r'latency=\.\.\.\) expects "cpu", "cuda" or "cuda:N", got True'):
         nasblocks.cost("resnet18", latency=True)  # type: ignore[arg-type]
-    with pytest.raises(DeviceError, match="expected cpu, cuda or cuda:N, got 'gpu'"):
+    with pytest.raises(DeviceError, match=r"^cost\(latency=\.\.\.\): expected cpu, cuda or cuda:N, got 'gpu'$"):
         nasblocks.cost("resnet18", latency="gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(DeviceError, match="this machine has no CUDA device"):
+    with pytest.raises(DeviceError, match=r"^cost\(latency='cuda'\): this machine has no CUDA device; use latency"):
         nasblocks.cost("resnet18", latency="cuda")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda net, space: nasblocks.cost(net, latency="cpu", batch=0),
+     "cost(batch=...): expected a positive integer, got 0"),
+    (lambda net, space: nasblocks.cost(net, latency="cpu", channels_last="no"),
+     "cost(channels_last=...): expected True or False, got 'no'"),
+    (lambda net, space: nasblocks.cost(net, latency="cpu", clock="cpu", threads=2),
+     "clock cpu measures one thread's CPU time: it needs latency cpu and threads 1, got latency cpu threads 2"),
+    (lambda net, space: nasblocks.build(net, weights=""),
+     "build(weights=...): expected a weights file, got an empty path"),
+    (lambda net, space: nasblocks.search(root=net.parent, space=space, trials=0),
+     "search(trials=...): expected a positive int, got 0"),
+    (lambda net, space: nasblocks.search(root=net.parent, space=space, objectives="accuracy,speed"),
+     "search(objectives=...): unknown objective 'speed'; expected accuracy, macs, params or latency, comma-separated"),
+    (lambda net, space: nasblocks.search(root=net.parent, space=space, weights_spec="net.yaml"),
+     "search(weights_spec=...): names the network of a weights file; give weights FILE too"),
+    (lambda net, space: nasblocks.search("a/b", root=net.parent, space=space),
+     "search(study='a/b'): expected letters, digits, '_', '.' or '-' (it names a folder)"),
+    (lambda net, space: nasblocks.search(root=net, space=space, device="cpu"),
+     "search(root='{net}'): cannot create {net}/space-300MFLOPs (Not a directory)"),
+], ids=["batch", "channels_last", "clock", "weights", "trials", "objectives", "weights_spec", "study", "root"])
+def test_an_error_inside_a_call_names_what_the_caller_wrote(call: Callable[[Path, str], Any], message: str,
+                                                          write_spec: Callable[..., Path], latency_cache: Path) -> None:
+    """The command's messages name its options (--batch, --weights-spec); raised from a call,
+    the same error names the call's keyword, with the value given where the message shows it."""
+    net = write_spec(NET)
+    space = write_spec("base: net.yaml\nvars: {width: {choices: [4, 8]}}\n", "space.yaml")
+    with pytest.raises(nasblocks.NasblocksError) as raised:
+        call(net, str(space))
+    assert str(raised.value) == message.format(net=net)
+
+
+def test_errors_is_an_attribute_of_a_bare_import() -> None:
+    """README: weights that do not fit are a nasblocks.errors.WeightsError, caught before any call."""
+    code = "import nasblocks; print(nasblocks.errors.WeightsError.__mro__[1].__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, "NasblocksError\n"), done.stderr
 
 
 def test_search_study_is_a_name(tmp_path: Path) -> None:
@@ -104,6 +143,60 @@ def test_search_options_of_the_wrong_type_are_one_type_error(tmp_path: Path, opt
     with pytest.raises(TypeError) as raised:
         nasblocks.search(root=tmp_path, **options)
     assert str(raised.value) == message and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"fit": "no", "trials": 0}, "search(fit=...) expects True or False, got 'no'"),
+    ({"resume": "yes", "study": "s"}, "search(resume=...) expects True or False, got 'yes'"),
+    ({"resume": True}, "search(resume=True) needs the study's name: nasblocks.search('name', resume=True)"),
+    ({"root": 5}, "search(root=...) expects the folder of studies, a str or a Path, got int"),
+], ids=["fit", "resume", "resume without a study", "root"])
+def test_search_flags_and_folder_of_the_wrong_kind_are_one_type_error(tmp_path: Path, options: dict[str, Any],
+                                                                      message: str) -> None:
+    """"no" is true: a search would silently fit, resume, or write where nobody looks."""
+    with pytest.raises(TypeError) as raised:
+        nasblocks.search(**{"root": tmp_path, **options})
+    assert str(raised.value) == message and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("weights", "message"), [
+    (5, ", got int"),
+    (b"net.pth", ", got bytes"),
+    (torch.nn.Linear(2, 2), ", got Linear; give its .state_dict()"),
+    ({"0.weight": [[1.0]]}, "; found '0.weight': list"),
+    ({0: torch.zeros(1)}, "; found 0: Tensor"),
+], ids=["int", "bytes", "module", "a list", "a key no name"])
+def test_weights_that_are_no_path_nor_state_dict_are_one_type_error(weights: Any, message: str,
+                                                                    write_spec: Callable[..., Path]) -> None:
+    with pytest.raises(TypeError) as raised:
+        nasblocks.build(write_spec(NET), weights=weights)
+    assert str(raised.value) == \
+        "build(weights=...) expects a weights file's path or a state_dict (names to tensors)" + message
+
+
+def test_a_graph_and_a_cost_print_what_they_hold(write_spec: Callable[..., Path]) -> None:
+    path = write_spec(NET)
+    assert repr(nasblocks.expand(path)) == \
+        "<Graph net: 3×16×16 → 10, 6 ops, 322 params, 55,376 MACs; print() it for one line per op>"
+    assert repr(nasblocks.cost(path)) == "Cost(params=322, macs=55376, latency_ms=None)"
+
+
+def test_the_readmes_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As written, with torchvision's weights file made here (nothing is downloaded) and the
+    search's keywords checked as search checks them, not run for minutes."""
+    from torchvision.models import resnet18
+
+    from nasblocks._search_config import api_options
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("\n## Python\n")[1].split("```python\n")[1].split("```")[0]
+    weights = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(resnet18().state_dict(), weights)
+    searched: list[dict[str, Any]] = []
+    monkeypatch.setattr(nasblocks, "search", lambda **options: searched.append(api_options(options)))
+    monkeypatch.chdir(Path(__file__).parents[1])
+    exec(code.replace(f'"{weights.name}"', repr(str(weights))), {})  # the README's own code
+    assert searched == [{"budget": ["300MFLOPs"], "trials": 12}]
 
 
 def test_search_takes_the_space_and_the_weights_as_paths() -> None:

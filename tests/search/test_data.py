@@ -331,6 +331,6 @@ def test_a_network_with_fewer_outputs_than_classes_is_refused(tmp_path, write_sp
     with pytest.raises(StudyError) as info:
         nasblocks.search("s", root=tmp_path / "studies", space=str(space), budget="1MFLOPs", trials=1,
                          epochs=1, resolution=16, data=f"folder:{root}", device="cpu")
-    assert str(info.value) == (f"--data folder:{root}: 3 classes, but the networks of space 'space' have 2 "
+    assert str(info.value) == (f"search(data='folder:{root}'): 3 classes, but the networks of space 'space' have 2 "
                                "outputs; give its base spec a num_classes var for its classifier's out, which a "
                                "search sets to the data's classes")
