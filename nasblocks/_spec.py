@@ -368,6 +368,8 @@ def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overri
     if not isinstance(source, (str, os.PathLike)):
         hint = "; spec.with_vars(...) sets the vars of a loaded spec" if isinstance(source, Spec) else ""
         raise TypeError(f"load() expects a spec file's path or a zoo name, got {type(source).__name__}{hint}")
+    if not os.fspath(source).strip():  # an unset $SPEC, which Path() would take as ".", this folder
+        raise SpecError("expected a spec file's path or a zoo name, got an empty string")
     path = Path(source)
     name_vars: dict[str, Any] = {}
     name = None

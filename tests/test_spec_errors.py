@@ -235,6 +235,10 @@ def test_missing_file_and_unknown_name() -> None:
         nasblocks.load("mobilenetv2")
     assert str(caught.value) == ("no spec file or zoo network named 'mobilenetv2'; "
                                  "did you mean mobilenet_v2, mobilenet_v3, mobilenet_v1?")
+    for empty in ("", " "):  # an unset $SPEC (Path("") is ".", this folder: not a file)
+        with pytest.raises(SpecError) as caught:
+            nasblocks.load(empty)
+        assert str(caught.value) == "expected a spec file's path or a zoo name, got an empty string"
 
 
 @pytest.mark.parametrize("path", ["specs/mobilenet_v2.yaml", "elsewhere/squeezenet.yaml"])
