@@ -39,10 +39,9 @@ __version__ = "0.1.0"
 # ``import nasblocks`` and the command line's --help do not import torch.
 _SUBMODULE = {"Cost": "_cost", "Graph": "_graph", "Node": "_graph", "list_ops": "_ops", "Spec": "_spec",
               "load": "_spec", "zoo_names": "_spec"}
-# A command-line option in an error's text (``--batch``, ``--weights-spec``); at the start, with
-# the value before the colon, it is what the error is about (``--device cuda: this machine ...``)
-_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
-_SUBJECT = re.compile(r"--([a-z][a-z-]*)(?: (\S+))?(?=: )")
+# The command-line option an error opens with, and its value: what the error is about
+# (``--batch: expected ...``, ``--device cuda: this machine ...``, ``--study 'my study': ...``)
+_SUBJECT = re.compile(r"--([a-z][a-z-]*)(?: ('[^']*'|\"[^\"]*\"|\S+))?(?=: )")
 
 
 def __getattr__(name: str) -> Any:
@@ -64,26 +63,21 @@ def _keywords(names: Iterable[str]) -> dict[str, str]:
 
 @contextmanager
 def _named_as_keywords(function: str, keywords: Mapping[str, str]) -> Iterator[None]:
-    """Inside, an error names ``function``'s keywords where the command's message names its
-    options (``keywords``: an option's name to the keyword that sets it, ``device`` to cost's
-    ``latency``): ``--batch: expected ...`` reads ``cost(batch=...): expected ...``, ``--device
-    cuda: ...`` reads ``cost(latency='cuda'): ...`` and a later ``--threads`` reads ``threads``.
-    Other options stay as written."""
+    """Inside, an error about one of ``function``'s keywords opens with the call, as the caller
+    wrote it, where the command's message opens with its option (``keywords``: an option's name
+    to the keyword that sets it, ``device`` to cost's ``latency``): ``--batch: expected ...``
+    reads ``cost(batch=...): expected ...``, ``--device cuda: ...`` reads ``cost(latency='cuda'):
+    ...``. Options named later in a message stay as the command names them (``use --device
+    cpu``): rewritten word by word, prose that names options and values reads garbled."""
     try:
         yield
     except NasblocksError as err:
-        if len(err.args) == 1 and isinstance(err.args[0], str):
-            err.args = (_as_keywords(err.args[0], function, keywords),)
+        subject = _SUBJECT.match(str(err))
+        if subject and subject[1] in keywords and not isinstance(err, SpecError):  # a SpecError's text is its parts'
+            value = subject[2]
+            shown = "..." if value is None else value if value.isdigit() or value[0] in "'\"" else repr(value)
+            err.args = (f"{function}({keywords[subject[1]]}={shown}){str(err)[subject.end():]}",)
         raise
-
-
-def _as_keywords(text: str, function: str, keywords: Mapping[str, str]) -> str:
-    subject = _SUBJECT.match(text)
-    if subject and subject[1] in keywords:
-        value = subject[2]
-        shown = "..." if value is None else value if value.isdigit() or value[0] in "'\"" else repr(value)
-        text = f"{function}({keywords[subject[1]]}={shown}){text[subject.end():]}"
-    return _OPTION.sub(lambda option: keywords.get(option[1], option[0]), text)
 
 
 def _as_spec(spec: Spec | str | os.PathLike[str]) -> Spec:

@@ -84,7 +84,7 @@ def test_cost_latency_takes_a_device_name(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(DeviceError, match=r"^cost\(latency=\.\.\.\): expected cpu, cuda or cuda:N, got 'gpu'$"):
         nasblocks.cost("resnet18", latency="gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(DeviceError, match=r"^cost\(latency='cuda'\): this machine has no CUDA device; use latency"):
+    with pytest.raises(DeviceError, match=r"^cost\(latency='cuda'\): this machine has no CUDA device; use --device cpu"):
         nasblocks.cost("resnet18", latency="cuda")
 
 
@@ -94,7 +94,8 @@ def test_cost_latency_takes_a_device_name(monkeypatch: pytest.MonkeyPatch) -> No
     (lambda net, space: nasblocks.cost(net, latency="cpu", channels_last="no"),
      "cost(channels_last=...): expected True or False, got 'no'"),
     (lambda net, space: nasblocks.cost(net, latency="cpu", clock="cpu", threads=2),
-     "clock cpu measures one thread's CPU time: it needs latency cpu and threads 1, got latency cpu threads 2"),
+     # named later in the message: as the command names them (word by word, prose read garbled)
+     "--clock cpu measures one thread's CPU time: it needs --device cpu and --threads 1, got --device cpu --threads 2"),
     (lambda net, space: nasblocks.build(net, weights=""),
      "build(weights=...): expected a weights file, got an empty path"),
     (lambda net, space: nasblocks.search(root=net.parent, space=space, trials=0),
@@ -102,12 +103,15 @@ def test_cost_latency_takes_a_device_name(monkeypatch: pytest.MonkeyPatch) -> No
     (lambda net, space: nasblocks.search(root=net.parent, space=space, objectives="accuracy,speed"),
      "search(objectives=...): unknown objective 'speed'; expected accuracy, macs, params or latency, comma-separated"),
     (lambda net, space: nasblocks.search(root=net.parent, space=space, weights_spec="net.yaml"),
-     "search(weights_spec=...): names the network of a weights file; give weights FILE too"),
+     "search(weights_spec=...): names the network of a --weights file; give --weights FILE too"),
     (lambda net, space: nasblocks.search("a/b", root=net.parent, space=space),
      "search(study='a/b'): expected letters, digits, '_', '.' or '-' (it names a folder)"),
+    (lambda net, space: nasblocks.search("my study", root=net.parent, space=space),
+     "search(study='my study'): expected letters, digits, '_', '.' or '-' (it names a folder)"),
     (lambda net, space: nasblocks.search(root=net, space=space, device="cpu"),
      "search(root='{net}'): cannot create {net}/space-300MFLOPs (Not a directory)"),
-], ids=["batch", "channels_last", "clock", "weights", "trials", "objectives", "weights_spec", "study", "root"])
+], ids=["batch", "channels_last", "clock", "weights", "trials", "objectives", "weights_spec", "study",
+         "study with a space", "root"])
 def test_an_error_inside_a_call_names_what_the_caller_wrote(call: Callable[[Path, str], Any], message: str,
                                                           write_spec: Callable[..., Path], latency_cache: Path) -> None:
     """The command's messages name its options (--batch, --weights-spec); raised from a call,
