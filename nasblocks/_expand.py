@@ -101,6 +101,16 @@ class Place:
         return Place(container, key, suffix, self, self.calls)
 
 
+class _LoopEnv(dict):  # type: ignore[type-arg]
+    """The names a repeated or foreach item's children see: those around it with its loop
+    variables bound over them, and which names loops have bound since the block was entered
+    (``rebound``), so that a block argument a loop variable shadows is not blamed on the caller."""
+
+    def __init__(self, env: Mapping[str, Any], bound: Mapping[str, Any]) -> None:
+        super().__init__({**env, **bound})
+        self.rebound: frozenset[str] = getattr(env, "rebound", frozenset()) | frozenset(bound)
+
+
 class Expander:
     """Walks a spec's items depth-first, adding one node per primitive op to a Graph."""
 
@@ -114,9 +124,9 @@ class Expander:
         # enclosing repeated item inside the innermost one
         self._calls: Calls = ()
         self._repeats: tuple[int, ...] = ()
-        # the arguments the innermost block was given by its caller: each one's place there and
-        # value, so that a bad value the block hands on unchanged is blamed on the caller
-        self._given: dict[str, tuple[Place, Any]] = {}
+        # the arguments the innermost block was given by its caller, each one's place there: a
+        # bad value the block hands on unchanged is blamed on the caller
+        self._given: dict[str, Place] = {}
 
     def run(self) -> Graph:
         document = self.spec.document
@@ -155,7 +165,7 @@ class Expander:
         produced = None
         outer = self._repeats
         for i in range(1 if count is None else count):
-            local = env if count is None else {**env, "i": i}
+            local = env if count is None else _LoopEnv(env, {"i": i})
             self._repeats = outer if count is None else (*outer, i)
             if "if" in item and not self.value(item["if"], local, place.at(item, "if", ".if")):
                 continue
@@ -196,10 +206,12 @@ class Expander:
             return "foreach"
         heads = [k for k in item if k not in META]
         named = [k for k in heads if k in REGISTRY or k in self.spec.blocks]
-        if len(heads) > 1 and len(named) == 1 and item[named[0]] is None:  # `conv:` with its arguments beside it
-            beside = ", ".join(str(k) for k in heads if k != named[0])
-            raise place.error(f"{named[0]} has no arguments, with {beside} beside it: indent its arguments "
-                              f"under {named[0]}, deeper than it")
+        beside = [str(k) for k in heads if k not in named]
+        if len(named) == 1 and beside and item[named[0]] is None and \
+                set(beside) <= set(REGISTRY[named[0]].params if named[0] in REGISTRY else
+                                   self.spec.blocks[named[0]].args):  # `conv:` with its arguments beside it
+            raise place.error(f"{named[0]} has no arguments, with its {', '.join(beside)} beside it: indent its "
+                              f"arguments under {named[0]}, deeper than it")
         if len(heads) != 1:
             found = ", ".join(map(str, heads)) or "none"
             unknown = [k for k in heads if k not in REGISTRY and k not in self.spec.blocks]
@@ -298,9 +310,10 @@ class Expander:
             if len(names) > 1 and (not isinstance(row, list) or len(row) != len(names)):
                 raise place.error(f"row {k} has {row!r}; expected {len(names)} values for "
                                   f"{', '.join(names)}")
-            local = {**env, **dict(zip(names, row if len(names) > 1 else [row]))}
+            bound = dict(zip(names, row if len(names) > 1 else [row]))
             if "index" in item:
-                local[str(item["index"])] = k
+                bound[str(item["index"])] = k
+            local = _LoopEnv(env, bound)
             x = self.sequence(item["do"], place.at(item, "do", f"[{k}].do"), local, x, scope, stack)
         return x
 
@@ -334,13 +347,13 @@ class Expander:
             if key not in block.args:
                 raise place.error(f"unknown argument {key!r} of block {block.name!r}; it takes "
                                   f"{', '.join(block.args) or 'none'}{suggest(key, block.args)}", key, raw)
-        given: dict[str, tuple[Place, Any]] = {}
+        given: dict[str, Place] = {}
         for key, default in block.args.items():
             if key in raw:
                 at = place.at(raw, key, f".{key}")
                 local[key] = self.value(raw[key], env, at, words=isinstance(default, str),
                                         required=default is None)
-                given[key] = (self._forwarded(raw[key], env) or at, local[key])
+                given[key] = self._forwarded(raw[key], env) or at
             elif default is None:
                 raise place.error(f"missing required argument {key!r} of block {block.name!r}")
             else:
@@ -461,10 +474,9 @@ class Expander:
         """Where the value of ``raw`` was given, when ``raw`` is the bare name of an argument the
         innermost block's caller gave (and no loop variable has since taken the name)."""
         name = bare_name(raw) if isinstance(raw, str) else None
-        if name is None or name not in self._given:
+        if name is None or name not in self._given or name in getattr(env, "rebound", ()):
             return None
-        at, value = self._given[name]
-        return at if env.get(name) is value else None
+        return self._given[name]
 
     def value(self, raw: Any, env: Mapping[str, Any], place: Place, *, words: bool = False,
               required: bool = False) -> Any:

@@ -308,12 +308,14 @@ def _bind(document: YMap, blocks: Mapping[str, BlockDef], overrides: Mapping[str
                 raise fail(_incompatible(key, default, value), declared, key, f"vars.{key}")
         else:
             value = default
-        if isinstance(value, str) and value in declared and value not in env:  # not the word: the var below
+        written = key not in overrides  # a value of the file's, whose order the message may fault
+        if written and isinstance(value, str) and value in declared and value not in env:  # not a word: a var below
             raise fail(read_order(value, key, declared, "var"), declared, key, f"vars.{key}")
         try:
             env[key] = resolve(value, env, words=True)
         except ExprError as err:
-            message = read_order(err.undefined, key, declared, "var") if err.undefined in declared else str(err)
+            below = written and err.undefined in declared
+            message = read_order(err.undefined, key, declared, "var") if below else str(err)
             raise fail(message, declared, key, f"vars.{key}") from None
         allowed = choices.get(key)
         if allowed is not None and env[key] not in allowed:
@@ -369,7 +371,7 @@ def load(source: str | os.PathLike[str], *, input: Shape | None = None, **overri
         hint = "; spec.with_vars(...) sets the vars of a loaded spec" if isinstance(source, Spec) else ""
         raise TypeError(f"load() expects a spec file's path or a zoo name, got {type(source).__name__}{hint}")
     if not os.fspath(source).strip():  # an unset $SPEC, which Path() would take as ".", this folder
-        raise SpecError("expected a spec file's path or a zoo name, got an empty string")
+        raise SpecError(f"expected a spec file's path or a zoo name, got {os.fspath(source)!r}")
     path = Path(source)
     name_vars: dict[str, Any] = {}
     name = None

@@ -206,6 +206,10 @@ def parse_yaml(text: str, file: str) -> Any:
         loader.dispose()
 
 
+# the byte-order marks of text in wider units, and their bits; UTF-32's first: UTF-32-LE's begins
+# with UTF-16-LE's
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, 32), (codecs.BOM_UTF32_BE, 32), (codecs.BOM_UTF16_LE, 16),
+              (codecs.BOM_UTF16_BE, 16))
 _ANCHOR = re.compile(r"[&*]([^\s,\[\]{}]+)")  # an anchor (&name) or an alias (*name) in the text
 
 
@@ -266,8 +270,10 @@ def read_yaml(path: Path) -> Any:
     if stat.st_size > MAX_BYTES:
         raise SpecError(f"file is {stat.st_size:,} bytes; a spec must be under {MAX_BYTES:,}", file=shown)
     raw = path.read_bytes()
-    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and len(raw) % 2 == 0:  # as Windows tools write
-        raise SpecError("UTF-16 text; a spec is UTF-8: save the file as UTF-8", file=shown)
+    wide = next((f"UTF-{bits}" for bom, bits in _WIDE_BOMS  # as Windows tools write
+                 if raw.startswith(bom) and len(raw) % (bits // 8) == 0), None)
+    if wide is not None:
+        raise SpecError(f"{wide} text; a spec is UTF-8: save the file as UTF-8", file=shown)
     if b"\0" in raw:
         raise SpecError("not a text file (it contains NUL bytes)", file=shown)
     try:

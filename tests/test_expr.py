@@ -22,6 +22,7 @@ from nasblocks._expr import ExprError, compile_expr, input_env, make_divisible
     ("a != 'none' and not b", {"a": "relu", "b": False}, True),
     ("a or b", {"a": 0, "b": 5}, 5),  # Python's: the operand that settles it
     ("a and b", {"a": 0, "b": 5}, 0),
+    ("bool(a and b)", {"a": 0, "b": 5}, False),  # where an argument takes true or false
     ("in * 4", input_env((24, 56, 56)), 96),
     ("in_h // 2", input_env((24, 56, 56)), 28),
     ("stride == 1 and in == out", {**input_env((16, 8, 8)), "stride": 1, "out": 16}, True),

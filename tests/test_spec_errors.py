@@ -135,7 +135,9 @@ CASES = [
     ("body not a list", HEAD + "blocks:\n  b:\n    body: {relu: {}}\nnetwork: []\n", 5, "blocks.b.body",
      "a block needs a 'body': a list of items, got a mapping"),
     ("arguments not indented", HEAD + "network:\n  - conv:\n    out: 8\n    kernel: 3\n", 4, "network[0]",
-     "conv has no arguments, with out, kernel beside it: indent its arguments under conv, deeper than it"),
+     "conv has no arguments, with its out, kernel beside it: indent its arguments under conv, deeper than it"),
+    ("misspelt meta key beside an op without arguments", HEAD + "network:\n  - relu:\n    repaet: 2\n", 4,
+     "network[0]", "found relu, repaet; did you mean repeat?"),
     ("empty item", HEAD + "network:\n  -\n  - relu: {}\n", 4, "network[0]",
      "expected a mapping with one op or block, got nothing (an empty '-')"),
     ("no branches", HEAD + "network:\n  - add: []\n", 4, "network[0].add", "add needs a list of branches, got an empty list"),
@@ -185,6 +187,35 @@ def test_a_bad_argument_a_block_hands_on_is_named_at_the_caller(write_spec: Call
     assert f"(passed on to {op} at " in err.message and err.message.endswith(f"blocks.yaml:{line})"), str(err)
 
 
+SHADOWED = """input: [3, 8, 8]
+blocks:
+  b:
+    args: {i: null}
+    body:
+      - conv: {out: 8, kernel: 3, stride: i}
+        LOOP
+network:
+  - b: {i: 0}
+"""
+
+
+@pytest.mark.parametrize("loop, blamed", [
+    ("repeat: 2", (6, "blocks.b.body[0].conv.stride")),  # i is the repeat's index, 0 first
+    ("if: true", (9, "network[0].b.i")),  # no loop: the caller's 0, handed on
+])
+def test_a_block_argument_a_loop_variable_shadows_is_not_blamed_on_the_caller(
+        write_spec: Callable[..., Path], loop: str, blamed: tuple[int, str]) -> None:
+    err = error_of(write_spec(SHADOWED.replace("LOOP", loop)))
+    assert (err.line, err.path) == blamed, str(err)
+
+
+def test_a_word_given_for_a_var_is_a_word_even_where_a_var_below_has_that_name(write_spec: Callable[..., Path]) -> None:
+    """Only the file's own values are faulted for reading a var below them: the caller's word is
+    not in the file, and nothing there is out of order."""
+    spec = write_spec(HEAD + "vars: {act: relu, b: 3}\nnetwork: []\n")
+    assert nasblocks.load(spec, act="b").vars["act"] == "b"
+
+
 def test_unknown_var_override(write_spec: Callable[..., Path]) -> None:
     spec = write_spec(HEAD + "vars: {width: 1.0}\nnetwork: []\n")
     with pytest.raises(SpecError, match="unknown var 'widht'; this spec's vars are width; did you mean width"):
@@ -204,6 +235,7 @@ EMPTY = "empty file: a spec is a YAML mapping with at least 'input' and 'network
     (b"# comments only\n", EMPTY),
     (b"\x00\x01binary", "not a text file (it contains NUL bytes)"),
     ("input: [3, 8, 8]\n".encode("utf-16"), "UTF-16 text; a spec is UTF-8: save the file as UTF-8"),
+    ("input: [3, 8, 8]\n".encode("utf-32"), "UTF-32 text; a spec is UTF-8: save the file as UTF-8"),
     (b"\xff\xfe\xfa", "not UTF-8 text (byte 0)"),
     (b"a: 1\n" * 300_000, "file is 1,500,000 bytes; a spec must be under 1,048,576"),
 ])
@@ -238,7 +270,7 @@ def test_missing_file_and_unknown_name() -> None:
     for empty in ("", " "):  # an unset $SPEC (Path("") is ".", this folder: not a file)
         with pytest.raises(SpecError) as caught:
             nasblocks.load(empty)
-        assert str(caught.value) == "expected a spec file's path or a zoo name, got an empty string"
+        assert str(caught.value) == f"expected a spec file's path or a zoo name, got {empty!r}"
 
 
 @pytest.mark.parametrize("path", ["specs/mobilenet_v2.yaml", "elsewhere/squeezenet.yaml"])
