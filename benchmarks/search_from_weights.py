@@ -49,7 +49,8 @@ def pretrain(space: Space, path: Path, epochs: int, limit: int | None) -> float:
 
 def candidate(space: Space, params: dict[str, Any], width: float | None) -> str:
     base = space.default_params()
-    changed = f"{sum(params[name] != value for name, value in base.items())} of {len(base)} choices off the base"
+    names = params.keys() | base.keys()  # a choice of another case draws other choices than the base's
+    changed = f"{sum(params.get(name) != base.get(name) for name in names)} of {len(names)} choices off the base"
     return changed if width is None else f"width {width}, {changed}"
 
 
