@@ -10,12 +10,12 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nasblocks._spec import fail
+from nasblocks._spec import fail, suggest
 from nasblocks._yaml import YList, YMap
 from nasblocks.errors import SpecError
 
@@ -27,6 +27,10 @@ _SCALARS = (type(None), bool, int, float, str)
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    return "a boolean" if isinstance(value, bool) else "a number" if _number(value) else "a word"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -133,6 +137,14 @@ def _domain(raw: YMap, name: str, path: str) -> Domain:
         if bad:
             raise fail(f"choices must be numbers, booleans or words (Optuna's categorical values), "
                        f"got {bad[0]!r}", raw, "choices", path)
+        kinds: dict[str, Any] = {}  # each kind's first value; null may stand beside one kind
+        for choice in choices:
+            if choice is not None:
+                kinds.setdefault(_kind(choice), choice)
+        if len(kinds) > 1:  # [3, five, 7]: a misspelt value, not a choice between kinds
+            (a, first), (b, second) = list(kinds.items())[:2]
+            raise fail(f"choices: expected values of one kind (numbers, words or booleans), got {first!r} "
+                       f"({a}) and {second!r} ({b})", raw, "choices", path)
         if len(choices) == 1:  # a parameter the sampler can never move
             raise fail(f"choices: one choice is a fixed value; write {choices[0]!r} itself, or give two "
                        f"or more choices", raw, "choices", path)
@@ -149,7 +161,9 @@ def _domain(raw: YMap, name: str, path: str) -> Domain:
         raise fail(f"expected numbers low < high, got low={low!r}, high={high!r}", raw, "low", path)
     if step is not None and not (_number(step) and step > 0):
         raise fail(f"step: expected a positive number, got {step!r}", raw, "step", path)
-    if not isinstance(log, bool) or (log and (step is not None or low <= 0)):
+    if not isinstance(log, bool):
+        raise fail(f"log: expected true or false, got {log!r}", raw, "log", path)
+    if log and (step is not None or low <= 0):
         raise fail("log: true needs low > 0 and no step", raw, "log", path)
     if step is not None:  # as written, in decimals: 0.05 divides 1.4 - 0.35 though floats say it does not
         span, by = Decimal(repr(high)) - Decimal(repr(low)), Decimal(repr(step))
@@ -201,28 +215,73 @@ def table_widths(value: Any) -> set[int]:
     return {n for item in items for n in table_widths(item)}
 
 
-def check_rows(raw: Any, base: Any, path: str, columns: list[str] | None) -> None:
-    """Where the base spec's value is a table (rows of one length), the space's rows have that
-    length too. The base unpacks each row into as many names (``foreach: stages, as: [t, c, n,
-    s]``): a short row would otherwise be reported at that line of the base spec, not at the
-    space's line that wrote it."""
+def check_like_base(raw: Any, base: Any, path: str, columns: list[str] | None, base_vars: Mapping[str, Any]) -> None:
+    """The space's value has the base's shape where the base spec reads it. Where the base's
+    value is a table (rows of one length), the space's rows have that length too: the base
+    unpacks each row into as many names (``foreach: stages, as: [t, c, n, s]``), and a short row
+    would otherwise be reported at that line of the base spec, not at the space's line that
+    wrote it. A var searched per case (``{by: arch, cases: ...}``) is, in the base, a mapping
+    that a var of the base indexes: each case is one of its keys. A domain over a whole number of
+    the base (a count, channels) gives whole numbers: ``step: 0.5`` on a repeat count would only
+    make trials that fail to build."""
     if _is_domain(raw):
+        if isinstance(base, int) and not isinstance(base, bool):
+            _check_whole(raw, base, path)
         return
-    if isinstance(raw, YMap) and isinstance(base, dict):
-        cases = "by" in raw and isinstance(raw.get("cases"), YMap)
-        for key, value in (raw["cases"] if cases else raw).items():
-            check_rows(value, base.get(key), f"{path}{'.cases' * cases}.{key}", columns)
-    elif isinstance(raw, YList) and isinstance(base, list):
+    if isinstance(raw, YMap) and "by" in raw and isinstance(raw.get("cases"), YMap):
+        cases: YMap = raw["cases"]
+        _check_cases(raw, cases, base, path, base_vars)
+        for key, value in cases.items():
+            check_like_base(value, _case(base, key), f"{path}.cases.{key}", columns, base_vars)
+    elif isinstance(raw, YMap):
+        for key, value in raw.items():
+            check_like_base(value, base.get(key) if isinstance(base, dict) else None, f"{path}.{key}", columns,
+                            base_vars)
+    elif isinstance(raw, YList):
         length = row_length(base)
         if length is None:  # not a table: its items may hold one
             for index, value in enumerate(raw):
-                check_rows(value, base[index] if index < len(base) else None, f"{path}[{index}]", columns)
+                inner = base[index] if isinstance(base, list) and index < len(base) else None
+                check_like_base(value, inner, f"{path}[{index}]", columns, base_vars)
             return
         named = f" ({', '.join(map(str, columns))})" if columns and len(columns) == length else ""
         for index, row in enumerate(raw):
             if not isinstance(row, YList) or len(row) != length:
                 raise fail(f"expected a row of {length} values{named} like the base spec's, got {row!r}",
                            raw, index, f"{path}[{index}]")
+            check_like_base(row, base[min(index, len(base) - 1)], f"{path}[{index}]", columns, base_vars)
+
+
+def _check_whole(raw: YMap, base: int, path: str) -> None:
+    choices = raw.get("choices") if isinstance(raw.get("choices"), list) else []
+    fractions = [(key, raw[key]) for key in ("low", "high", "step") if isinstance(raw.get(key), float)] + \
+        [("choices", choice) for choice in choices if isinstance(choice, float)]
+    if fractions:
+        key, value = fractions[0]
+        raise fail(f"expected whole numbers, as the base spec's value {base!r} is, got {key}={value!r}; where "
+                   f"fractions are meant, the base writes {float(base)!r}", raw, key, path)
+
+
+def _case(base: Mapping[Any, Any], key: Any) -> Any:
+    """The base's value for a case, its keys compared as spec values (11 is 11.0)."""
+    return next((value for k, value in base.items() if _same(k, key)), None)
+
+
+def _check_cases(raw: YMap, cases: YMap, base: Any, path: str, base_vars: Mapping[str, Any]) -> None:
+    """``by`` is a var of the base; the base's value is a mapping with each case as a key (a
+    list cannot be indexed by a case, and a misspelt case would never be selected)."""
+    by = raw["by"]
+    if not isinstance(by, str) or by not in base_vars:
+        raise fail(f"expected the base spec's var that selects the case, got {by!r}"
+                   f"{suggest(str(by), base_vars)}", raw, "by", f"{path}.by")
+    if not isinstance(base, dict):
+        raise fail(f"searched by {by!r}, so the base spec's value must be a mapping from the values of {by!r} "
+                   f"to a value each; it is {base!r}", raw, None, path)
+    for key in cases:
+        if not any(_same(k, key) for k in base):
+            known = [str(k) for k in base]
+            raise fail(f"expected a case of the base spec's mapping ({', '.join(known)}), got {key!r}"
+                       f"{suggest(str(key), known)}", cases, key, f"{path}.cases.{key}")
 
 
 def _domains(template: Any) -> Iterator[Domain]:

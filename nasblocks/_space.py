@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasblocks._cost import Cost
-from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template, check_rows, table_widths
+from nasblocks._domain import Cases, Domain, _domains, _number, _same, _template, check_like_base, table_widths
 from nasblocks._search_config import _NUMBERS, OPTIMIZERS
-from nasblocks._spec import Spec, fail, load, shipped_dir, specs_dir, suggest, zoo_names
+from nasblocks._spec import Spec, _compatible, fail, load, shipped_dir, specs_dir, suggest, zoo_names
 from nasblocks._yaml import YMap, display_path, read_yaml
 from nasblocks.errors import SpecError
 
@@ -134,8 +134,9 @@ class Space:
             return pick(template)
         if isinstance(template, Cases):
             chosen = bound.get(template.by, self.base.vars.get(template.by))
-            return {key: self._walk(case, pick, bound, (base or {}).get(key)) if _same(key, chosen)
-                    else (base or {}).get(key) for key, case in template.cases.items()}
+            selected = [case for key, case in template.cases.items() if _same(key, chosen)]
+            return {key: self._walk(selected[0], pick, bound, value) if selected and _same(key, chosen) else value
+                    for key, value in base.items()}  # the cases not selected, or not written, keep the base's
         if isinstance(template, dict):
             return {k: self._walk(v, pick, bound, (base or {}).get(k) if isinstance(base, Mapping) else None)
                     for k, v in template.items()}
@@ -253,6 +254,9 @@ def load_space(source: str | Path) -> Space:
     if not isinstance(document, YMap):
         raise SpecError("a search space must be a YAML mapping with 'base' and 'vars'",
                         file=display_path(path), line=1)
+    if "network" in document and "base" not in document:  # `space show specs/net.yaml`
+        raise fail(f"expected a search space, got a spec (it has a network): a space names a spec as its base "
+                   f"(base: {path.name}) and gives some of its vars a domain", document, "network", "network")
     for key in document:
         if key not in SPACE_KEYS:
             raise fail(f"unknown key {key!r}; allowed: {', '.join(SPACE_KEYS)}{suggest(key, SPACE_KEYS)}",
@@ -271,8 +275,9 @@ def load_space(source: str | Path) -> Space:
             raise fail(f"unknown var {var!r} of base spec {base.name!r} ({display_path(Path(base.file))}); "
                        f"its vars are {', '.join(base.vars)}{suggest(var, base.vars)}", raw_vars, var,
                        f"vars.{var}")
-        check_rows(raw, base.vars[var], f"vars.{var}", columns.get(var))
+        check_like_base(raw, base.vars[var], f"vars.{var}", columns.get(var), base.vars)
         templates[str(var)] = _template(raw, str(var), f"vars.{var}", columns.get(var))
+        _check_base_takes(templates[str(var)], str(var), raw_vars, f"vars.{var}", base)
         by = templates[str(var)].by if isinstance(templates[str(var)], Cases) else None
         if by is not None and by in raw_vars and by not in templates:
             raise fail(f"var {var!r} is searched by {by!r}, which must come before it", raw_vars, var,
@@ -302,7 +307,14 @@ def _load_base(document: YMap, path: Path) -> tuple[Spec, dict[str, Any]]:
         raise fail(f"expected a spec file or zoo name, got {entry!r}", document, "base", "base")
     for folder in (path.parent, specs_dir()):
         if (folder / entry).is_file() and (folder / entry).resolve() != path.resolve():
-            return load(folder / entry), {}
+            try:
+                return load(folder / entry), {}
+            except SpecError:
+                other = read_yaml(folder / entry)
+                if isinstance(other, YMap) and "base" in other and "network" not in other:
+                    raise fail(f"expected a spec, got the search space {entry!r}: a space's base is the spec it "
+                               f"varies (that space's base is {other['base']!r})", document, "base", "base") from None
+                raise
     if Path(entry).suffix and not Path(entry).is_file():  # a file, not a zoo name
         raise fail(f"no spec file {entry!r} beside the space (in {path.parent.resolve()}) or among the "
                    f"shipped specs (in {specs_dir()}){suggest(Path(entry).stem, zoo_names())}",
@@ -313,6 +325,35 @@ def _load_base(document: YMap, path: Path) -> tuple[Spec, dict[str, Any]]:
         if err.file:  # an error inside the base spec keeps its own place
             raise
         raise fail(err.message, document, "base", "base") from None
+
+
+def _check_base_takes(template: Any, var: str, where: YMap, path: str, base: Spec) -> None:
+    """Every value a var's domain, fixed value or proxy value gives is one the base spec takes for
+    it: of its default's type, and among its ``choices:`` if it has them. A value it refuses would
+    fail each trial that drew it, reported at the base spec's line (or blamed on --resolution)."""
+    allowed = (base.document.get("choices") or {}).get(var)
+    if isinstance(template, Domain):
+        if template.choices is not None:
+            values = list(template.choices)
+        elif not isinstance(allowed, list):
+            values = [template.low, template.high]
+        elif template.step is not None or template.integer:
+            values = template.grid()
+        else:
+            raise fail(f"expected choices among the values base spec {base.name!r} takes for {var!r}, "
+                       f"{', '.join(map(str, allowed))}; got the range {template.describe()}", where, var, path)
+    elif not any(True for _ in _domains(template)):
+        values = [template]
+    else:
+        return
+    default = (base.document.get("vars") or {}).get(var)
+    for value in values:
+        if not _compatible(default, value):
+            raise fail(f"expected {type(default).__name__} values, as the base spec's {default!r} is, got {value!r}",
+                       where, var, path)
+        if isinstance(allowed, list) and not any(_same(value, a) for a in allowed):
+            raise fail(f"expected values base spec {base.name!r} takes for {var!r}, one of "
+                       f"{', '.join(map(str, allowed))}; got {value!r}", where, var, path)
 
 
 def _columns(document: YMap, raw_vars: YMap, base: Spec) -> YMap:
@@ -338,10 +379,9 @@ def _fit(document: YMap, templates: Mapping[str, Any]) -> str | None:
     fit = document.get("fit")
     if fit is None:
         return None
-    if not isinstance(templates.get(fit), Domain) or (templates[fit].choices is not None
-                                                      and not all(_number(c) for c in templates[fit].choices)):
-        numeric = [var for var, t in templates.items()
-                   if isinstance(t, Domain) and (t.choices is None or all(_number(c) for c in t.choices))]
+    numeric = [var for var, t in templates.items()
+               if isinstance(t, Domain) and (t.choices is None or all(_number(c) for c in t.choices))]
+    if fit not in numeric:  # compared, not hashed: `fit: [width]` is a list
         raise fail(f"expected a searched numeric var (a width) of this space, got {fit!r}"
                    f"{suggest(fit, numeric)}", document, "fit", "fit")
     return str(fit)
@@ -359,10 +399,11 @@ def _proxy_vars(document: YMap, base: Spec) -> dict[str, Any]:
     values = document.get("proxy_vars") or YMap()
     if not isinstance(values, YMap):
         raise fail("expected a mapping of the base spec's vars", document, "proxy_vars", "proxy_vars")
-    for key in values:
+    for key, value in values.items():
         if key not in base.vars:
             raise fail(f"unknown var {key!r} of base spec {base.name!r}{suggest(key, base.vars)}", values,
                        key, f"proxy_vars.{key}")
+        _check_base_takes(value, str(key), values, f"proxy_vars.{key}", base)
     return dict(values)
 
 

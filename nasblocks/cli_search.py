@@ -264,7 +264,9 @@ SpaceArg = Annotated[str, typer.Argument(help="A search space file or a shipped 
 
 @space_app.command("check")
 def space_check(space: SpaceArg,
-                specs: Annotated[list[str], typer.Argument(help="Spec files or zoo names to look for in the space.")]) -> None:
+                specs: Annotated[list[str] | None, typer.Argument(
+                    help="Spec files or zoo names to look for in the space; none: the space's base network.",
+                    show_default=False)] = None) -> None:
     """Prove that networks are points of a space: find the assignment from their vars, expand
     both graphs and compare them node by node. Exit status 1 when one is not in the space."""
     from nasblocks._membership import check
@@ -273,8 +275,8 @@ def space_check(space: SpaceArg,
 
     loaded = load_space(space)
     missing = 0
-    for source in specs:
-        result = check(loaded, load(source))
+    for source in specs or [None]:  # a space of your own: do its domains hold the network it varies?
+        result = check(loaded, load(source) if source else loaded.base)
         console.print(("✓ " if result.ok else "✗ ") + result.message, markup=False, highlight=False,
                       soft_wrap=True)
         missing += not result.ok

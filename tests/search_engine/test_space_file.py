@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from test_search_cli import run
 
 import nasblocks
 from nasblocks._cost import Cost
@@ -54,6 +55,21 @@ def test_space_check_finds_the_zoo_network_and_the_same_graph(name: str) -> None
     assert result.ok, result.message
     assert result.params is not None and result.params["width"] == nasblocks.load(name).vars["width"]
     assert f"{name} is in space mobilenet_v2" in result.message and "same graph, 153 ops" in result.message
+
+
+@pytest.mark.parametrize("high, status, shown", [
+    (1.0, 0, "✓ mobilenet_v2 is in space space: width=1.0, stages[1].t=6"),
+    (0.75, 1, "✗ mobilenet_v2 is not in space space: width = 1.0 is outside the domain 0.5..0.75\n"),
+])
+def test_space_check_without_a_spec_checks_the_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str], high: float, status: int,
+                                                    shown: str) -> None:
+    """A space of your own: `space check SPACE` says whether it holds the network it varies (it
+    was a usage error, 'Missing argument')."""
+    space = write(tmp_path, f"base: mobilenet_v2\ncolumns: {{stages: [t, c, n, s]}}\nvars:\n"
+                            f"  width: {{low: 0.5, high: {high}}}{MBV2_STAGES}")
+    out, _ = run(monkeypatch, capsys, "space", "check", str(space), status=status)
+    assert out.startswith(shown)
 
 
 def test_space_check_names_the_var_outside_a_domain() -> None:
@@ -131,6 +147,11 @@ def test_unknown_var_is_an_error_at_its_line_with_a_suggestion(tmp_path: Path) -
                                          "optional step or log; got keys low, high, stride"),
     ("{choices: [[1, 2]]}", "vars.width: choices must be numbers, booleans or words (Optuna's categorical "
                             "values), got [1, 2]"),
+    ("{choices: [0.5, O.75, 1.0]}", "vars.width: choices: expected values of one kind (numbers, words or "
+                                    "booleans), got 0.5 (a number) and 'O.75' (a word)"),
+    ("{low: 0.5, high: 1.0, log: [true]}", "vars.width: log: expected true or false, got [True]"),
+    ("{choices: [0.5, true]}", "vars.width: choices: expected values of one kind (numbers, words or booleans), "
+                               "got 0.5 (a number) and True (a boolean)"),
 ])
 def test_malformed_domains_are_errors_with_their_place(tmp_path: Path, domain: str, message: str) -> None:
     path = write(tmp_path, f"base: mobilenet_v2\nvars:\n  width: {domain}\n")
@@ -172,6 +193,24 @@ MISSING = "base: no spec file {name!r} beside the space (in {folder}) or among t
     ("base: mobilenet_v2.yaml\ncolumns: {stages: [t, c, n, s]}\nvars:"
      + STAGES.format(row="[{choices: [3, 6]}, 24, 2]"), 6,
      "vars.stages[1]: expected a row of 4 values (t, c, n, s) like the base spec's, got [{'choices': [3, 6]}, 24, 2]"),
+    # a repeat count of 1.5 made every trial that drew it fail to build
+    ("base: mobilenet_v2.yaml\nvars:" + STAGES.format(row="[6, 24, {low: 1, high: 4, step: 0.5}, 2]"), 5,
+     "vars.stages[1][2]: expected whole numbers, as the base spec's value 2 is, got step=0.5; where fractions "
+     "are meant, the base writes 2.0"),
+    ("base: mobilenet_v2.yaml\nvars:" + STAGES.format(row="[{choices: [4, 4.5, 6]}, 24, 2, 2]"), 5,
+     "vars.stages[1][0]: expected whole numbers, as the base spec's value 6 is, got choices=4.5; where fractions "
+     "are meant, the base writes 6.0"),
+    # values the base refuses: each trial that drew one failed, blamed on the base spec's line
+    ("base: mobilenet_v3\nvars:\n  arch: {choices: [large, small, tiny]}\n", 3,
+     "vars.arch: expected values base spec 'mobilenet_v3' takes for 'arch', one of large, small; got 'tiny'"),
+    ("base: resnet50\nvars:\n  depth: {low: 18, high: 50}\n", 3,
+     "vars.depth: expected values base spec 'resnet50' takes for 'depth', one of 18, 34, 50, 101, 152; got 19"),
+    ("base: mobilenet_v2\nvars:\n  width: {choices: [wide, narrow]}\n", 3,
+     "vars.width: expected float values, as the base spec's 1.0 is, got 'wide'"),
+    ("base: mobilenet_v2\nvars:\n  dropout: {low: 0.0, high: 0.5}\n  width:\n", 4,
+     "vars.width: expected float values, as the base spec's 1.0 is, got None"),
+    ("base: mobilenet_v2\nproxy_vars: {width: narrow}\nvars:\n  dropout: {low: 0.0, high: 0.5}\n", 2,
+     "proxy_vars.width: expected float values, as the base spec's 1.0 is, got 'narrow'"),
 ])
 def test_a_bad_value_is_blamed_on_the_space_file_line_that_wrote_it(tmp_path: Path, space: str, line: int,
                                                                      message: str) -> None:
@@ -180,6 +219,19 @@ def test_a_bad_value_is_blamed_on_the_space_file_line_that_wrote_it(tmp_path: Pa
         load_space(path)
     shown = message.replace("{folder}", str(tmp_path)).replace("{specs}", str(specs_dir()))
     assert str(err.value).startswith(f"{path}:{line}: {shown}"), str(err.value)
+
+
+def test_a_spec_given_as_a_space_and_a_space_given_as_a_base_say_which_is_which(tmp_path: Path) -> None:
+    """They were refused for the other kind's keys (unknown key 'input'; unknown key 'base')."""
+    text = (specs_dir() / "keras_separable.yaml").read_text()
+    spec = write(tmp_path, text, "net.yaml")
+    assert_refused(spec, text[:text.index("\nnetwork:")].count("\n") + 2,
+                   "network: expected a search space, got a spec (it has a network): a space names a spec as its "
+                   "base (base: net.yaml) and gives some of its vars a domain")
+    write(tmp_path, "base: net.yaml\nvars:\n  size: {choices: [32, 64]}\n", "other.yaml")
+    assert_refused(write(tmp_path, "base: other.yaml\nvars:\n  size: {choices: [32, 64]}\n"), 1,
+                   "base: expected a spec, got the search space 'other.yaml': a space's base is the spec it varies "
+                   "(that space's base is 'net.yaml')")
 
 
 def test_a_stepped_float_is_written_at_the_decimals_of_its_step(tmp_path: Path) -> None:
@@ -235,6 +287,65 @@ vars:
     bound = space.vars_for(params)["bneck"]
     assert bound[other] == space.base.vars["bneck"][other]  # the unused table keeps the base's rows
     assert bound[arch] == [[3, 16, 16, params[f"bneck.{arch}[0][3]"], "RE", 1 if arch == "large" else 2]]
+
+
+def test_null_may_stand_beside_one_kind_of_choice(tmp_path: Path) -> None:
+    """An optional value (no squeeze-excite, or a ratio) is one choice among numbers."""
+    text = (specs_dir() / "keras_separable.yaml").read_text()
+    write(tmp_path, text.replace("  size: 64 ", "  se_ratio: null\n  size: 64 "), "net.yaml")
+    space = load_space(write(tmp_path, "base: net.yaml\nvars:\n  se_ratio: {choices: [null, 0.25, 1]}\n"))
+    assert space.domain("se_ratio").choices == (None, 0.25, 1)
+
+
+MBV3_SMALL_ROW = "[[{choices: [3, 5]}, 16, 16, true, RE, 2]]"
+
+
+@pytest.mark.parametrize("space, line, message", [
+    ("arch: {choices: [large, small]}\n  bneck: {by: acrh, cases: {small: %s}}" % MBV3_SMALL_ROW, 4,
+     "vars.bneck.by: expected the base spec's var that selects the case, got 'acrh'; did you mean arch?"),
+    ("arch: {choices: [large, small]}\n  bneck:\n    by: arch\n    cases:\n      smal: %s" % MBV3_SMALL_ROW, 7,
+     "vars.bneck.cases.smal: expected a case of the base spec's mapping (large, small), got 'smal'; did you "
+     "mean small?"),
+    ("width: {choices: [0.75, 1.0]}\n  se_ratio: {by: width, cases: {0.75: 0.25}}", 4,
+     "vars.se_ratio: searched by 'width', so the base spec's value must be a mapping from the values of 'width' "
+     "to a value each; it is 0.25"),
+])
+def test_cases_name_a_var_and_the_keys_of_the_base_mapping_it_indexes(tmp_path: Path, space: str, line: int,
+                                                                      message: str) -> None:
+    """A misspelt ``by`` or case, or cases over a value that is not a mapping, was a traceback or
+    an error at the base spec's line where the space's case was read."""
+    base = (specs_dir() / "mobilenet_v3.yaml").read_text()
+    write(tmp_path, base.replace("  dropout: 0.2\n", "  dropout: 0.2\n  se_ratio: 0.25\n"), "mobilenet_v3.yaml")
+    assert_refused(write(tmp_path, f"base: mobilenet_v3.yaml\nvars:\n  {space}\n"), line, message)
+
+
+def test_a_case_the_space_leaves_out_keeps_the_base_value(tmp_path: Path) -> None:
+    """Searching the Small table only: the Large network is still the base's (it was lost, so
+    mobilenet_v3_large did not build and the smallest network was always Small)."""
+    space = load_space(write(tmp_path, "base: mobilenet_v3\nvars:\n  arch: {choices: [large, small]}\n"
+                                       f"  bneck: {{by: arch, cases: {{small: {MBV3_SMALL_ROW}}}}}\n"))
+    assert check(space, nasblocks.load("mobilenet_v3_large")).ok
+    small = space.vars_for({"arch": "small", "bneck.small[0][0]": 5})["bneck"]
+    assert small == {"large": space.base.vars["bneck"]["large"], "small": [[5, 16, 16, True, "RE", 2]]}
+
+
+def test_the_docs_space_sketch_is_the_shipped_mobilenet_v2_space_once_its_elisions_are_filled(
+        tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "search.md").read_text()
+    sketch = yaml.safe_load(doc.split("## Search spaces")[1].split("```yaml\n")[1].split("```")[0])
+    shipped = yaml.safe_load((spaces_dir() / "mobilenet_v2.yaml").read_text())
+
+    def filled(part: object, whole: object) -> object:
+        """``whole`` where ``part`` is it with a list cut short by ``...``."""
+        if isinstance(part, dict) and isinstance(whole, dict):
+            return {key: filled(value, whole.get(key)) for key, value in part.items()}
+        if isinstance(part, list) and part[-1:] == ["..."] and isinstance(whole, list):
+            return [filled(p, w) for p, w in zip(part[:-1], whole)] + whole[len(part) - 1:]
+        assert part == whole
+        return part
+
+    space = load_space(write(tmp_path, yaml.safe_dump(filled(sketch, shipped), sort_keys=False)))
+    assert [d.name for d in space.domains] == [d.name for d in load_space("mobilenet_v2").domains]
 
 
 @pytest.mark.parametrize("name", sorted(nasblocks.zoo_names()))
@@ -301,9 +412,11 @@ def test_a_recipe_value_is_checked_as_its_option_is(tmp_path: Path, recipe: str,
                    2, message)
 
 
-def test_a_misspelt_fit_var_suggests_the_width(tmp_path: Path) -> None:
-    assert_refused(write(tmp_path, "base: mobilenet_v2\nfit: widht\nvars:\n  width: {low: 0.5, high: 1.0}\n"), 2,
-                   "fit: expected a searched numeric var (a width) of this space, got 'widht'; did you mean width?")
+@pytest.mark.parametrize("fit", ["widht", "[width]"])  # a list was a traceback (unhashable)
+def test_a_misspelt_fit_var_suggests_the_width(tmp_path: Path, fit: str) -> None:
+    shown = repr(yaml.safe_load(fit))
+    assert_refused(write(tmp_path, f"base: mobilenet_v2\nfit: {fit}\nvars:\n  width: {{low: 0.5, high: 1.0}}\n"), 2,
+                   f"fit: expected a searched numeric var (a width) of this space, got {shown}; did you mean width?")
 
 
 def assert_refused(path: Path, line: int, message: str) -> None:
