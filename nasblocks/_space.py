@@ -34,6 +34,7 @@ one network (``Space.spec``), priced from its graph before anything is built.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,6 +244,8 @@ class Match:
 
 def load_space(source: str | Path) -> Space:
     """Load a search space from a path, or by name from the shipped ``search_spaces/``."""
+    if not os.fspath(source).strip():  # an unset $SPACE, which Path() would take as ".", this folder
+        raise SpecError(f"expected a search space file or a shipped space's name, got {os.fspath(source)!r}")
     path = Path(source)
     if not path.suffix and not path.exists():
         shipped = {p.stem: p for p in spaces_dir().glob("*.yaml")}

@@ -167,6 +167,8 @@ def test_unknown_key_and_unknown_space(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"no search space file or shipped space named 'mobilenet_v9'.*"
                                         r"did you mean mobilenet_v3, mobilenet_v2, mobilenet_v1\?"):
         load_space("mobilenet_v9")
+    with pytest.raises(SpecError, match=r"^expected a search space file or a shipped space's name, got ''$"):
+        load_space("")  # an unset $SPACE: not this folder, '.: not a file'
 
 
 STAGES = """
