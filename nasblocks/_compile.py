@@ -17,6 +17,7 @@ from torch import nn
 
 from nasblocks import _ops
 from nasblocks._graph import INPUT, Graph, Node
+from nasblocks._init import initialise
 from nasblocks._ops import REGISTRY, output_kind
 from nasblocks.errors import SpecError
 
@@ -32,6 +33,9 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     is a view of (``_run_in_place``) — what torchvision writes by hand as ``ReLU(inplace=True)``
     — which saves a copy per activation without changing any result. Auxiliary heads become sub-GraphModules at their own names,
     called only in training mode.
+
+    The layers are then initialised as the spec's ``init`` says, in module order (``_init``): a
+    zoo network draws the tensors its torchvision constructor draws from the same seed.
 
     With ``probe``, the generated code also calls ``probe(INPUT)`` first and ``probe(name)`` after
     each node of the main network: how the latency table times each layer where it runs.
@@ -70,6 +74,7 @@ def compile_graph(graph: Graph, probe: Callable[[str], Any] | None = None) -> to
     else:
         fx_graph.output(values[graph.output])
     module = _graph_module(modules, _named(fx_graph, names), _class_name(graph.name))
+    initialise(module, graph)
     fast_attributes(module)
     return module
 

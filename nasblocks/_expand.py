@@ -30,6 +30,7 @@ from typing import Any
 from nasblocks._expr import ExprError, bare_name, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Calls, Graph, Node
+from nasblocks._init import check_rule, check_rules
 from nasblocks._op_args import REQUIRED, ArgError
 from nasblocks._ops import REGISTRY, OpDef, ShapeError
 from nasblocks._shape import fmt_shape
@@ -38,7 +39,7 @@ from nasblocks._yaml import YList, YMap
 from nasblocks._yaml import kind as yaml_kind  # `kind` names a composite's kind here
 from nasblocks.errors import SpecError
 
-META = ("name", "if", "repeat", "functional", "inline", "aux", "doc")
+META = ("name", "if", "repeat", "functional", "inline", "aux", "doc", "init")
 FOREACH = ("foreach", "as", "index", "do")
 MAX_NODES = 20_000
 MAX_REPEAT = 10_000
@@ -132,6 +133,7 @@ class Expander:
         document = self.spec.document
         env = {**self.spec.vars, **input_env(self.spec.input)}
         place = Place(document, "network", "network")
+        self.graph.init = check_rules(document.get("init"), document)
         self.graph.output = self.sequence(document["network"], place, env, INPUT, Scope(""), ())
         for expected, position in enumerate(sorted(self._aux_at), 1):
             if position != expected:  # the training-mode outputs are a tuple: a gap would shift the heads after it
@@ -237,6 +239,10 @@ class Expander:
                 raise place.error(f"inline puts a block's or composite's children in the enclosing "
                                   f"scope; op {head!r} has none: drop it", "inline", item)
             return self.op(REGISTRY[head], item, inner, env, x, scope)
+        if "init" in item and (head in RESERVED or head in self.spec.blocks):
+            raise place.error(f"init gives an op's layers their initialisation; {head!r} is not an op: put "
+                              "'init' on its ops, or give every layer of a kind one under the spec's 'init'",
+                              "init", item)
         if item.get("functional") and (head in RESERVED or head in self.spec.blocks):
             raise place.error(f"functional applies to one op; {head!r} is not an op: put "
                               "'functional: true' on its ops", "functional", item)
@@ -438,10 +444,19 @@ class Expander:
         if not functional and opdef.module is None:
             raise place.error(f"op {opdef.name!r} exists only as a function; drop 'functional: false'")
         target = None if functional else scope.child(self.name_in(scope, item, place, env))
-        return self.add_node(opdef, args, [x], target, target or scope.prefix, place)
+        init = None
+        if "init" in item:
+            try:
+                init = check_rule(item["init"])
+            except ValueError as err:
+                raise place.error(str(err), "init", item) from None
+        name = self.add_node(opdef, args, [x], target, target or scope.prefix, place, init)
+        if init is not None and not self.graph[name].params:
+            raise place.error(f"this {opdef.name} has no weights to initialise; drop 'init'", "init", item)
+        return name
 
     def add_node(self, opdef: OpDef, args: dict[str, Any], inputs: list[str], target: str | None,
-                 scope: str, place: Place) -> str:
+                 scope: str, place: Place, init: dict[str, Any] | None = None) -> str:
         in_shapes = tuple(self.graph.shape_of(i) for i in inputs)
         try:
             out = opdef.shape(args, in_shapes)
@@ -457,7 +472,7 @@ class Expander:
                               "counts and nesting")
         name = self._unique(target or (f"{scope}.{opdef.name}" if scope else opdef.name))
         self.graph.add(Node(name, opdef.name, args, target, scope, tuple(inputs), in_shapes, out,
-                            params, macs, place.origin(), self._training_only > 0))
+                            params, macs, place.origin(), self._training_only > 0, init))
         return name
 
     def _unique(self, dotted: str) -> str:

@@ -86,7 +86,7 @@ def replay(fragment: Fragment, graph: Graph, block_input: str, prefix: str,
         target = None if node.target is None else prefix + node.target[cut:]
         graph.add(Node(name, node.op, node.args, target, prefix + node.scope[cut:],
                        tuple(block_input if i < 0 else names[i] for i in inputs), node.in_shapes,
-                       node.out_shape, node.params, node.macs, node.origin, node.training_only))
+                       node.out_shape, node.params, node.macs, node.origin, node.training_only, node.init))
     graph.block_calls.extend(fragment.block_calls)
     graph.placed.extend((prefix + name, (call + calls, place, repeats))
                         for name, (calls, place, repeats) in fragment.placed)

@@ -56,6 +56,7 @@ class Node:
     macs: int
     origin: str
     training_only: bool = False
+    init: dict[str, Any] | None = None  # its item's own initialisation rule (``_init``)
 
     def set_args(self) -> dict[str, Any]:
         """The arguments that differ from the op's defaults: what the spec had to say."""
@@ -97,6 +98,7 @@ class Graph:
         self.aux_outputs: list[tuple[int, str]] = []  # (position, node) of training-only outputs
         self.block_calls: list[str] = []  # the YAML blocks expanded, in order (nested ones too)
         self.block_scopes: set[str] = set()  # where the outermost block calls put their modules
+        self.init: dict[str, dict[str, Any]] = {}  # the spec's initialisation rule per kind of layer
         # where each module sits in the spec, in the order they were named; two networks of one
         # space align by it (a list: expansion only appends, ``places`` maps them when asked)
         self.placed: list[tuple[str, Where]] = []

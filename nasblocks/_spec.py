@@ -32,7 +32,7 @@ from nasblocks._yaml import YList, YMap, display_path, kind, read_yaml
 from nasblocks.errors import SpecError
 
 SPEC_KEYS = ("name", "description", "reference", "imports", "vars", "choices", "input", "blocks",
-             "aliases", "network")
+             "aliases", "init", "network")
 BLOCK_KEYS = ("doc", "args", "let", "body")
 RESERVED = frozenset({"seq", "concat", "add", "mul", "foreach"})
 LIBRARY_KEYS = ("description", "imports", "blocks")

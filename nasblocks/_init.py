@@ -1,0 +1,96 @@
+"""Initialisation as the reference implementation does it, declared in the spec.
+
+torchvision builds each layer (which draws PyTorch's default initialisation) and then draws its
+own scheme over the network's modules, in their order: He-normal convolutions for ResNet and
+MobileNet, N(0, 0.01) classifiers, a truncated normal for GoogLeNet. A spec says the same::
+
+    init:                                  # every layer of a kind: conv, linear, bn
+      conv: {fn: kaiming_normal, mode: fan_out, nonlinearity: relu}
+      linear: {fn: normal, std: 0.01, bias: zeros}
+
+and an op item may give its own layers another rule (``init: {fn: normal, std: 0.01}``:
+SqueezeNet's final convolution). ``fn`` is a function of ``torch.nn.init`` (without its trailing
+underscore), the other keys its arguments; ``bias: zeros`` zeroes the bias too. Drawn in the
+compiled module's module order, which is the reference's, a zoo network built after
+``torch.manual_seed(s)`` holds the very tensors torchvision's constructor draws after it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from nasblocks._spec import fail, suggest
+from nasblocks._yaml import YMap
+
+if TYPE_CHECKING:
+    from nasblocks._graph import Graph
+
+# the layers a spec-wide rule names, by kind
+KINDS: dict[str, type[nn.Module]] = {"conv": nn.Conv2d, "linear": nn.Linear, "bn": nn.BatchNorm2d}
+FUNCTIONS = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "normal", "trunc_normal",
+             "uniform", "constant", "ones", "zeros", "orthogonal")
+
+
+def check_rule(raw: Any) -> dict[str, Any]:
+    """A rule as written (``{fn: ..., <its arguments>, bias: zeros}``), checked against the
+    signature of the ``torch.nn.init`` function it names; a ValueError says what is wrong."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected a mapping such as {{fn: kaiming_normal, mode: fan_out}}, got {raw!r}")
+    rule = dict(raw)
+    fn = rule.pop("fn", None)
+    if fn not in FUNCTIONS:
+        raise ValueError(f"fn: expected one of torch.nn.init's {', '.join(FUNCTIONS)}, got {fn!r}"
+                         f"{suggest(str(fn), FUNCTIONS)}")
+    bias = rule.pop("bias", None)
+    if bias not in (None, "zeros"):
+        raise ValueError(f"bias: expected zeros (or no bias key: the layer's own), got {bias!r}")
+    try:
+        inspect.signature(getattr(nn.init, f"{fn}_")).bind(torch.empty(0), **rule)
+    except TypeError as err:
+        raise ValueError(f"{fn}: {err}") from None
+    return {"fn": fn, "bias": bias, **rule}
+
+
+def check_rules(raw: Any, document: YMap) -> dict[str, dict[str, Any]]:
+    """A spec's ``init``: a rule for each kind of layer it names."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, YMap):
+        raise fail(f"expected a mapping from {', '.join(KINDS)} to a rule, got {raw!r}", document, "init", "init")
+    rules = {}
+    for kind, rule in raw.items():
+        if kind not in KINDS:
+            raise fail(f"unknown kind of layer {kind!r}; init names {', '.join(KINDS)}{suggest(str(kind), KINDS)}",
+                       raw, kind, f"init.{kind}")
+        try:
+            rules[str(kind)] = check_rule(rule)
+        except ValueError as err:
+            raise fail(str(err), raw, kind, f"init.{kind}") from None
+    return rules
+
+
+def initialise(module: nn.Module, graph: Graph) -> None:
+    """Draw each layer's rule over it, in module order: its op's own (an item's ``init``), else
+    the spec's for its kind; the layers no rule names keep PyTorch's defaults."""
+    owners = {node.target: node for node in graph if node.target is not None}
+    with torch.no_grad():
+        for name, layer in module.named_modules():
+            kind = next((k for k, cls in KINDS.items() if isinstance(layer, cls)), None)
+            if kind is None:
+                continue
+            owner = owners.get(name)  # an op's module is its one layer
+            rule = owner.init if owner is not None and owner.init is not None else graph.init.get(kind)
+            if rule is not None:
+                _draw(layer, rule)
+
+
+def _draw(layer: nn.Module, rule: Mapping[str, Any]) -> None:
+    arguments = {k: v for k, v in rule.items() if k not in ("fn", "bias")}
+    getattr(nn.init, f"{rule['fn']}_")(layer.weight, **arguments)
+    if rule["bias"] == "zeros" and getattr(layer, "bias", None) is not None:
+        nn.init.zeros_(layer.bias)

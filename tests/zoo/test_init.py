@@ -1,0 +1,102 @@
+"""A freshly built network is initialised as its reference initialises it: the spec's ``init``
+rules, drawn in module order, give the very tensors torchvision's constructor draws from the
+same seed; bad rules are one error naming their place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torchvision
+
+import nasblocks
+from nasblocks import SpecError
+
+REFERENCES: list[tuple[str, dict[str, Any], Callable[[], torch.nn.Module]]] = [
+    ("resnet18", {}, torchvision.models.resnet18),
+    ("resnext50_32x4d", {}, torchvision.models.resnext50_32x4d),
+    ("mobilenet_v2", {}, torchvision.models.mobilenet_v2),
+    ("mobilenet_v3_small", {}, torchvision.models.mobilenet_v3_small),
+    ("vgg11_bn", {}, torchvision.models.vgg11_bn),
+    ("squeezenet1_1", {}, torchvision.models.squeezenet1_1),
+    ("googlenet", {"aux_logits": False}, lambda: torchvision.models.googlenet(aux_logits=False, init_weights=True)),
+    ("inception_v3", {}, lambda: torchvision.models.inception_v3(init_weights=True)),
+    ("shufflenet_v2_x1_0", {}, torchvision.models.shufflenet_v2_x1_0),  # PyTorch's defaults, as torchvision
+]
+
+
+@pytest.mark.parametrize("name, given, reference", REFERENCES, ids=[r[0] for r in REFERENCES])
+def test_a_zoo_network_draws_torchvisions_tensors_from_the_same_seed(
+        name: str, given: dict[str, Any], reference: Callable[[], torch.nn.Module]) -> None:
+    torch.manual_seed(0)
+    mine = nasblocks.build(nasblocks.load(name, **given)).state_dict()
+    torch.manual_seed(0)
+    theirs = reference().state_dict()
+    assert list(mine) == list(theirs)
+    differ = [key for key in theirs if not torch.equal(mine[key], theirs[key])]
+    assert differ == [], differ[:5]
+
+
+SPEC = """input: [3, 8, 8]
+init:
+  conv: {fn: constant, val: 0.5, bias: zeros}
+network:
+  - conv: {out: 4, kernel: 3, bias: true}
+    name: a
+  - conv: {out: 4, kernel: 1, bias: true}
+    name: b
+    init: {fn: ones}
+  - dwconv: {kernel: 3}
+    name: c
+  - bn: {}
+    name: d
+  - mean: {}
+  - linear: {out: 3}
+    name: e
+"""
+
+
+def test_the_spec_s_rules_apply_by_kind_and_an_item_s_own_rule_replaces_them(
+        write_spec: Callable[..., Path]) -> None:
+    torch.manual_seed(0)
+    state = nasblocks.build(write_spec(SPEC)).state_dict()
+    assert (state["a.weight"] == 0.5).all() and (state["a.bias"] == 0).all()
+    assert (state["b.weight"] == 1).all() and (state["b.bias"] != 0).all()  # its own rule: the bias kept
+    assert (state["c.weight"] == 0.5).all()  # a depthwise convolution is a conv too
+    assert (state["d.weight"] == 1).all() and (state["d.bias"] == 0).all()  # no rule for bn: its own
+    torch.manual_seed(0)
+    default = torch.nn.Linear(4, 3)  # no rule for linear: PyTorch's own, drawn as built
+    assert state["e.weight"].shape == default.weight.shape and not (state["e.weight"] == 0.5).any()
+
+
+@pytest.mark.parametrize("text, line, path, message", [
+    ("init:\n  fc: {fn: normal}\n", 3, "init.fc", "unknown kind of layer 'fc'; init names conv, linear, bn"),
+    ("init:\n  conv: {fn: kaiming}\n", 3, "init.conv", "fn: expected one of torch.nn.init's kaiming_normal, "),
+    ("init:\n  conv: {fn: normal, sd: 0.1}\n", 3, "init.conv", "normal: got an unexpected keyword argument 'sd'"),
+    ("init:\n  conv: {fn: normal, bias: ones}\n", 3, "init.conv", "bias: expected zeros (or no bias key"),
+    ("init: [conv]\n", 2, "init", "expected a mapping from conv, linear, bn to a rule"),
+])
+def test_a_bad_rule_is_named_at_its_line(write_spec: Callable[..., Path], text: str, line: int, path: str,
+                                         message: str) -> None:
+    spec = write_spec("input: [3, 8, 8]\n" + text + "network:\n  - conv: {out: 4, kernel: 3}\n")
+    with pytest.raises(SpecError) as caught:
+        nasblocks.expand(spec)
+    assert (caught.value.line, caught.value.path) == (line, path), str(caught.value)
+    assert message in caught.value.message, str(caught.value)
+
+
+@pytest.mark.parametrize("item, message", [
+    ("relu: {}\n    init: {fn: ones}", "this relu has no weights to initialise; drop 'init'"),
+    ("seq: [{conv: {out: 4, kernel: 3}}]\n    init: {fn: ones}", "init gives an op's layers their initialisation; "
+                                                                 "'seq' is not an op"),
+    ("conv: {out: 4, kernel: 3}\n    init: {fn: normal, mean: 0, sd: 1}", "normal: got an unexpected keyword"),
+])
+def test_an_item_s_rule_belongs_on_an_op_with_weights(write_spec: Callable[..., Path], item: str,
+                                                      message: str) -> None:
+    spec = write_spec(f"input: [3, 8, 8]\nnetwork:\n  - {item}\n")
+    with pytest.raises(SpecError) as caught:
+        nasblocks.expand(spec)
+    assert caught.value.line == 4 and message in caught.value.message, str(caught.value)
