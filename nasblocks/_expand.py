@@ -12,6 +12,7 @@ a ``foreach`` over rows — and optional meta keys:
 - ``inline``: put a block's or composite's children in the enclosing scope.
 - ``aux``: a training-only side output at that position of the training-mode outputs
   (GoogLeNet's and Inception v3's auxiliary classifiers); the main flow skips it.
+- ``init``: an op's own initialisation rule, instead of the spec's for its kind (``_init``).
 
 Every error names the file, line and path of the YAML that caused it; inside a block, the call
 sites are added (``in inverted_residual called at specs/mobilenet_v2.yaml:40``). A bad value a
@@ -30,7 +31,7 @@ from typing import Any
 from nasblocks._expr import ExprError, bare_name, input_env
 from nasblocks._fragments import CACHE, fragment_key, node_base, record, remember, replay
 from nasblocks._graph import INPUT, Calls, Graph, Node
-from nasblocks._init import check_rule, check_rules
+from nasblocks._init import OP_KINDS, check_rule, check_rules
 from nasblocks._op_args import REQUIRED, ArgError
 from nasblocks._ops import REGISTRY, OpDef, ShapeError
 from nasblocks._shape import fmt_shape
@@ -133,7 +134,7 @@ class Expander:
         document = self.spec.document
         env = {**self.spec.vars, **input_env(self.spec.input)}
         place = Place(document, "network", "network")
-        self.graph.init = check_rules(document.get("init"), document)
+        self.graph.init = check_rules(document.get("init"), document, lambda value: resolve(value, env, words=True))
         self.graph.output = self.sequence(document["network"], place, env, INPUT, Scope(""), ())
         for expected, position in enumerate(sorted(self._aux_at), 1):
             if position != expected:  # the training-mode outputs are a tuple: a gap would shift the heads after it
@@ -446,12 +447,14 @@ class Expander:
         target = None if functional else scope.child(self.name_in(scope, item, place, env))
         init = None
         if "init" in item:
+            if functional or opdef.name not in OP_KINDS:
+                raise place.error(f"this {opdef.name} has no weights to initialise; drop 'init'", "init", item)
             try:
-                init = check_rule(item["init"])
+                init = check_rule(item["init"], lambda value: resolve(value, env, words=True), OP_KINDS[opdef.name])
             except ValueError as err:
                 raise place.error(str(err), "init", item) from None
         name = self.add_node(opdef, args, [x], target, target or scope.prefix, place, init)
-        if init is not None and not self.graph[name].params:
+        if init is not None and not self.graph[name].params:  # a batch norm without affine parameters
             raise place.error(f"this {opdef.name} has no weights to initialise; drop 'init'", "init", item)
         return name
 

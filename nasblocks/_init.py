@@ -18,7 +18,7 @@ compiled module's module order, which is the reference's, a zoo network built af
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,18 +30,21 @@ from nasblocks._yaml import YMap
 if TYPE_CHECKING:
     from nasblocks._graph import Graph
 
-# the layers a spec-wide rule names, by kind
+# the layers a spec-wide rule names, by kind; the ops whose module is one; a weight of each kind
 KINDS: dict[str, type[nn.Module]] = {"conv": nn.Conv2d, "linear": nn.Linear, "bn": nn.BatchNorm2d}
+OP_KINDS = {"conv": "conv", "dwconv": "conv", "linear": "linear", "bn": "bn"}
+_TRIAL = {"conv": (4, 4, 3, 3), "linear": (4, 4), "bn": (4,)}
 FUNCTIONS = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "normal", "trunc_normal",
              "uniform", "constant", "ones", "zeros", "orthogonal")
 
 
-def check_rule(raw: Any) -> dict[str, Any]:
-    """A rule as written (``{fn: ..., <its arguments>, bias: zeros}``), checked against the
-    signature of the ``torch.nn.init`` function it names; a ValueError says what is wrong."""
+def check_rule(raw: Any, evaluate: Callable[[Any], Any], kind: str) -> dict[str, Any]:
+    """A rule as written (``{fn: ..., <its arguments>, bias: zeros}``), its values evaluated as
+    expressions, drawn once over a small weight of ``kind`` (the global random state left as it
+    was): a ValueError says what is wrong, before any network is built."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"expected a mapping such as {{fn: kaiming_normal, mode: fan_out}}, got {raw!r}")
-    rule = dict(raw)
+    rule = {str(key): evaluate(value) for key, value in raw.items()}  # an ExprError is a ValueError
     fn = rule.pop("fn", None)
     if fn not in FUNCTIONS:
         raise ValueError(f"fn: expected one of torch.nn.init's {', '.join(FUNCTIONS)}, got {fn!r}"
@@ -49,14 +52,20 @@ def check_rule(raw: Any) -> dict[str, Any]:
     bias = rule.pop("bias", None)
     if bias not in (None, "zeros"):
         raise ValueError(f"bias: expected zeros (or no bias key: the layer's own), got {bias!r}")
+    function = getattr(nn.init, f"{fn}_")
     try:
-        inspect.signature(getattr(nn.init, f"{fn}_")).bind(torch.empty(0), **rule)
-    except TypeError as err:
+        inspect.signature(function).bind(torch.empty(0), **rule)
+    except TypeError as err:  # an argument it lacks
         raise ValueError(f"{fn}: {err}") from None
+    with torch.random.fork_rng(devices=[]):
+        try:
+            function(torch.empty(_TRIAL[kind]), **rule)
+        except (TypeError, ValueError, RuntimeError) as err:  # a value it refuses
+            raise ValueError(f"{fn}: {err}") from None
     return {"fn": fn, "bias": bias, **rule}
 
 
-def check_rules(raw: Any, document: YMap) -> dict[str, dict[str, Any]]:
+def check_rules(raw: Any, document: YMap, evaluate: Callable[[Any], Any]) -> dict[str, dict[str, Any]]:
     """A spec's ``init``: a rule for each kind of layer it names."""
     if raw is None:
         return {}
@@ -68,7 +77,7 @@ def check_rules(raw: Any, document: YMap) -> dict[str, dict[str, Any]]:
             raise fail(f"unknown kind of layer {kind!r}; init names {', '.join(KINDS)}{suggest(str(kind), KINDS)}",
                        raw, kind, f"init.{kind}")
         try:
-            rules[str(kind)] = check_rule(rule)
+            rules[str(kind)] = check_rule(rule, evaluate, str(kind))
         except ValueError as err:
             raise fail(str(err), raw, kind, f"init.{kind}") from None
     return rules
@@ -90,6 +99,8 @@ def initialise(module: nn.Module, graph: Graph) -> None:
 
 
 def _draw(layer: nn.Module, rule: Mapping[str, Any]) -> None:
+    if getattr(layer, "weight", None) is None:  # a batch norm without affine parameters
+        return
     arguments = {k: v for k, v in rule.items() if k not in ("fn", "bias")}
     getattr(nn.init, f"{rule['fn']}_")(layer.weight, **arguments)
     if rule["bias"] == "zeros" and getattr(layer, "bias", None) is not None:

@@ -78,6 +78,10 @@ def test_the_spec_s_rules_apply_by_kind_and_an_item_s_own_rule_replaces_them(
     ("init:\n  conv: {fn: normal, sd: 0.1}\n", 3, "init.conv", "normal: got an unexpected keyword argument 'sd'"),
     ("init:\n  conv: {fn: normal, bias: ones}\n", 3, "init.conv", "bias: expected zeros (or no bias key"),
     ("init: [conv]\n", 2, "init", "expected a mapping from conv, linear, bn to a rule"),
+    # values the signature takes but the function refuses: drawn once over a small tensor at load
+    ("init:\n  conv: {fn: kaiming_normal, mode: fan_output}\n", 3, "init.conv", "kaiming_normal: Mode fan_output"),
+    ("init:\n  conv: {fn: trunc_normal, a: 2, b: -2}\n", 3, "init.conv", "trunc_normal: "),
+    ("init:\n  linear: {fn: normal, std: nosuch + 1}\n", 3, "init.linear", "undefined name 'nosuch'"),
 ])
 def test_a_bad_rule_is_named_at_its_line(write_spec: Callable[..., Path], text: str, line: int, path: str,
                                          message: str) -> None:
@@ -100,3 +104,12 @@ def test_an_item_s_rule_belongs_on_an_op_with_weights(write_spec: Callable[..., 
     with pytest.raises(SpecError) as caught:
         nasblocks.expand(spec)
     assert caught.value.line == 4 and message in caught.value.message, str(caught.value)
+
+
+def test_a_rule_s_values_are_expressions_and_a_bn_without_weights_is_passed_over(
+        write_spec: Callable[..., Path]) -> None:
+    spec = write_spec("input: [3, 8, 8]\nvars: {s: 0.25}\ninit:\n  conv: {fn: constant, val: s * 2}\n"
+                      "  bn: {fn: constant, val: 1e-1}\nnetwork:\n  - conv: {out: 4, kernel: 3}\n"
+                      "  - bn: {affine: false}\n  - bn: {}\n")
+    state = nasblocks.build(spec).state_dict()
+    assert (state["0.weight"] == 0.5).all() and torch.allclose(state["2.weight"], torch.full((4,), 0.1))
