@@ -56,7 +56,9 @@ def test_on_cuda_each_entry_holds_the_gpus_time_and_the_hosts(gpu: FakeGPU, tiny
     table = json.loads(lt.table_path("cuda").read_text())
     assert table["device"]["key"].startswith("cuda-fake-gpu-")
     call = table["entries"][lt.CALL + "|b4|fp32|contiguous"]
-    assert call["median_ms"] == 0.0 and call["host_median_ms"] > 0
+    # the call runs no kernel; its host time is what the forwards took beyond their layers, which a
+    # busy machine may leave at 0 (a timing, not asserted)
+    assert call["median_ms"] == 0.0 and call["host_median_ms"] >= 0
     assert all({"host_median_ms", "host_min_ms"} <= set(entry) for entry in table["entries"].values())
 
 
