@@ -409,7 +409,8 @@ def predict_detail(graph: Graph, device: str = "cpu", *, batch: int = 1, threads
     ran = bool(missing) or (measure_missing and any(map(_unsettled, filter(None, entries.values())))
                             and table.writable())
     if ran:  # one run of the network times its units, each gaining a run
-        table.check_writable()
+        if missing:  # settling has found the table writable already
+            table.check_writable()
         try:
             with out_of_memory_as_error(run):
                 timed = measure_in_network(graph, run, **UNIT_TIMING)
