@@ -91,3 +91,13 @@ def test_the_search_from_weights_benchmark_describes_a_candidate_of_every_space(
             params = space.sample(study.ask())
             assert " choices off the base" in candidate(space, params, None), path.name
         assert candidate(space, space.default_params(), 1.0).startswith("width 1.0, 0 of "), path.name
+
+
+def test_the_compile_time_benchmark_times_both_sides_and_restores_the_initialisation(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasblocks import _compile, _init
+
+    run_script(monkeypatch, "compile_time.py", "--repeats", "1", "squeezenet1_1")
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[0] == "squeezenet1_1" and row[3:5] == ["with", "init,"] and row[6:8] == ["ms", "without"]
+    assert _compile.initialise is _init.initialise
