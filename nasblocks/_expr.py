@@ -111,6 +111,7 @@ COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "make_divisible": make_divisible, "int": int, "float": float, "round": round, "min": min,
     "max": max, "abs": abs, "ceil": math.ceil, "floor": math.floor, "len": len, "bool": bool,
+    "sqrt": math.sqrt,
 }
 
 

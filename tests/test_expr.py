@@ -32,6 +32,7 @@ from nasblocks._expr import ExprError, compile_expr, input_env, make_divisible
     ("make_divisible(c, divisor=4, min_value=16)", {"c": 10}, 16),
     ("rows[1][0]", {"rows": [[1, 2], [3, 4]]}, 3),
     ("len(rows)", {"rows": [[1, 2], [3, 4]]}, 2),
+    ("1 / sqrt(n)", {"n": 1000}, 1 / 1000 ** 0.5),  # an init bound: U(±1/√classes)
     ("[k, k]", {"k": 3}, [3, 3]),
 ])
 def test_evaluates(text: str, env: dict, expected: object) -> None:
@@ -51,6 +52,7 @@ def test_make_divisible_matches_torchvision(value: float, divisor: int) -> None:
     ("a / b", {"a": 1, "b": 0}, "division by zero"),
     ("a // 0", {"a": 1}, "division by zero"),
     ("a % 0", {"a": 1}, "modulo by zero"),
+    ("sqrt(a)", {"a": -1}, "sqrt(): math domain error"),
     ("3 +", {}, "cannot parse expression '3 +'"),
     ("max(3", {}, "cannot parse expression 'max(3': a bracket is not closed"),
     ("in * (2", {}, "cannot parse expression 'in * (2': a bracket is not closed"),

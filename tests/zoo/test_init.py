@@ -4,19 +4,26 @@ same seed; bad rules are one error naming their place."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+import timm
 import torchvision
+from timm.models import _efficientnet_builder, resnetv2
+from timm.models._manipulate import named_apply
 
 import nasblocks
 from nasblocks import SpecError
+from nasblocks._init import initialise
 
 REFERENCES: list[tuple[str, dict[str, Any], Callable[[], torch.nn.Module]]] = [
     ("resnet18", {}, torchvision.models.resnet18),
+    ("resnet18", {"zero_init_residual": True}, lambda: torchvision.models.resnet18(zero_init_residual=True)),
     ("resnext50_32x4d", {}, torchvision.models.resnext50_32x4d),
     ("mobilenet_v2", {}, torchvision.models.mobilenet_v2),
     ("mobilenet_v3_small", {}, torchvision.models.mobilenet_v3_small),
@@ -25,10 +32,12 @@ REFERENCES: list[tuple[str, dict[str, Any], Callable[[], torch.nn.Module]]] = [
     ("googlenet", {"aux_logits": False}, lambda: torchvision.models.googlenet(aux_logits=False, init_weights=True)),
     ("inception_v3", {}, lambda: torchvision.models.inception_v3(init_weights=True)),
     ("shufflenet_v2_x1_0", {}, torchvision.models.shufflenet_v2_x1_0),  # PyTorch's defaults, as torchvision
+    ("legacy_xception", {}, lambda: timm.create_model("legacy_xception")),
 ]
 
 
-@pytest.mark.parametrize("name, given, reference", REFERENCES, ids=[r[0] for r in REFERENCES])
+@pytest.mark.parametrize("name, given, reference", REFERENCES,
+                         ids=[name + "".join(f"-{key}" for key in given) for name, given, _ in REFERENCES])
 def test_a_zoo_network_draws_torchvisions_tensors_from_the_same_seed(
         name: str, given: dict[str, Any], reference: Callable[[], torch.nn.Module]) -> None:
     torch.manual_seed(0)
@@ -37,6 +46,47 @@ def test_a_zoo_network_draws_torchvisions_tensors_from_the_same_seed(
     theirs = reference().state_dict()
     assert list(mine) == list(theirs)
     differ = [key for key in theirs if not torch.equal(mine[key], theirs[key])]
+    assert differ == [], differ[:5]
+
+
+@pytest.mark.parametrize("name", ["seresnet50", "seresnext50_32x4d", "legacy_seresnet50"])
+def test_an_se_resnet_draws_timms_tensors_but_the_se_biases_of_a_projecting_block(name: str) -> None:
+    """timm constructs a stage's projection before its first block, so that block's SE biases,
+    which keep their construction-time draws, come later in the random stream; nasblocks
+    constructs in graph order. Every tensor the scheme draws is timm's, the last batch norms'
+    zeros (zero_init_residual) included."""
+    torch.manual_seed(0)
+    mine = nasblocks.build(nasblocks.load(name)).state_dict()
+    torch.manual_seed(0)
+    theirs = timm.create_model(name).state_dict()
+    assert list(mine) == list(theirs)
+    differ = [key for key in theirs if not torch.equal(mine[key], theirs[key])]
+    se = "se_module" if name.startswith("legacy") else "se"
+    assert differ == [f"layer{k}.0.{se}.{fc}.bias" for k in (1, 2, 3, 4) for fc in ("fc1", "fc2")]
+    assert name.startswith("legacy") or (mine["layer1.0.bn3.weight"] == 0).all()
+
+
+@pytest.mark.parametrize("name, scheme", [
+    # its builder constructs two throwaway convs, which draw first
+    ("mobilenetv1_100", _efficientnet_builder.efficientnet_init_weights),
+    # its projecting blocks register their projection first
+    ("resnetv2_50", functools.partial(named_apply, resnetv2._init_weights)),
+], ids=["mobilenetv1_100", "resnetv2_50"])
+def test_a_timm_network_s_rules_draw_what_timm_s_scheme_draws_over_the_same_module(
+        name: str, scheme: Callable[[torch.nn.Module], None]) -> None:
+    """Where construction or module order keeps a seeded build from timm's tensors, the rules
+    are held to timm's own initialisation function, run over the same module from the same
+    random state."""
+    spec = nasblocks.load(name)
+    graph = nasblocks.expand(spec)
+    mine = nasblocks.build(spec)
+    theirs = copy.deepcopy(mine)  # what no rule draws is the same on both
+    torch.manual_seed(1)
+    initialise(mine, graph)
+    torch.manual_seed(1)
+    scheme(theirs)
+    expected, actual = theirs.state_dict(), mine.state_dict()
+    differ = [key for key in expected if not torch.equal(actual[key], expected[key])]
     assert differ == [], differ[:5]
 
 
