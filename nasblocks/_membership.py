@@ -23,16 +23,19 @@ class CheckResult:
 
 
 def _signature(node: Node) -> tuple[Any, ...]:
-    return node.op, node.args, node.target, node.inputs, node.out_shape
+    return node.op, node.args, node.target, node.inputs, node.out_shape, node.init
 
 
 def compare_graphs(expected: Graph, actual: Graph) -> str | None:
     """None when two graphs are the same node for node; else where they first differ."""
     if expected.input_shape != actual.input_shape:
         return f"inputs differ: {expected.input_shape} against {actual.input_shape}"
+    if expected.init != actual.init:  # the same layers, drawn otherwise: a search would train another start
+        return f"initialisation differs: {expected.init} against {actual.init}"
     for index, (a, b) in enumerate(zip(expected, actual)):
         if _signature(a) != _signature(b):
-            return (f"node {index} differs:\n  spec:  {a.describe()}\n  space: {b.describe()}")
+            spec, space = (node.describe() + (f"  init={node.init}" if a.init != b.init else "") for node in (a, b))
+            return f"node {index} differs:\n  spec:  {spec}\n  space: {space}"
     if len(expected) != len(actual):
         longer, which = (expected, "spec") if len(expected) > len(actual) else (actual, "space")
         extra = list(longer)[min(len(expected), len(actual))]
@@ -45,7 +48,7 @@ def compare_graphs(expected: Graph, actual: Graph) -> str | None:
 
 def check(space: Space, spec: Spec) -> CheckResult:
     """Prove that ``spec`` is an assignment of ``space`` by expanding both and comparing the
-    graphs node by node (op, arguments, module name, inputs, output shape)."""
+    graphs node by node (op, arguments, module name, inputs, output shape, initialisation)."""
     match = space.match(spec)
     if match.params is None:
         return CheckResult(False, None, f"{spec.name} is not in space {space.name}: "

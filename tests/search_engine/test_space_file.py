@@ -101,6 +101,21 @@ def test_space_check_reports_the_first_differing_node(tmp_path: Path) -> None:
     assert lines[2].strip().startswith("space: %features_0_2 : 32×112×112 = act[fn=relu6](%features_0_1)")
 
 
+def test_space_check_compares_the_initialisation_too(tmp_path: Path) -> None:
+    """The same layers drawn otherwise train from another start: not the same point."""
+    result = check(load_space("resnet"), nasblocks.load("resnet50", zero_init_residual=True))
+    assert not result.ok
+    lines = result.message.splitlines()
+    assert lines[0].endswith("se=False, node 11 differs:")
+    assert lines[1].endswith("init={'fn': 'zeros', 'bias': None}") and lines[2].endswith("init=None")
+    assert check(load_space("resnet"), nasblocks.load("seresnet50")).ok  # se implies timm's zeroed batch norms
+    text = (specs_dir() / "mobilenet_v2.yaml").read_text()
+    changed = text.replace("conv: {fn: kaiming_normal, mode: fan_out, bias: zeros}", "conv: {fn: zeros}", 1)
+    assert changed != text
+    result = check(load_space("mobilenet_v2"), nasblocks.load(write(tmp_path, changed, "mobilenet_v2.yaml")))
+    assert not result.ok and "initialisation differs: {'conv': {'fn': 'zeros', 'bias': None}, 'linear'" in result.message
+
+
 def test_fit_narrows_to_the_widest_width_within_budget() -> None:
     space = load_space("mobilenet_v2")
     params = {**space.default_params(), "width": 1.4}

@@ -1,6 +1,7 @@
 """A freshly built network is initialised as its reference initialises it: the spec's ``init``
-rules, drawn in module order, give the very tensors torchvision's constructor draws from the
-same seed; bad rules are one error naming their place."""
+rules, drawn in module order, give the very tensors torchvision's constructor (and timm's, where
+its construction order allows) draws from the same seed; bad rules are one error naming their
+place."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ REFERENCES: list[tuple[str, dict[str, Any], Callable[[], torch.nn.Module]]] = [
 
 @pytest.mark.parametrize("name, given, reference", REFERENCES,
                          ids=[name + "".join(f"-{key}" for key in given) for name, given, _ in REFERENCES])
-def test_a_zoo_network_draws_torchvisions_tensors_from_the_same_seed(
+def test_a_zoo_network_draws_its_reference_s_tensors_from_the_same_seed(
         name: str, given: dict[str, Any], reference: Callable[[], torch.nn.Module]) -> None:
     torch.manual_seed(0)
     mine = nasblocks.build(nasblocks.load(name, **given)).state_dict()
@@ -70,7 +71,7 @@ def test_an_se_resnet_draws_timms_tensors_but_the_se_biases_of_a_projecting_bloc
     # its builder constructs two throwaway convs, which draw first
     ("mobilenetv1_100", _efficientnet_builder.efficientnet_init_weights),
     # its projecting blocks register their projection first
-    ("resnetv2_50", functools.partial(named_apply, resnetv2._init_weights)),
+    ("resnetv2_50", functools.partial(named_apply, functools.partial(resnetv2._init_weights, zero_init_last=False))),
 ], ids=["mobilenetv1_100", "resnetv2_50"])
 def test_a_timm_network_s_rules_draw_what_timm_s_scheme_draws_over_the_same_module(
         name: str, scheme: Callable[[torch.nn.Module], None]) -> None:
@@ -122,12 +123,27 @@ def test_the_spec_s_rules_apply_by_kind_and_an_item_s_own_rule_replaces_them(
     assert state["e.weight"].shape == default.weight.shape and not (state["e.weight"] == 0.5).any()
 
 
+@pytest.mark.parametrize("zero", [False, True])
+def test_a_dwconv_rule_takes_the_depthwise_convs_and_an_item_s_none_leaves_the_spec_s_rule(
+        write_spec: Callable[..., Path], zero: bool) -> None:
+    """What a block such as ResNet's writes: its own rule when asked (zero_init), else the spec's,
+    whatever the spec's is."""
+    spec = write_spec(f"input: [4, 8, 8]\nvars: {{z: {str(zero).lower()}}}\ninit:\n"
+                      "  conv: {fn: constant, val: 0.5}\n  dwconv: {fn: constant, val: 2}\n"
+                      "  bn: {fn: constant, val: 0.25}\nnetwork:\n  - conv: {out: 4, kernel: 1}\n"
+                      "  - dwconv: {kernel: 3}\n  - bn: {}\n    init: {fn: \"'zeros' if z else None\"}\n")
+    state = nasblocks.build(spec).state_dict()
+    assert (state["0.weight"] == 0.5).all() and (state["1.weight"] == 2).all()
+    assert (state["2.weight"] == (0 if zero else 0.25)).all()
+
+
 @pytest.mark.parametrize("text, line, path, message", [
-    ("init:\n  fc: {fn: normal}\n", 3, "init.fc", "unknown kind of layer 'fc'; init names conv, linear, bn"),
+    ("init:\n  fc: {fn: normal}\n", 3, "init.fc", "unknown kind of layer 'fc'; init names conv, dwconv, linear, bn"),
+    ("init:\n  conv: {fn: ~, std: 0.1}\n", 3, "init.conv", "fn is None (no rule of its own), so std has nothing"),
     ("init:\n  conv: {fn: kaiming}\n", 3, "init.conv", "fn: expected one of torch.nn.init's kaiming_normal, "),
     ("init:\n  conv: {fn: normal, sd: 0.1}\n", 3, "init.conv", "normal: got an unexpected keyword argument 'sd'"),
     ("init:\n  conv: {fn: normal, bias: ones}\n", 3, "init.conv", "bias: expected zeros (or no bias key"),
-    ("init: [conv]\n", 2, "init", "expected a mapping from conv, linear, bn to a rule"),
+    ("init: [conv]\n", 2, "init", "expected a mapping from conv, dwconv, linear, bn to a rule"),
     # values the signature takes but the function refuses: drawn once over a small tensor at load
     ("init:\n  conv: {fn: kaiming_normal, mode: fan_output}\n", 3, "init.conv", "kaiming_normal: Mode fan_output"),
     ("init:\n  conv: {fn: trunc_normal, a: 2, b: -2}\n", 3, "init.conv", "trunc_normal: "),
