@@ -40,8 +40,9 @@ __version__ = "0.1.0"
 _SUBMODULE = {"Cost": "_cost", "Graph": "_graph", "Node": "_graph", "list_ops": "_ops", "Spec": "_spec",
               "load": "_spec", "zoo_names": "_spec"}
 # The command-line option an error opens with, and its value: what the error is about
-# (``--batch: expected ...``, ``--device cuda: this machine ...``, ``--study 'my study': ...``)
-_SUBJECT = re.compile(r"--([a-z][a-z-]*)(?: ('[^']*'|\"[^\"]*\"|\S+))?(?=: )")
+# (``--batch: expected ...``, ``--device cuda: this machine ...``, ``--study 'my study': ...``), or
+# the setting's own name where no option sets it (``stat: ...``, ``budget '8 mz': ...``)
+_SUBJECT = re.compile(r"(?:--)?([a-z][a-z_-]*)(?: ('[^']*'|\"[^\"]*\"|\S+))?(?=: )")
 
 
 def __getattr__(name: str) -> Any:
@@ -64,10 +65,11 @@ def _keywords(names: Iterable[str]) -> dict[str, str]:
 @contextmanager
 def _named_as_keywords(function: str, keywords: Mapping[str, str]) -> Iterator[None]:
     """Inside, an error about one of ``function``'s keywords opens with the call, as the caller
-    wrote it, where the command's message opens with its option (``keywords``: an option's name
-    to the keyword that sets it, ``device`` to cost's ``latency``): ``--batch: expected ...``
-    reads ``cost(batch=...): expected ...``, ``--device cuda: ...`` reads ``cost(latency='cuda'):
-    ...``. Options named later in a message stay as the command names them (``use --device
+    wrote it, where the command's message opens with its option or, where no option sets it, the
+    setting's name (``keywords``: an option's name to the keyword that sets it, ``device`` to
+    cost's ``latency``): ``--batch: expected ...`` reads ``cost(batch=...): expected ...``,
+    ``--device cuda: ...`` reads ``cost(latency='cuda'): ...`` and ``stat: ...`` reads
+    ``cost(stat=...): ...``. Options named later in a message stay as the command names them (``use --device
     cpu``): rewritten word by word, prose that names options and values reads garbled."""
     try:
         yield
@@ -122,11 +124,11 @@ def build(spec: Spec | str | os.PathLike[str], weights: Weights | None = None) -
 
     ``nasblocks.build("resnet18", weights="resnet18-f37072fd.pth")`` loads torchvision's file.
     """
-    from nasblocks._weights import compiled
+    from nasblocks._weights import API_VARS_REMEDY, compiled
 
     _check_weights(weights)
     with _named_as_keywords("build", {"weights": "weights"}):
-        return compiled(expand(spec), weights)
+        return compiled(expand(spec), weights, API_VARS_REMEDY)
 
 
 def _check_weights(weights: Any) -> None:
@@ -185,8 +187,8 @@ def search(study: str | None = None, *, resume: bool = False, root: str | os.Pat
 
     ``study`` is the study's name (``--study``), ``root`` the folder of studies (``--dir``).
     ``options`` are the command's other settings by name (``space``, ``budget`` as a string or a
-    list of them, a latency bound such as ``"8ms"`` among them, ``objectives`` as a list or a
-    comma-separated string, ``trials``, ``data``, ``epochs``, ``resolution``, ``sampler``,
+    list of them, one at least, a latency bound such as ``"8ms"`` among them, ``objectives`` as a
+    list or a comma-separated string, ``trials``, ``data``, ``epochs``, ``resolution``, ``sampler``,
     ``weights`` (a checkpoint of the space's base network that each trial starts from),
     ``weights_spec`` (the network that checkpoint holds when it is another of the space's: a spec
     file or a zoo name), ...; see ``nasblocks search --help``); the rest keep their defaults. An

@@ -45,7 +45,8 @@ from nasblocks._expand import expand
 from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE, SearchConfig, validate
 from nasblocks._fit import fit_width
 from nasblocks._space import load_space
-from nasblocks._spec import Spec
+from nasblocks._spec import Spec, fail
+from nasblocks._yaml import read_yaml
 from nasblocks._study import StudyError, best_trial, export_trial, study_dir
 from nasblocks.errors import BudgetError, DeviceMemoryError, NasblocksError, SpecError
 
@@ -228,15 +229,16 @@ class Search:
                                  seed=self.config.seed, limit=self.config.limit, console=self.console)
         return self.data
 
-    def proxy(self, spec: Spec) -> Spec:
-        """The network as trained: the data's classes, the space's proxy_vars, the proxy resolution."""
-        extra = self._proxy_vars(spec)
+    def proxy(self, spec: Spec, space_vars: bool = True) -> Spec:
+        """The network as trained: the data's classes, the space's proxy_vars (unless not
+        ``space_vars``), the proxy resolution."""
+        extra = self._proxy_vars(spec, space_vars)
         spec = spec.with_vars(**extra) if extra else spec
         return spec.with_input(self._proxy_input())
 
-    def _proxy_vars(self, spec: Spec) -> dict[str, Any]:
+    def _proxy_vars(self, spec: Spec, space_vars: bool = True) -> dict[str, Any]:
         assert self.data is not None
-        extra = dict(self.space.proxy_vars)
+        extra = dict(self.space.proxy_vars) if space_vars else {}
         if "num_classes" in spec.vars:
             extra["num_classes"] = self.data.num_classes
         return extra
@@ -249,15 +251,37 @@ class Search:
         """The space's networks run at the proxy resolution, with an output for each class of the data
         (a spec without a num_classes var keeps its own classifier)."""
         assert self.smallest is not None and self.data is not None
+        spec = self.space.spec(self.smallest[0])
         try:
-            graph = expand(self.proxy(self.space.spec(self.smallest[0])))
+            graph = expand(self.proxy(spec))
         except SpecError as err:
-            raise StudyError(f"--resolution {self.resolution}: space {self.space.name!r} cannot run at "
-                             f"{self.resolution}×{self.resolution} ({err}); use a larger --resolution") from None
+            raise self._proxy_fault(spec, err) from None
         if graph.output_shape[0] < self.data.num_classes:
             raise StudyError(f"--data {self.config.data}: {self.data.num_classes} classes, but the networks of "
                              f"space {self.space.name!r} have {graph.output_shape[0]} outputs; give its base spec "
                              f"a num_classes var for its classifier's out, which a search sets to the data's classes")
+
+    def _proxy_fault(self, spec: Spec, err: SpecError) -> NasblocksError:
+        """Why ``spec``'s proxy does not build (``err``), blamed on what made it so: the space's
+        proxy_vars where it builds without them, else the proxy resolution where it was set
+        (--resolution, the space's proxy_resolution, or the default)."""
+        cannot = f"space {self.space.name!r} cannot run at {self.resolution}×{self.resolution}"
+        document = read_yaml(Path(self.space.file))
+        if self.space.proxy_vars:
+            try:
+                expand(self.proxy(spec, space_vars=False))
+            except SpecError:
+                pass
+            else:
+                return fail(f"with these vars {cannot} ({err}); without them it can", document, "proxy_vars",
+                            "proxy_vars")
+        if self.config.resolution is not None:
+            return StudyError(f"--resolution {self.resolution}: {cannot} ({err}); use a larger --resolution")
+        if self.space.proxy_resolution is not None:
+            return fail(f"{cannot} ({err}); set a larger proxy_resolution, or give a larger --resolution",
+                        document, "proxy_resolution", "proxy_resolution")
+        return StudyError(f"{cannot}, the default proxy resolution ({err}); give a larger --resolution, or the "
+                          f"space a proxy_resolution")
 
     def check_weights(self, recorded: dict[str, Any] | None) -> None:
         """Read ``--weights`` (and ``--weights-spec``) once, for every trial; refuse a file or spec

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
 from nasblocks._budget import Budget, parse_budget
-from nasblocks.errors import StudyError
+from nasblocks.errors import BudgetError, StudyError
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -88,8 +89,9 @@ _NUMBERS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
 
 def api_options(options: dict[str, Any]) -> dict[str, Any]:
     """``nasblocks.search``'s keywords as ``nasblocks search`` gives its options: one budget may be
-    a string and the objectives a comma-separated one, as on the command line; a keyword that is
-    no setting is a TypeError, as for any function, not a setting silently left at its default."""
+    a string and the objectives a comma-separated one, as on the command line, and a list a
+    tuple; a keyword that is no setting is a TypeError, as for any function, not a setting
+    silently left at its default, and an empty budget a BudgetError, not a search without one."""
     from nasblocks._spec import suggest
 
     known = [f.name for f in fields(SearchConfig)]
@@ -105,14 +107,36 @@ def api_options(options: dict[str, Any]) -> dict[str, Any]:
     if isinstance(given.get("objectives"), str):
         given["objectives"] = given["objectives"].split(",")
     hints = get_type_hints(SearchConfig)
-    for key, value in given.items():
-        if hints[key] in (str, str | None) and value is not None and not isinstance(value, str):
-            raise TypeError(f"search({key}=...) expects a str, got {type(value).__name__}")
-        if hints[key] == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise TypeError(f"search({key}=...) expects a str or a list of str, got {value!r}")
-        if hints[key] is bool and not isinstance(value, bool):  # "no" would be true
-            raise TypeError(f"search({key}=...) expects True or False, got {value!r}")
+    given = {key: _api_value(key, value, hints[key]) for key, value in given.items()}
+    if given.get("budget") == []:
+        raise BudgetError("search(budget=[]): expected one bound or more, e.g. '300MFLOPs' or ['60MFLOPs', '8ms']")
     return given
+
+
+def _api_value(key: str, value: Any, hint: Any) -> Any:
+    """A keyword's value as its setting (of type ``hint``) takes it, or a TypeError naming the
+    keyword: "no" would be a true flag, "3" or 2.0 no count; a numpy integer is an int, a tuple a
+    list. None leaves the setting at its default."""
+    expects = f"search({key}=...) expects"
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{expects} True or False, got {value!r}")
+        return value
+    if value is None:
+        return None
+    if hint in (str, str | None):
+        if not isinstance(value, str):
+            raise TypeError(f"{expects} a str, got {type(value).__name__}")
+        return value
+    if hint == list[str]:
+        if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+            raise TypeError(f"{expects} a str or a list of str, got {value!r}")
+        return list(value)
+    number = int if hint in (int, int | None) else float
+    abstract, said = (numbers.Integral, "an int") if number is int else (numbers.Real, "a number")
+    if isinstance(value, bool) or not isinstance(value, abstract):
+        raise TypeError(f"{expects} {said}, got {value!r}")
+    return number(value)
 
 
 def parse_budgets(texts: list[str]) -> Budget:

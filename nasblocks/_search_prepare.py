@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import shlex
 import time
 from contextlib import ExitStack, closing
 from functools import partial
@@ -103,7 +104,7 @@ def _described(signature: dict[str, Any], key: str) -> str:
 
 
 def _budget_label(texts: list[str]) -> str:
-    return "-".join(re.sub(r"[^A-Za-z0-9.]", "", t) for t in texts) or "nobudget"
+    return "-".join(re.sub(r"[^A-Za-z0-9.]", "", t) for t in texts)
 
 
 def _sampler(config: SearchConfig, search: Search, objectives: int, number: int,
@@ -141,19 +142,20 @@ def _grid(search: Search) -> dict[str, list[Any]]:
     return {d.name: d.grid() for d in search.space.domains}
 
 
-def _grid_left(search: Search, study: optuna.Study, remaining: int, console: Console) -> int:
+def _grid_left(search: Search, study: optuna.Study, remaining: int, console: Console, python: bool) -> int:
     """The trials a grid search still runs: Optuna's GridSampler runs each point once (a point
     whose trial failed counts as run) and, asked for more, runs a point again and stops. So the
-    search stops when every point has run, saying so when --trials asks for more."""
+    search stops when every point has run, saying so when --trials asks for more (in the
+    caller's words: ``python``, a call of ``nasblocks.search``)."""
     points = math.prod(len(values) for values in _grid(search).values())
     run = {t.system_attrs["grid_id"] for t in study.get_trials(deepcopy=False)
            if t.state.is_finished() and "grid_id" in t.system_attrs}
     left = points - len(run)
+    grid = "search(sampler='grid')" if python else "--sampler grid"
     if left == 0 < remaining:
-        console.print(f"--sampler grid: every point of space {search.space.name!r} has run ({points:,})",
-                      highlight=False)
+        console.print(f"{grid}: every point of space {search.space.name!r} has run ({points:,})", highlight=False)
     elif left < remaining:
-        console.print(f"--sampler grid: space {search.space.name!r} has {points:,} points, {left:,} of them not "
+        console.print(f"{grid}: space {search.space.name!r} has {points:,} points, {left:,} of them not "
                       f"run yet; the search stops when each has run once", highlight=False)
     return min(left, remaining)
 
@@ -242,10 +244,34 @@ def _make_folder(folder: Path, root: Path) -> None:
         raise StudyError(f"--dir {root}: cannot create {folder} ({err.strerror or err})") from None
 
 
+def resume_command(name: str, root: Path, storage: str | None, python: bool = False) -> str:
+    """The command that continues study ``name`` in ``root``, with the --dir and --storage it
+    needs (a password shows as ***: the user types it, or keeps it in PGPASSWORD); with
+    ``python``, the call of ``nasblocks.search`` that does."""
+    from nasblocks._storage import redact
+
+    folder = str(root) if root != Path("studies") else None
+    storage = redact(storage) if storage else None
+    if python:
+        call = [repr(name), "resume=True"]
+        if folder:
+            call.append(f"root={folder!r}")
+        if storage:
+            call.append(f"storage={storage!r}")
+        return f"nasblocks.search({', '.join(call)})"
+    words = ["nasblocks", "search", "--study", name, "--resume"]
+    if folder:
+        words += ["--dir", folder]
+    if storage:
+        words += ["--storage", storage]
+    return shlex.join(words)
+
+
 def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Path, console: Console,
-            stack: ExitStack) -> tuple[Search, optuna.Study, int]:
+            stack: ExitStack, python: bool = False) -> tuple[Search, optuna.Study, int]:
     """The Search and the Optuna study it feeds (created, or loaded with --resume), and how many
-    trials are left to run. A SQLite study stays locked to this process until ``stack`` closes."""
+    trials are left to run. A SQLite study stays locked to this process until ``stack`` closes.
+    ``python``: called from ``nasblocks.search``, whose caller is told what to call, not type."""
     import optuna
     from optuna.trial import TrialState
 
@@ -258,6 +284,9 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     if resume and study is None:
         raise StudyError("--resume needs --study NAME: the study to continue")
     storage_given = given.get("storage")
+    if storage_given is not None and not storage_given.strip():  # an unset $STORAGE; "" would mean SQLite here
+        raise StudyError(f"--storage {storage_given!r}: expected a database URL (postgresql://user@host/db, "
+                         "sqlite:///path) or journal:PATH")
     existing = None
     if resume:
         existing = load_study(root, study, storage_given)  # type: ignore[arg-type]
@@ -271,8 +300,9 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
                              f"({held}); a new one in {redact(storage_given)} would write over its trials' specs: "
                              f"choose another --study name or --dir")
     elif study is not None and (study_dir(root, study) / "study.db").exists():
-        raise StudyError(f"study {study!r} already exists in {study_dir(root, study)}; continue it "
-                         f"with --resume, or choose another --study name")
+        again = f"{resume_command(study, root, None, python)}, or choose another name" if python else \
+            "--resume, or choose another --study name"
+        raise StudyError(f"study {study!r} already exists in {study_dir(root, study)}; continue it with {again}")
     elif study is not None and (held := _held(study_dir(root, study))):
         raise StudyError(f"study folder {study_dir(root, study)} already holds {held}: join or resume that study "
                          f"with its --storage, or choose another --study name or --dir")
@@ -351,7 +381,7 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     done = len(optuna_study.get_trials(deepcopy=False, states=COUNTED))
     remaining = max(0, config.trials - done)
     if isinstance(sampler, optuna.samplers.GridSampler):
-        remaining = _grid_left(search, optuna_study, remaining, console)
+        remaining = _grid_left(search, optuna_study, remaining, console, python)
     return search, optuna_study, remaining
 
 

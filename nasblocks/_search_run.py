@@ -14,7 +14,6 @@ here reimplements them.
 from __future__ import annotations
 
 import gc
-import shlex
 import signal
 import threading
 import time
@@ -29,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nasblocks._console import make_console
 from nasblocks._search import Search, _Terminated, _TrialFailed
-from nasblocks._search_prepare import prepare
+from nasblocks._search_prepare import prepare, resume_command
 from nasblocks._study import (StudyError, best_trial, count_states, pareto_front, quiet_optuna, save_plots,
                               trial_spec_file, trials_table)
 
@@ -64,7 +63,7 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
     quiet_optuna()
     with ExitStack() as stack:
         search, optuna_study, remaining = prepare(given, study=study, resume=resume, root=root,
-                                                  console=console, stack=stack)
+                                                  console=console, stack=stack, python=python)
         config = search.config
         search.quota = Quota(config.trials, console)
         console.print(f"search {search.name}: space {search.space.name} ({search.space.file}), "
@@ -89,7 +88,7 @@ def run_search(given: dict[str, Any], *, study: str | None = None, resume: bool 
                 search.task = progress.add_task(f"{search.name} {budget}", total=done + remaining,
                                                 completed=done, status=search._best_text())
                 try:
-                    _optimize(search, optuna_study)
+                    _optimize(search, optuna_study, python)
                 except _Terminated:
                     status = 128 + signal.SIGTERM
                 except KeyboardInterrupt:
@@ -121,11 +120,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _optimize(search: Search, study: optuna.Study) -> None:
+def _optimize(search: Search, study: optuna.Study, python: bool = False) -> None:
     """Optuna's loop, until the quota says the study is complete. A trial that another worker
     failed while this one was paused (SIGSTOP, a frozen machine) cannot be told: it is let go,
     its retry runs elsewhere, and the loop goes on. Losing the storage ends the run with one
-    line: what was finished is in the storage, and the same command rejoins."""
+    line: what was finished is in the storage, and the same command (``python``: the same call
+    of ``nasblocks.search``) rejoins."""
     import sqlalchemy.exc
 
     from nasblocks._storage import heartbeat, redact, scrub
@@ -144,8 +144,9 @@ def _optimize(search: Search, study: optuna.Study) -> None:
                     raise
             except sqlalchemy.exc.SQLAlchemyError as err:
                 url = search.url
+                again = "make the same call of nasblocks.search again" if python else "run the same command again"
                 raise StudyError(f"lost the study's storage {redact(url)}: {scrub(str(err).splitlines()[0], url)}; "
-                                 f"its finished trials are kept there: run the same command again to rejoin") from None
+                                 f"its finished trials are kept there: {again} to rejoin") from None
             search.console.print(f"trial {search.abandoned}: failed by another worker while this one was paused "
                                  f"(no heartbeat for {heartbeat()[1]} s); it is retried there, and this worker goes on",
                                  highlight=False)
@@ -187,8 +188,9 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
     from nasblocks._output import write_bytes
 
     if interrupted:
-        console.print(f"stopped: every finished trial is kept in {search.folder}; continue with "
-                      f"{resume_command(search, python)}", markup=False, highlight=False, soft_wrap=True)
+        again = resume_command(search.name, search.folder.parent, search.config.storage, python)
+        console.print(f"stopped: every finished trial is kept in {search.folder}; continue with {again}",
+                      markup=False, highlight=False, soft_wrap=True)
     front = pareto_front(study)
     if front:
         console.print(trials_table(front, f"{search.name}: Pareto front, accuracy against "
@@ -207,26 +209,3 @@ def finish(search: Search, study: optuna.Study, console: Console, interrupted: b
     count, states = len(study.trials), count_states(study.trials)
     console.print(f"{count} trial{'s' * (count != 1)} in {search.folder}{': ' * bool(states)}{states} "
                   f"({seconds:.0f} s this run)", highlight=False)
-
-
-def resume_command(search: Search, python: bool = False) -> str:
-    """The command that continues a stopped study, with the --dir and --storage it needs (a
-    password shows as ***: the user types it, or keeps it in PGPASSWORD); with ``python``, the
-    call of ``nasblocks.search`` that does."""
-    from nasblocks._storage import redact
-
-    root = str(search.folder.parent) if search.folder.parent != Path("studies") else None
-    storage = redact(search.config.storage) if search.config.storage else None
-    if python:
-        call = [repr(search.name), "resume=True"]
-        if root:
-            call.append(f"root={root!r}")
-        if storage:
-            call.append(f"storage={storage!r}")
-        return f"nasblocks.search({', '.join(call)})"
-    words = ["nasblocks", "search", "--study", search.name, "--resume"]
-    if root:
-        words += ["--dir", root]
-    if storage:
-        words += ["--storage", storage]
-    return shlex.join(words)

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 # torchvision's references, Lightning-style loops)
 CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _SHOWN = 3  # keys named in a message before "and N more"
-# how a file that does not fit is made to: build's --set sets the vars
+# how a file that does not fit is made to: build's --set sets the vars, or from Python load's keywords
 VARS_REMEDY = "the spec's vars, --set num_classes=... or width=..., must give the network the file was saved from"
+API_VARS_REMEDY = ("the spec's vars, nasblocks.load(..., num_classes=...) or spec.with_vars(width=...), must give "
+                   "the network the file was saved from")
 
 Weights = str | os.PathLike[str] | Mapping[str, torch.Tensor]
 
@@ -151,20 +153,21 @@ def _is_state_dict(value: object) -> bool:
         all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
 
 
-def compiled(graph: Graph, weights: Weights | None = None) -> GraphModule:
-    """``graph`` compiled to a module, with ``weights`` loaded into it when given."""
+def compiled(graph: Graph, weights: Weights | None = None, remedy: str = VARS_REMEDY) -> GraphModule:
+    """``graph`` compiled to a module, with ``weights`` loaded into it when given (``remedy``: how
+    the caller sets the vars of weights that do not fit, see :func:`check_fits`)."""
     module = compile_graph(graph)
     if weights is not None:
-        load_weights(module, weights, graph.name)
+        load_weights(module, weights, graph.name, remedy)
     return module
 
 
-def load_weights(module: nn.Module, weights: Weights, network: str) -> int:
+def load_weights(module: nn.Module, weights: Weights, network: str, remedy: str = VARS_REMEDY) -> int:
     """Load ``weights`` (a file, or a state_dict) into ``module`` (the compiled ``network``),
     strictly, and return how many tensors were loaded; :func:`check_fits` first."""
     source = "the state_dict" if isinstance(weights, Mapping) else str(weights)
     state = dict(weights) if isinstance(weights, Mapping) else read_state_dict(weights)
-    check_fits(module, state, source, network)
+    check_fits(module, state, source, network, remedy)
     module.load_state_dict(state, strict=True)
     return len(state)
 
