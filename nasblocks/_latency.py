@@ -29,6 +29,7 @@ import ctypes
 import ctypes.util
 import math
 import numbers
+import os
 import platform
 import re
 import statistics
@@ -110,10 +111,13 @@ def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, 
     machine, and is only meaningful on CPU with one thread (all work then runs in that thread).
     """
     device = device.strip().lower()
-    torch_device(device)
+    kind = torch_device(device).type
     if dtype not in DTYPES:
         raise LatencyError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():  # as autocast checks
+        raise LatencyError(f"--dtype bf16: {device_name(device)} has no bfloat16; use --dtype fp16")
     batch = _positive("--batch", batch)
+    asked = threads is not None  # torch's own count is the environment's (OMP_NUM_THREADS): taken as it is
     threads = torch.get_num_threads() if threads is None else _positive("--threads", threads)
     if not isinstance(channels_last, bool):  # "no" would be true, and key the table as channels_last
         raise LatencyError(f"--channels-last: expected True or False, got {channels_last!r}")
@@ -122,7 +126,18 @@ def setting(device: str = "cpu", *, batch: int = 1, threads: int | None = None, 
     if clock == "cpu" and (device != "cpu" or threads != 1):
         raise LatencyError("--clock cpu measures one thread's CPU time: it needs --device cpu and "
                            f"--threads 1, got --device {device} --threads {threads}")
+    if asked:
+        _check_cores(threads)
     return Setting(device, batch, threads, dtype, channels_last, clock)
+
+
+def _check_cores(threads: int) -> None:
+    """Refuse more threads than this process has CPU cores: they would time their contention
+    (a 0.4 ms network took 14 ms with 64 threads on 2 cores), not the network."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads > cores:
+        raise LatencyError(f"--threads {threads}: this process may run on {cores} CPU "
+                           f"core{'s' * (cores != 1)}; give at most {cores}")
 
 
 def _positive(option: str, value: Any) -> int:

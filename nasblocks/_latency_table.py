@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -97,13 +98,15 @@ class LatencyTable:
 
     Several processes may fill the same table (a search with workers): :meth:`save` merges what
     is on disk with what this process measured and replaces the file atomically, one process at
-    a time (a lock on its folder), so no entry is lost and no reader sees half a file.
+    a time (a lock on its folder), so no entry, nor any run of one, is lost and no reader sees
+    half a file.
     """
 
     path: Path
     device: dict[str, str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     _mtime: float = 0.0
+    _unsaved: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # runs put since the last save
 
     @classmethod
     def open(cls, device: str = "cpu", path: Path | None = None) -> LatencyTable:
@@ -161,16 +164,15 @@ class LatencyTable:
         """Add a run of ``key``'s unit (on CUDA, ``host`` is the host's side: its ``host_*``
         figures). Each figure is the median of its latest :data:`RUNS_KEPT` runs' (a unit is
         timed again whenever a network that has it runs for a missing unit), so that one run at
-        a busy moment does not set a unit's figure for good."""
+        a busy moment does not set a unit's figure for good. The run is also kept apart until
+        :meth:`save`, which adds it to the entry as another process may have saved it meanwhile."""
         figures = {name: getattr(measurement, name) for name in RUN_FIGURES}
         if host is not None:
             figures |= {f"host_{name}": getattr(host, name) for name in RUN_FIGURES}
-        runs = [*self.entries.get(key, {}).get("runs", []), figures][-RUNS_KEPT:]
-        self.entries[key] = {
-            **{name: statistics.median(run[name] for run in runs) for name in figures},
-            "repeats": measurement.repeats, "calls_per_repeat": measurement.calls_per_repeat,
-            "measured": time.strftime(MEASURED_FORMAT), "runs": runs,
-        }
+        run = {"figures": figures, "repeats": measurement.repeats, "calls_per_repeat": measurement.calls_per_repeat,
+               "measured": time.strftime(MEASURED_FORMAT)}
+        self._unsaved.setdefault(key, []).append(run)
+        self.entries[key] = _with_run(self.entries.get(key), run)
 
     def check_writable(self) -> None:
         """Fail now, before units are timed, where the table could not be saved (a cache folder
@@ -207,17 +209,40 @@ class LatencyTable:
         try:
             yield
         except OSError as err:
-            raise LatencyError(f"cannot {doing} the latency table {self.path} ({err.strerror or err}); "
+            # mkdir says "File exists" of a file where a folder must be
+            under_file = next((f"{folder} is a file, not a folder" for folder in self.path.parents
+                               if folder.exists() and not folder.is_dir()), None)
+            raise LatencyError(f"cannot {doing} the latency table {self.path} ({under_file or err.strerror or err}); "
                                f"set NASBLOCKS_CACHE to a folder you can write") from None
 
     def _merge_and_replace(self) -> None:
-        merged = {**(self._read() if self.path.exists() else {}), **self.entries}
+        """The entries on disk, which another process may have saved since this one read them,
+        each with the runs this process has added since it last saved; then this process's
+        other entries (the file deleted meanwhile, or of an older format)."""
+        on_disk = self._read() if self.path.exists() else {}
+        merged = {**self.entries, **on_disk}
+        for key, runs in self._unsaved.items():
+            entry = on_disk.get(key)
+            for run in runs:
+                entry = _with_run(entry, run)
+            merged[key] = entry
         self.entries = merged
         text = json.dumps({"format": FORMAT, "device": self.device, "entries": merged}, indent=1,
                           sort_keys=True)
         with replacing(self.path) as staged:  # whole, and readable by a shared cache's users
             staged.write_text(text, encoding="utf-8")
         self._mtime = self.path.stat().st_mtime
+        self._unsaved.clear()
+
+
+def _with_run(entry: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` (None for a new one) with one more run (:meth:`LatencyTable.put`): each figure
+    the median of its latest :data:`RUNS_KEPT` runs'."""
+    figures = run["figures"]
+    runs = [*(entry or {}).get("runs", []), figures][-RUNS_KEPT:]
+    return {**{name: statistics.median(one[name] for one in runs) for name in figures},
+            "repeats": run["repeats"], "calls_per_repeat": run["calls_per_repeat"], "measured": run["measured"],
+            "runs": runs}
 
 
 def _is_entry(entry: Any) -> bool:
@@ -239,8 +264,8 @@ def _has_figures(figures: Any, names: Sequence[str]) -> bool:
         return False
     host = [f"host_{name}" for name in names] if any(key.startswith("host_") for key in figures) else []
     return all(name in figures for name in [*names, *host]) and all(
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-        for name, value in figures.items() if name.endswith("_ms"))
+        isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+        for name, value in figures.items() if name.endswith("_ms"))  # json reads NaN and Infinity too
 
 
 def _measured_at(entry: dict[str, Any]) -> float | None:

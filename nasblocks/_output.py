@@ -38,11 +38,11 @@ def check_writable(path: Path) -> None:
             raise OutputError(f"{path}: cannot write there ({folder} is a file, not a folder)")
     target = Path(os.path.realpath(path))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            with target.open("ab"):  # a file its owner made read-only is refused, as by cp
+        if path.exists():
+            with path.open("ab"):  # a file its owner made read-only is refused, as by cp
                 pass
-        if not _in_place(target):
+        if not _in_place(path):
+            target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=target.parent):
                 pass
     except OSError as err:
@@ -59,10 +59,10 @@ def replacing(path: Path) -> Iterator[Path]:
     latency table from the folder's other users). Through a link, the linked file is replaced;
     a file that cannot be replaced (``/dev/stdout``, ``/dev/full``) is written in place.
     An OSError (a full disk, most often) is raised as it is."""
-    target = Path(os.path.realpath(path))
-    if _in_place(target):
+    if _in_place(path):
         yield path
         return
+    target = Path(os.path.realpath(path))
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield staging / target.name
@@ -72,8 +72,11 @@ def replacing(path: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _in_place(target: Path) -> bool:
-    return target.exists() and not target.is_file()
+def _in_place(path: Path) -> bool:
+    """Whether ``path`` is written where it is: something other than a file (a device, a pipe),
+    seen through its links as the kernel sees them — ``/dev/stdout`` piped to another program
+    names a pipe that no folder holds."""
+    return path.exists() and not path.is_file()
 
 
 def _replace(written: Path, target: Path) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Hashable
 from typing import IO
 
 import networkx as nx
+import numpy as np
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -135,14 +136,22 @@ def figure(pic: Picture) -> Figure:
 
 
 def _keep_labels_with_room(fig: Figure, taken: list[Bbox], labels: list[Text]) -> None:
-    """Remove each edge label that would cover a box (``taken``, in pixels) or a label kept before it."""
+    """Remove each edge label that would cover a box (``taken``, in pixels) or a label kept before it.
+
+    The boxes' extents are compared at once as an array (Bbox.overlaps one pair at a time took
+    minutes for a network of a few thousand ops)."""
     renderer = fig.canvas.get_renderer()
+    kept = np.empty((len(taken) + len(labels), 4))
+    kept[:len(taken)] = [box.extents for box in taken]
+    count = len(taken)
     for label in labels:
-        extent = label.get_window_extent(renderer)
-        if any(extent.overlaps(other) for other in taken):
+        x0, y0, x1, y1 = label.get_window_extent(renderer).extents
+        others = kept[:count]
+        if np.any((others[:, 0] <= x1) & (x0 <= others[:, 2]) & (others[:, 1] <= y1) & (y0 <= others[:, 3])):
             label.remove()
         else:
-            taken.append(extent)
+            kept[count] = x0, y0, x1, y1
+            count += 1
 
 
 def draw_matplotlib(pic: Picture, file: IO[bytes], fmt: str) -> None:

@@ -9,14 +9,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 
 from nasblocks.cli_spec import InputOpt, SetOpt, SpecArg, WeightsOpt, load_spec
 
+console = Console(stderr=True)  # what is being done, on a terminal; stdout may be the picture (-o /dev/stdout)
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write.")]
 
 
@@ -36,11 +39,14 @@ def viz(
     from nasblocks._expand import expand
     from nasblocks._viz import DOT_MISSING, draw
 
-    pic, drawer = draw(expand(load_spec(spec, set_, input_size)), output, fmt, depth, color, device)
+    graph = expand(load_spec(spec, set_, input_size))
+    measuring = f" (units missing from the {device} latency table are measured now)" if color == "latency" else ""
+    with console.status(f"drawing {graph.name}{measuring}"):  # seconds to minutes
+        pic, drawer = draw(graph, output, fmt, depth, color, device)
     if drawer == "matplotlib":
         print(f"note: {DOT_MISSING}", file=sys.stderr)
     framed = f", {len(pic.clusters)} cluster{'s' * (len(pic.clusters) != 1)}" if drawer == "dot" else ""
-    print(f"wrote {output}: {len(pic.boxes)} boxes{framed}")
+    _wrote(output, f"{len(pic.boxes)} boxes{framed}")
 
 
 def export(
@@ -67,5 +73,14 @@ def export(
     graph = expand(load_spec(spec, set_, input_size))
     written = export_module(compiled(graph, weights), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
     batch = "batch" if dynamic_batch else "1"
-    print(f"wrote {output}: {written}, input {batch}×{fmt_shape(graph.input_shape)}, "
-          f"{decimal(output.stat().st_size)}")
+    _wrote(output, f"{written}, input {batch}×{fmt_shape(graph.input_shape)}, {decimal(output.stat().st_size)}")
+
+
+def _wrote(output: Path, what: str) -> None:
+    """Say what was written: on stderr where it was written to stdout (``-o /dev/stdout | dot
+    -Tsvg``), so that the line does not end up in the file."""
+    try:
+        to_stdout = os.path.samestat(os.stat(output), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):
+        to_stdout = False
+    print(f"wrote {output}: {what}", file=sys.stderr if to_stdout else sys.stdout)
