@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-from collections.abc import Callable, Collection, Iterator
-from pathlib import Path
+from collections.abc import Callable, Collection
 from typing import Any
 
 import torch
@@ -18,6 +16,7 @@ from torch import nn
 from nasblocks import _ops
 from nasblocks._graph import INPUT, Graph, Node
 from nasblocks._init import initialise
+from nasblocks._memory import host_memory
 from nasblocks._ops import REGISTRY, output_kind
 from nasblocks.errors import SpecError
 
@@ -84,53 +83,20 @@ def _check_fits_memory(graph: Graph) -> None:
     or an ``out`` a few digits too long), naming its largest layer: torch would fail allocating
     them with a traceback, or the kernel would kill the process while they are initialised."""
     need = graph.params * torch.get_default_dtype().itemsize
-    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    limit = min(_cgroup_limits(), default=memory)
-    if need <= min(memory, limit):
+    room, where = host_memory()
+    if need <= room:
         return
     from rich.filesize import decimal
 
     largest = max(graph, key=lambda node: node.params)
-    room = f"this machine's memory ({decimal(memory)})" if memory <= limit else \
-        f"the memory its control group may use ({decimal(limit)})"
     message = (f"the network's {graph.params:,} parameters take {decimal(need)} as "
-               f"{str(torch.get_default_dtype()).removeprefix('torch.')}, more than {room}; "
+               f"{str(torch.get_default_dtype()).removeprefix('torch.')}, more than {where} ({decimal(room)}); "
                f"this layer ({largest.target}) holds {largest.params:,} of them")
     where = graph.places.get(largest.target or "")
     if where is not None:  # its item, and the block calls that led there
         raise where[1].error(message)
     file, _, line = largest.origin.rpartition(":")
     raise SpecError(message, file=file, line=int(line), path=largest.target or largest.name)
-
-
-CGROUPS = Path("/sys/fs/cgroup")  # where Linux mounts the control groups
-SELF_CGROUP = Path("/proc/self/cgroup")
-
-
-def _cgroup_limits() -> Iterator[int]:
-    """The memory limits of this process's control group and those above it (a container's, a
-    batch job's): the kernel kills a process that outgrows one, however much memory the machine
-    has. cgroup v2's ``memory.max``, v1's ``memory.limit_in_bytes``; none off Linux."""
-    try:
-        lines = SELF_CGROUP.read_text().splitlines()
-    except OSError:
-        return
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            folder, name = CGROUPS, "memory.max"
-        elif "memory" in controllers.split(","):
-            folder, name = CGROUPS / "memory", "memory.limit_in_bytes"
-        else:
-            continue
-        parts = Path(path).relative_to("/").parts
-        for depth in range(len(parts) + 1):
-            try:
-                text = (folder.joinpath(*parts[:depth]) / name).read_text().strip()
-            except OSError:
-                continue
-            if text.isdigit():  # not "max": no limit
-                yield int(text)
 
 
 def _graph_module(modules: dict[str, Any], fx_graph: torch.fx.Graph, class_name: str) -> torch.fx.GraphModule:

@@ -94,10 +94,12 @@ def load_dataset(source: str = "digits", *, resolution: int | None, device: torc
         files, labels, classes = _folder(root)
         train, val = _split(source, labels, classes, val_fraction, seed, limit)
         kept = [files[i] for i in np.concatenate([train, val])]
+        _check_fits(source, len(kept), resolution or 32, device)  # before reading any
         images = _read_images(root, kept, resolution or 32, console).float().div_(255.0)
         train_x, train_y, val_x, val_y = images[:len(train)], labels[train], images[len(train):], labels[val]
     else:
         raise DataError(f"dataset {source!r}: expected {_SOURCES}, got {source!r}")
+    _check_fits(source, len(train_x) + len(val_x), resolution or train_x.shape[-1], device)  # resized, on device
     if resolution is not None and train_x.shape[-1] != resolution:
         train_x, val_x = (F.interpolate(t, size=(resolution, resolution), mode="bilinear",
                                         antialias=True, align_corners=False) for t in (train_x, val_x))
@@ -111,6 +113,24 @@ def load_dataset(source: str = "digits", *, resolution: int | None, device: torc
         num_classes=len(classes), in_channels=train_x.shape[1], resolution=train_x.shape[-1],
         name=source, classes=tuple(classes),
     )
+
+
+def _check_fits(source: str, n: int, resolution: int, device: torch.device) -> None:
+    """Refuse data that outgrow the memory holding them before they are made (``--resolution 224``
+    of CIFAR-10's 60,000 images takes 36 GB): torch would fail allocating them with a traceback, or
+    the kernel kill the process. A GPU holds them where its free memory allows."""
+    from rich.filesize import decimal
+
+    from nasblocks._memory import host_memory
+
+    need = n * 3 * resolution * resolution * torch.float32.itemsize
+    if device.type == "cuda":
+        room, where = torch.cuda.mem_get_info(device)[0], f"the free memory of {device}"
+    else:
+        room, where = host_memory()
+    if need > room:
+        raise DataError(f"dataset {source!r}: {n:,} images at {resolution}×{resolution} take {decimal(need)} as "
+                        f"float32, more than {where} ({decimal(room)}); lower the resolution, or limit the images")
 
 
 def _digits() -> tuple[torch.Tensor, np.ndarray, list[str]]:
@@ -130,7 +150,7 @@ def _cifar10(root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarra
         root = root.parent
     expected = f"expected {root / _CIFAR_DIR}/ holding {', '.join(_CIFAR_FILES)} (CIFAR-10 python version)"
     if not root.is_dir():
-        raise DataError(f"cifar10 path {str(root)!r} does not exist or is not a folder; {expected}")
+        raise _not_a_folder("cifar10", root, expected)
     missing = [f for f in _CIFAR_FILES if not (root / _CIFAR_DIR / f).is_file()]
     if missing:
         archive = root / _CIFAR_ARCHIVE
@@ -148,6 +168,12 @@ def _cifar10(root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarra
             (test.data, np.asarray(test.targets, dtype=np.int64)), list(train.classes))
 
 
+def _not_a_folder(kind: str, root: Path, expected: str) -> DataError:
+    """``root`` is not there, or is a file (an archive not extracted, an image) where a folder is meant."""
+    what = "is a file, not a folder" if root.exists() else "does not exist"
+    return DataError(f"{kind} path {str(root)!r} {what}; {expected}")
+
+
 def _folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
     """The image files of ``root``'s class folders (and of their subfolders), their labels, the classes.
 
@@ -155,14 +181,17 @@ def _folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
     Jupyter leave beside images (``.DS_Store``, ``._photo.jpg``, ``.ipynb_checkpoints/``), macOS's
     ``__MACOSX`` folder, and files without an image extension (``README.txt``, ``Thumbs.db``).
     """
-    from torchvision.datasets.folder import IMG_EXTENSIONS
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
     if not root.is_dir():
-        raise DataError(f"folder path {str(root)!r} does not exist or is not a folder; "
-                        f"expected {_FOLDER_LAYOUT}")
+        raise _not_a_folder("folder", root, f"expected {_FOLDER_LAYOUT}")
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not _skipped(e.name))
-    if not classes:
-        raise DataError(f"folder path {str(root)!r} has no class subfolders; expected {_FOLDER_LAYOUT}")
+    if not classes:  # images not sorted into classes yet: say where they go
+        loose = sum(e.is_file() and not _skipped(e.name) and has_file_allowed_extension(e.name, IMG_EXTENSIONS)
+                    for e in os.scandir(root))
+        held = (f" (it holds {loose} image{'s' * (loose != 1)} itself: put each class's in a subfolder named "
+                f"after it)") if loose else ""
+        raise DataError(f"folder path {str(root)!r} has no class subfolders{held}; expected {_FOLDER_LAYOUT}")
 
     found = [_images(root / name) for name in classes]
     empty = [repr(name) for name, files in zip(classes, found) if not files]
@@ -218,7 +247,9 @@ def _read_images(root: Path, files: list[str], size: int, console: Console | Non
     for i, file in enumerate(shown):
         try:
             images[i] = _read_image(file, size)
-        except (OSError, Image.DecompressionBombError) as e:  # a damaged header can claim any size
+        # a damaged file: OSError mostly, but Pillow's parsers raise SyntaxError (a PNG chunk) and
+        # ValueError (a PPM or TIFF header) too, and a damaged header can claim any size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise DataError(f"folder path {str(root)!r}: cannot read image {file!r} ({e})") from e
     return images
 

@@ -18,6 +18,7 @@ A storage URL is shown only through ``redact``: its password never reaches a mes
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import warnings
@@ -40,22 +41,35 @@ HEARTBEAT = (30, 90)
 HEARTBEAT_ENV = "NASBLOCKS_HEARTBEAT"
 MAX_RETRY = 2
 JOURNAL = "journal:"
+_SQLITE_PATH = "expected sqlite:///PATH, the path of the database file"
+
+
+# a URL's password: from the user name's ':' to the last '@' before the path, as the user meant
+# it (SQLAlchemy ends it at the first '@', and would show the rest of one that holds an '@')
+_PASSWORD = re.compile(r"(://[^:/@]*):([^/]*)@")
 
 
 def redact(url: str) -> str:
     """``url`` as it may be shown: the password replaced by ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (sqlalchemy.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy reads
-        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+    if _authority(url).count("@") < 2:
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except (sqlalchemy.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy reads
+            pass
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def _authority(url: str) -> str:
+    """``user:password@host:port`` of a URL: what lies between ``://`` and the path."""
+    return url.partition("://")[2].partition("/")[0]
 
 
 def scrub(text: str, url: str) -> str:
     """``text`` (a driver's error message, say) with the URL's password, as typed or decoded,
     replaced by ``***``."""
-    found = re.search(r"://[^:/@]*:([^@]*)@", url)
-    if found and found.group(1):
-        for secret in {found.group(1), unquote(found.group(1))}:
+    found = _PASSWORD.search(url)
+    if found and found.group(2):
+        for secret in {found.group(2), unquote(found.group(2))}:
             text = text.replace(secret, "***")
     return text
 
@@ -93,34 +107,77 @@ def is_shared(url: str) -> bool:
     return not is_sqlite(url)
 
 
-def _check_folder(url: str, path: Path) -> None:
-    """A storage file's folder must exist: nasblocks makes none for a --storage elsewhere."""
+def _check_file(url: str, path: Path, expected: str, create: bool) -> None:
+    """A storage file's folder must exist: nasblocks makes none for a --storage elsewhere. Where
+    nothing is to be created (``create`` false: a command that reads studies, ``--resume``), the
+    file itself must: opening a mistyped path would leave an empty database there."""
+    if path.is_dir():
+        raise StudyError(f"--storage {redact(url)}: {path} is a folder; {expected}")
     if not path.parent.is_dir():
         raise StudyError(f"--storage {redact(url)}: folder {path.parent} does not exist")
+    if not create and not path.exists():
+        raise StudyError(f"--storage {redact(url)}: {path} does not exist")
 
 
-def _open_journal(url: str) -> JournalStorage:
+def _open_journal(url: str, create: bool) -> JournalStorage:
     text = url[len(JOURNAL):]
     expected = "expected journal:PATH, the path of the journal file"
     if not text:
         raise StudyError(f"--storage {url}: {expected}")
     path = Path(text).expanduser()
-    if path.is_dir():
-        raise StudyError(f"--storage {url}: {path} is a folder; {expected}")
-    _check_folder(url, path)
+    _check_file(url, path, expected, create)
     try:
+        _check_first_log(path)
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as err:
         raise StudyError(f"--storage {url}: cannot open {path} ({err.strerror or err})") from None
+    except (ValueError, KeyError, TypeError) as err:  # lines that are not JSON, or not Optuna's
+        raise StudyError(f"--storage {url}: {path} is not an Optuna journal file ({err}); {expected}") from None
 
 
-def open_storage(url: str) -> BaseStorage:
-    """The storage a URL names, or a StudyError that shows the URL without its password."""
+def _check_first_log(path: Path) -> None:
+    """Raise ValueError unless ``path`` is empty, absent or starts with a log of Optuna's: its reader
+    passes over a last line that is not one (a write cut short), and would append its logs to a
+    file of one line of anything else."""
+    if not path.exists():
+        return
+    with path.open("rb") as file:
+        first = file.readline()
+    if first and not (isinstance(log := json.loads(first), dict) and "op_code" in log):
+        raise ValueError(f"its first line is not a log of Optuna's: {first[:40]!r}")
+
+
+def _sqlite_file(url: str) -> Path:
+    """The file of a SQLite URL; an in-memory database, which ends with the process and its
+    trials, is refused."""
+    try:
+        database = make_url(url).database
+    except (sqlalchemy.exc.ArgumentError, ValueError) as err:
+        raise _not_a_url(url, err) from None
+    if not database or database == ":memory:":
+        raise StudyError(f"--storage {url}: an in-memory database, whose trials end with the "
+                         f"process; {_SQLITE_PATH}")
+    return Path(database)
+
+
+def _check_at_signs(url: str) -> None:
+    """One '@' ends the user and password; SQLAlchemy would take a password's own '@' for that
+    one, connect to the wrong host, and show the rest of the password as the host's name."""
+    if _authority(url).count("@") > 1:
+        raise StudyError(f"--storage {redact(url)}: the user name or password holds '@', which ends them in a URL: "
+                         f"write it as %40, or keep the password out of the URL (PGPASSWORD, ~/.pgpass)")
+
+
+def open_storage(url: str, *, create: bool = True) -> BaseStorage:
+    """The storage a URL names, or a StudyError that shows the URL without its password. With
+    ``create`` false, a storage file (SQLite's, a journal) that is not there is an error."""
+    _check_at_signs(url)
     if url.startswith(JOURNAL):
-        return _open_journal(url)
+        return _open_journal(url, create)
     interval, grace = heartbeat()
     try:
         if is_sqlite(url):
+            _check_file(url, _sqlite_file(url), _SQLITE_PATH, create)
             return RDBStorage(url)
         with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -132,20 +189,22 @@ def open_storage(url: str) -> BaseStorage:
         raise StudyError(f"--storage {redact(url)}: its database driver is not installed ({missing}); "
                          f"for PostgreSQL: pip install 'psycopg[binary]'") from None
     except (sqlalchemy.exc.ArgumentError, ValueError) as err:
-        raise StudyError(f"--storage {redact(url)}: not a database URL ({scrub(str(err), url)}); expected "
-                           f"e.g. postgresql://user@host/db, sqlite:///path or journal:PATH") from None
+        raise _not_a_url(url, err) from None
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError) as err:
         raise StudyError(f"--storage: cannot open {redact(url)}: "
                            f"{scrub(str(err).splitlines()[0], url)}") from None
 
 
-def lock_sqlite(url: str, study: str) -> IO[str] | None:
+def _not_a_url(url: str, err: Exception) -> StudyError:
+    return StudyError(f"--storage {redact(url)}: not a database URL ({scrub(str(err), url)}); expected "
+                      f"e.g. postgresql://user@host/db, sqlite:///path or journal:PATH")
+
+
+def lock_sqlite(url: str, study: str) -> IO[str]:
     """Take the only writer's place on a SQLite study for as long as the returned file stays
-    open, or refuse, naming what shares a study between processes. None for in-memory URLs."""
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return None
-    _check_folder(url, Path(database))
+    open, or refuse, naming what shares a study between processes."""
+    database = _sqlite_file(url)
+    _check_file(url, database, _SQLITE_PATH, create=True)
     try:
         handle = open(f"{database}.lock", "a")
     except OSError as err:

@@ -26,8 +26,8 @@ from rich.text import Text
 
 from nasblocks._cost import Cost, graph_cost
 from nasblocks._output import write_bytes, writing
-from nasblocks._spec import Spec, specs_dir
-from nasblocks.errors import StudyError
+from nasblocks._spec import SPEC_KEYS, Spec, specs_dir
+from nasblocks.errors import NasblocksError, StudyError
 
 if TYPE_CHECKING:
     import optuna
@@ -77,10 +77,24 @@ def load_study(root: Path, name: str, storage: str | None = None) -> optuna.Stud
         raise StudyError(f"no study {name!r}: {study_dir(root, name) / 'study.db'} does not exist{hint}")
     from nasblocks._storage import open_storage, redact
 
+    opened = open_storage(url, create=False)
     try:
-        return optuna.load_study(study_name=name, storage=open_storage(url))
+        return optuna.load_study(study_name=name, storage=opened)
     except KeyError:
-        raise StudyError(f"no study {name!r} in {redact(url)}") from None
+        hint = _renamed(opened, study_dir(root, name)) if storage is None else ""
+        raise StudyError(f"no study {name!r} in {redact(url)}{hint}") from None
+
+
+def _renamed(storage: optuna.storages.BaseStorage, folder: Path) -> str:
+    """Why a study's own SQLite file does not hold it: its folder was renamed (Optuna keeps a
+    study's name inside its database)."""
+    import optuna
+
+    names = optuna.get_all_study_names(storage)
+    if len(names) != 1:
+        return ""
+    return (f"; it holds study {names[0]!r}: a study keeps its name, and its folder must too "
+            f"(rename {folder} back to {folder.with_name(names[0])})")
 
 
 # --- trials as specs ------------------------------------------------------------------------------
@@ -114,9 +128,7 @@ def standalone(spec: Spec, name: str, vars_: dict[str, Any], origin: str) -> dic
                        else str((here / entry).resolve()))
     if imports:
         document["imports"] = imports
-    ordered = {k: document[k] for k in ("name", "description", "reference", "imports", "vars", "input",
-                                        "blocks", "network") if k in document}
-    return ordered
+    return {k: document[k] for k in SPEC_KEYS if k in document}  # init too: a retrain starts as the trial did
 
 
 class _SpecDumper(yaml.SafeDumper):
@@ -169,7 +181,11 @@ def trial_spec_file(study: optuna.Study, trial: optuna.trial.FrozenTrial, folder
         raise StudyError(f"trial {trial.number} of {study.study_name!r} has no network: it ended before it "
                          f"was priced ({why})")
     config = study.user_attrs.get(CONFIG_ATTR, {})
-    space = load_space(config["space"])
+    try:
+        space = load_space(config["space"])
+    except NasblocksError as err:  # the space file moved, or was deleted
+        raise StudyError(f"trial {trial.number} of {study.study_name!r}: its spec {path} is not there, and writing "
+                         f"it again needs the study's space, which cannot be read: {err}") from None
     params = {**trial.params, **({space.fit: trial.user_attrs["width"]} if space.fit else {})}
     spec = space.spec(params)
     graph = expand(spec)

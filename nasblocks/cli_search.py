@@ -103,6 +103,9 @@ def search(
 study_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                         help="Look into finished or running studies and export their networks.")
 StudyArg = Annotated[str, typer.Argument(help="The study's name (its folder under --dir).")]
+# a study that nasblocks search did not make (another tool's, in a shared database), or whose
+# search was stopped while it created it
+NO_SETTINGS = "no nasblocks settings"
 StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="RDB storage URL, when not the study's SQLite file.")]
 
 
@@ -116,10 +119,11 @@ def study_show(name: StudyArg, root: DirOpt = Path("studies"), storage: StorageO
 
     study = load_study(root, name, storage)
     trials = study.trials if all_trials else pareto_front(study)
-    config = study.user_attrs.get("nasblocks", {})
-    console.print(f"study {name}: space {config.get('space')}, budget {', '.join(config.get('budget') or [])}, "
-                  f"objectives {', '.join(config.get('objectives') or [])}; {count_states(study.trials)}",
-                  highlight=False)
+    config = study.user_attrs.get("nasblocks")
+    settings = NO_SETTINGS if config is None else (f"space {config.get('space')}, budget "
+                                                   f"{', '.join(config.get('budget') or [])}, objectives "
+                                                   f"{', '.join(config.get('objectives') or [])}")
+    console.print(f"study {name}: {settings}; {count_states(study.trials) or 'no trial'}", highlight=False)
     if not trials:  # not an empty table
         console.print("no trial yet" if all_trials else
                       "no finished trial yet; --all lists each trial and how it ended")
@@ -226,7 +230,7 @@ def study_list(root: DirOpt = Path("studies"), storage: StorageOpt = None) -> No
     from nasblocks._study import StudyError, best_trial, load_study
 
     # opened once, not per study: each opening replays a journal or connects to a database
-    opened = None if storage is None else open_storage(storage)
+    opened = None if storage is None else open_storage(storage, create=False)
     if opened is None:
         names = [db.parent.name for db in sorted(root.glob("*/study.db"))] if root.is_dir() else []
     else:
@@ -249,9 +253,9 @@ def study_list(root: DirOpt = Path("studies"), storage: StorageOpt = None) -> No
             best = f"{best_trial(study).user_attrs['accuracy']:.3f}"
         except StudyError:
             best = "—"
-        config = study.user_attrs.get("nasblocks", {})
-        table.add_row(name, str(len(study.trials)), best, str(config.get("space")),
-                      ", ".join(config.get("budget") or []))
+        config = study.user_attrs.get("nasblocks")
+        table.add_row(name, str(len(study.trials)), best, NO_SETTINGS if config is None else str(config.get("space")),
+                      "" if config is None else ", ".join(config.get("budget") or []))
     console.print(table)
 
 

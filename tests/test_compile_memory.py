@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import nasblocks
-from nasblocks import _compile
+from nasblocks import _memory
 
 # 8 → 500,000 channels: 4,000,000 weights (no bias), 16 MB as float32
 SPEC = "input: [8, 4, 4]\nnetwork:\n  - conv: {out: 500000, kernel: 1}\n    name: wide\n"
@@ -24,8 +24,8 @@ def cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, d
         for name, text in files.items():
             (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / "fs" / name).write_text(text)
-        monkeypatch.setattr(_compile, "SELF_CGROUP", tmp_path / "self")
-        monkeypatch.setattr(_compile, "CGROUPS", tmp_path / "fs")
+        monkeypatch.setattr(_memory, "SELF_CGROUP", tmp_path / "self")
+        monkeypatch.setattr(_memory, "CGROUPS", tmp_path / "fs")
 
     return given
 

@@ -67,14 +67,15 @@ def test_folder_errors_name_the_path_and_layout(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(DataError) as info:
         load_dataset(f"folder:{missing}", resolution=None, device=CPU)
-    assert str(info.value) == f"folder path '{missing}' does not exist or is not a folder; {layout}"
+    assert str(info.value) == f"folder path '{missing}' does not exist; {layout}"
 
     flat = tmp_path / "flat"
     flat.mkdir()
     Image.new("RGB", (4, 4)).save(flat / "a.png")
     with pytest.raises(DataError) as info:
         load_dataset(f"folder:{flat}", resolution=None, device=CPU)
-    assert str(info.value) == f"folder path '{flat}' has no class subfolders; {layout}"
+    assert str(info.value) == (f"folder path '{flat}' has no class subfolders (it holds 1 image itself: put each "
+                               f"class's in a subfolder named after it); {layout}")
 
     empty = tmp_path / "empty"
     for name in ("cat", "dog"):
@@ -137,7 +138,7 @@ def test_cifar10_errors_name_the_path_and_layout(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(DataError) as info:
         load_dataset(f"cifar10:{missing}", resolution=None, device=CPU)
-    assert str(info.value) == (f"cifar10 path '{missing}' does not exist or is not a folder; expected "
+    assert str(info.value) == (f"cifar10 path '{missing}' does not exist; expected "
                                f"{missing}/cifar-10-batches-py/ holding {files} (CIFAR-10 python version)")
 
     root = _fake_cifar(tmp_path / "partial")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 import yaml
 from test_search_cli import run
 
@@ -280,6 +281,21 @@ def test_a_trial_spec_says_where_it_came_from_and_claims_no_reference(tmp_path: 
     assert document["description"].startswith("Trial 3 of study s, searched in space mobilenet_v2 from "
                                               "mobilenet_v2. The base network: MobileNetV2 (Sandler et al.")
     assert nasblocks.expand(nasblocks.load(path)).macs == nasblocks.expand(space.spec(params)).macs
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v1"])  # torchvision's init; timm's, dwconv's own
+def test_a_trial_spec_rebuilds_the_trial_s_tensors_from_the_same_seed(tmp_path: Path, name: str) -> None:
+    """It keeps the base's ``init``: ``study retrain`` starts where the trial started."""
+    space = load_space(name)
+    params = space.sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask())
+    spec = space.spec(params).with_input((3, 32, 32))
+    path = export_trial(tmp_path, "s", space, "300MFLOPs", 0, spec, params, Cost(1, 1))
+    torch.manual_seed(0)
+    trial = nasblocks.build(spec).state_dict()
+    torch.manual_seed(0)
+    written = nasblocks.build(nasblocks.load(path).with_input((3, 32, 32))).state_dict()
+    assert list(written) == list(trial)
+    assert [key for key in trial if not torch.equal(written[key], trial[key])] == []
 
 
 def test_cases_search_only_the_selected_table(tmp_path: Path) -> None:
