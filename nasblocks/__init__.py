@@ -154,7 +154,7 @@ def cost(spec: Spec | str | os.PathLike[str], latency: str | None = None, **sett
     measured once, then kept). A device this machine lacks is a DeviceError.
 
     ``setting`` is what ``nasblocks latency`` takes as options: ``batch`` (1), ``threads``
-    (torch's current count), ``dtype`` ("fp32"; "fp16"/"bf16" under autocast),
+    (torch's current count; at most this process's CPU cores), ``dtype`` ("fp32"; "fp16"/"bf16" under autocast),
     ``channels_last`` (False), ``clock`` ("wall" or "cpu") and ``stat`` ("median", "p10" or
     "min", the figure of each unit that is summed).
 

@@ -77,8 +77,9 @@ class SearchConfig:
 # (the seed) or the data loader
 _POSITIVE = (int,), lambda v: v > 0, "a positive int"
 _NUMBERS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
-    "trials": _POSITIVE, "epochs": _POSITIVE, "resolution": _POSITIVE, "batch_size": _POSITIVE,
-    "limit": _POSITIVE,
+    "trials": _POSITIVE, "epochs": _POSITIVE, "resolution": _POSITIVE, "limit": _POSITIVE,
+    # a batch norm in training needs two values per channel: at 1×1 a batch of one has one
+    "batch_size": ((int,), lambda v: v > 1, "an int >= 2 (batch norm trains on two examples or more)"),
     "lr": ((int, float), lambda v: v > 0, "a number > 0"),
     "momentum": ((int, float), lambda v: v >= 0, "a number >= 0"),
     "weight_decay": ((int, float), lambda v: v >= 0, "a number >= 0"),

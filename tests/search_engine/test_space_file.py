@@ -437,7 +437,7 @@ def test_columns_that_name_nothing_are_errors(tmp_path: Path, columns: str, mess
 @pytest.mark.parametrize("recipe, message", [
     ("{lr: fast}", "recipe.lr: expected a number > 0, got 'fast'"),
     ("{optimizer: adam}", "recipe.optimizer: expected one of sgd, adamw, got 'adam'"),
-    ("{batch_size: 0}", "recipe.batch_size: expected a positive int, got 0"),
+    ("{batch_size: 1}", "recipe.batch_size: expected an int >= 2 (batch norm trains on two examples or more), got 1"),
 ])
 def test_a_recipe_value_is_checked_as_its_option_is(tmp_path: Path, recipe: str, message: str) -> None:
     """`--recipe seed` would otherwise hand it to torch's optimiser: a traceback mid-search."""
