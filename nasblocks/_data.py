@@ -118,16 +118,16 @@ def load_dataset(source: str = "digits", *, resolution: int | None, device: torc
 def _check_fits(source: str, n: int, resolution: int, device: torch.device) -> None:
     """Refuse data that outgrow the memory holding them before they are made (``--resolution 224``
     of CIFAR-10's 60,000 images takes 36 GB): torch would fail allocating them with a traceback, or
-    the kernel kill the process. A GPU holds them where its free memory allows."""
+    the kernel kill the process. They are made in this process's memory, then moved to the GPU of
+    a GPU search, whose free memory must hold them too."""
     from rich.filesize import decimal
 
     from nasblocks._memory import host_memory
 
     need = n * 3 * resolution * resolution * torch.float32.itemsize
-    if device.type == "cuda":
-        room, where = torch.cuda.mem_get_info(device)[0], f"the free memory of {device}"
-    else:
-        room, where = host_memory()
+    room, where = host_memory()  # they are made here, and moved to a GPU once ready
+    if device.type == "cuda" and (free := torch.cuda.mem_get_info(device)[0]) < room:
+        room, where = free, f"the free memory of {device}"
     if need > room:
         raise DataError(f"dataset {source!r}: {n:,} images at {resolution}×{resolution} take {decimal(need)} as "
                         f"float32, more than {where} ({decimal(room)}); lower the resolution, or limit the images")

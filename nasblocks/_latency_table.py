@@ -221,11 +221,9 @@ class LatencyTable:
         other entries (the file deleted meanwhile, or of an older format)."""
         on_disk = self._read() if self.path.exists() else {}
         merged = {**self.entries, **on_disk}
-        for key, runs in self._unsaved.items():
-            entry = on_disk.get(key)
-            for run in runs:
-                entry = _with_run(entry, run)
-            merged[key] = entry
+        for key in self._unsaved.keys() & on_disk.keys():  # the others hold this process's runs already
+            for run in self._unsaved[key]:
+                merged[key] = _with_run(merged[key], run)
         self.entries = merged
         text = json.dumps({"format": FORMAT, "device": self.device, "entries": merged}, indent=1,
                           sort_keys=True)

@@ -356,8 +356,8 @@ def prepare(given: dict[str, Any], *, study: str | None, resume: bool, root: Pat
     inside = config.storage is None
     if inside:
         _make_folder(search.folder, root)
-    if is_sqlite(url) and (lock := lock_sqlite(url, name)) is not None:
-        stack.enter_context(closing(lock))
+    if is_sqlite(url):
+        stack.enter_context(closing(lock_sqlite(url, name)))
     storage = open_storage(url)
     if not inside:
         _make_folder(search.folder, root)

@@ -44,30 +44,21 @@ JOURNAL = "journal:"
 _SQLITE_PATH = "expected sqlite:///PATH, the path of the database file"
 
 
-# a URL's password: from the user name's ':' to the last '@' before the path, as the user meant
-# it (SQLAlchemy ends it at the first '@', and would show the rest of one that holds an '@')
-_PASSWORD = re.compile(r"(://[^:/@]*):([^/]*)@")
+# A URL's password, as the user meant it: from the ':' after the user name (which may hold '@',
+# as Azure's user@server does) to the last '@' before the query. It may hold '/'. SQLAlchemy ends
+# it at the first '@', so a password holding one is refused (_check_at_signs).
+_PASSWORD = re.compile(r"^([\w+.-]+://[^:/]*):([^?]*)@")
 
 
 def redact(url: str) -> str:
     """``url`` as it may be shown: the password replaced by ``***``."""
-    if _authority(url).count("@") < 2:
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except (sqlalchemy.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy reads
-            pass
-    return _PASSWORD.sub(r"\1:***@", url)
-
-
-def _authority(url: str) -> str:
-    """``user:password@host:port`` of a URL: what lies between ``://`` and the path."""
-    return url.partition("://")[2].partition("/")[0]
+    return _PASSWORD.sub(r"\1:***@", url, count=1)
 
 
 def scrub(text: str, url: str) -> str:
     """``text`` (a driver's error message, say) with the URL's password, as typed or decoded,
     replaced by ``***``."""
-    found = _PASSWORD.search(url)
+    found = _PASSWORD.match(url)
     if found and found.group(2):
         for secret in {found.group(2), unquote(found.group(2))}:
             text = text.replace(secret, "***")
@@ -137,13 +128,16 @@ def _open_journal(url: str, create: bool) -> JournalStorage:
 
 def _check_first_log(path: Path) -> None:
     """Raise ValueError unless ``path`` is empty, absent or starts with a log of Optuna's: its reader
-    passes over a last line that is not one (a write cut short), and would append its logs to a
-    file of one line of anything else."""
+    passes over a last line that is not one (a write cut short: so is a first line without its
+    newline, as Optuna's reader takes it), and would append its logs to a file of one line of
+    anything else."""
     if not path.exists():
         return
     with path.open("rb") as file:
         first = file.readline()
-    if first and not (isinstance(log := json.loads(first), dict) and "op_code" in log):
+    if not first or (not first.endswith(b"\n") and re.match(rb'{ ?"op_code": ?', first)):  # a first log cut short
+        return
+    if not (isinstance(log := json.loads(first), dict) and "op_code" in log):
         raise ValueError(f"its first line is not a log of Optuna's: {first[:40]!r}")
 
 
@@ -161,11 +155,12 @@ def _sqlite_file(url: str) -> Path:
 
 
 def _check_at_signs(url: str) -> None:
-    """One '@' ends the user and password; SQLAlchemy would take a password's own '@' for that
-    one, connect to the wrong host, and show the rest of the password as the host's name."""
-    if _authority(url).count("@") > 1:
-        raise StudyError(f"--storage {redact(url)}: the user name or password holds '@', which ends them in a URL: "
-                         f"write it as %40, or keep the password out of the URL (PGPASSWORD, ~/.pgpass)")
+    """An '@' ends the password; SQLAlchemy would take a password's own '@' for that one, connect
+    to the wrong host, and show the rest of the password as the host's name."""
+    found = _PASSWORD.match(url)
+    if found and "@" in found.group(2):
+        raise StudyError(f"--storage {redact(url)}: the password holds '@', which ends it in a URL: write it as "
+                         f"%40, or keep the password out of the URL (PGPASSWORD, ~/.pgpass)")
 
 
 def open_storage(url: str, *, create: bool = True) -> BaseStorage:

@@ -73,7 +73,8 @@ def export(
     graph = expand(load_spec(spec, set_, input_size))
     written = export_module(compiled(graph, weights), graph.input_shape, output, fmt, dynamic_batch=dynamic_batch)
     batch = "batch" if dynamic_batch else "1"
-    _wrote(output, f"{written}, input {batch}×{fmt_shape(graph.input_shape)}, {decimal(output.stat().st_size)}")
+    size = f", {decimal(output.stat().st_size)}" if output.is_file() else ""  # a pipe's is 0
+    _wrote(output, f"{written}, input {batch}×{fmt_shape(graph.input_shape)}{size}")
 
 
 def _wrote(output: Path, what: str) -> None:

@@ -14,21 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY
+from test_cli_latency import run
 
 from nasblocks import _latency_table as lt
 from nasblocks._latency import device_key, setting
-from nasblocks.cli import main
 from nasblocks.errors import LatencyError
-
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str,
-        code: int = 0) -> tuple[str, str]:
-    monkeypatch.setattr(sys, "argv", ["nasblocks", "latency", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    assert (exited.value.code or 0) == code
-    captured = capsys.readouterr()
-    return captured.out, captured.err
 
 
 FIGURES = {"median_ms": 1.0, "p10_ms": 1.0, "min_ms": 1.0}
@@ -128,3 +118,23 @@ def test_json_of_every_mode_is_strict_json(monkeypatch, capsys, tiny_path: Path)
     predicted = strict(run(monkeypatch, capsys, str(tiny_path), *quick, "--predict", "--json")[0])
     profiled = strict(run(monkeypatch, capsys, "profile", str(tiny_path), "--threads", "1", "--json")[0])
     assert predicted["predicted"]["units"] == profiled["networks"][0]["units"] == 8
+
+
+def test_a_save_after_the_table_file_was_deleted_keeps_this_process_s_runs(cache: Path) -> None:
+    """Only entries another process saved meanwhile are rebuilt from the disk; the rest are this
+    process's own, its earlier runs included."""
+    from nasblocks._latency import Measurement
+
+    def timed(ms: float) -> Measurement:
+        return Measurement(ms, ms, ms, 0.0, ms, 3, 1, "cpu", "cpu", 1, torch.__version__, 1, "fp32", "contiguous",
+                           ((3, 8, 8),))
+
+    table = lt.LatencyTable.open("cpu")
+    for ms in (1.0, 2.0, 3.0):
+        table.put("unit", timed(ms))
+    table.save()
+    table.path.unlink()
+    table.put("unit", timed(4.0))
+    table.save()
+    saved = json.loads(table.path.read_text())["entries"]["unit"]
+    assert [run["median_ms"] for run in saved["runs"]] == [1.0, 2.0, 3.0, 4.0]  # RUNS_KEPT is more

@@ -78,3 +78,16 @@ def test_data_that_outgrow_the_memory_are_refused_before_a_byte_is_made(tmp_path
     with pytest.raises(DataError, match=re.escape(f"dataset 'folder:{root}': 4 images at 100×100 take 480.0 kB")):
         load_dataset(f"folder:{root}", resolution=100, device=CPU)
     assert load_dataset("digits", resolution=None, device=CPU, limit=40).resolution == 8  # 30,720 bytes fit
+
+
+@pytest.mark.parametrize("host, gpu, where", [
+    (100_000, 10**12, "the memory its control group may use (100.0 kB)"),  # made on the host first
+    (10**12, 100_000, "the free memory of cuda (100.0 kB)"),
+])
+def test_data_for_a_gpu_must_fit_the_host_and_the_gpu(monkeypatch, host, gpu, where):
+    monkeypatch.setattr("nasblocks._memory._cgroup_limits", lambda: iter([host]))
+    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (gpu, gpu))
+    with pytest.raises(DataError) as info:
+        load_dataset("digits", resolution=16, device=torch.device("cuda"), limit=40)
+    assert str(info.value).endswith(f"take 122.9 kB as float32, more than {where}; lower the resolution, or limit "
+                                    "the images")

@@ -5,25 +5,14 @@ nasblocks settings. Each refusal is one line and exit status 2, and leaves nothi
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from test_search_cli import run
 from tiny_search import write_tiny_space
 
-from nasblocks._storage import open_storage
-from nasblocks.cli import main
-
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str,
-        status: int = 0) -> tuple[str, str]:
-    monkeypatch.setattr(sys, "argv", ["nasblocks", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    assert (exited.value.code or 0) == status, out + err
-    return out, err
+from nasblocks._storage import _check_at_signs, open_storage, redact, scrub
 
 
 def quick_args(space: str, root: Path) -> list[str]:
@@ -41,8 +30,9 @@ def quick_args(space: str, root: Path) -> list[str]:
                         "the database file"),
     ("journal:{tmp}/notes.txt", "error: --storage journal:{tmp}/notes.txt: {tmp}/notes.txt is not an Optuna journal "
                                 "file (Expecting value: line 1 column 1 (char 0)); expected journal:PATH"),
-    ("postgresql://me:p@ss@db/nas", "error: --storage postgresql://me:***@db/nas: the user name or password holds "
-                                    "'@', which ends them in a URL: write it as %40"),
+    ("postgresql://me:p@ss@db/nas", "error: --storage postgresql://me:***@db/nas: the password holds '@', which "
+                                    "ends it in a URL: write it as %40"),
+    ("postgresql://me:p/s@ss@db/nas", "error: --storage postgresql://me:***@db/nas: the password holds '@'"),
 ])
 def test_a_storage_that_would_lose_or_misread_trials_is_one_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_space: Path,
@@ -52,7 +42,7 @@ def test_a_storage_that_would_lose_or_misread_trials_is_one_line(
     _, err = run(monkeypatch, capsys, "search", *quick_args(str(tiny_space), root), "--study", "s",
                  "--storage", storage.format(tmp=tmp_path), status=2)
     assert err.startswith(message.format(tmp=tmp_path)) and err.count("\n") == 1, err
-    assert "p@ss" not in err and not root.exists()
+    assert "ss@" not in err and not root.exists()
     assert (tmp_path / "notes.txt").read_text() == "not a journal\n"
 
 
@@ -105,3 +95,26 @@ def test_a_trial_whose_spec_and_space_are_gone_is_one_line(monkeypatch: pytest.M
     assert err.startswith(f"error: trial 0 of 't': its spec {root / 't' / 'trials' / '0.yaml'} is not there, and "
                           f"writing it again needs the study's space, which cannot be read: ") and err.count("\n") == 1
     assert err.rstrip().endswith("file not found") and not (tmp_path / "best.yaml").exists()
+
+
+@pytest.mark.parametrize("url, shown, password", [
+    ("postgresql://alice@srv:s3cret@srv.example.com/db", "postgresql://alice@srv:***@srv.example.com/db", "s3cret"),
+    ("postgresql://alice:pa/ss@host/db", "postgresql://alice:***@host/db", "pa/ss"),
+    ("postgresql://alice:pa%2Fss@host/db?sslmode=require", "postgresql://alice:***@host/db?sslmode=require", "pa/ss"),
+    ("postgresql://alice@host:5432/db", "postgresql://alice@host:5432/db", None),
+    ("sqlite:////home/a@b/study.db", "sqlite:////home/a@b/study.db", None),
+], ids=["user@server", "slash", "encoded", "no password", "sqlite path"])
+def test_a_password_is_hidden_whatever_it_holds(url: str, shown: str, password: str | None) -> None:
+    """Azure's user@server names are taken (SQLAlchemy reads them), and a password's '/' hides too."""
+    assert redact(url) == shown
+    _check_at_signs(url)
+    if password is not None:
+        assert scrub(f"FATAL: password authentication failed ({password})", url) == \
+            "FATAL: password authentication failed (***)"
+
+
+def test_a_journal_whose_first_log_was_cut_short_is_taken_as_optuna_takes_it(tmp_path: Path) -> None:
+    """What a worker killed while writing the study's first log leaves: Optuna passes over it."""
+    cut = tmp_path / "cut.log"
+    cut.write_text('{"op_code":0,"worker_id":"x","study_name"')
+    assert optuna.get_all_study_names(open_storage(f"journal:{cut}", create=False)) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +63,20 @@ def test_what_was_written_to_stdout_is_said_on_stderr(monkeypatch: pytest.Monkey
     assert capsys.readouterr().err == f"wrote {path}: 16 boxes\n"  # not into the DOT source dot reads
     cli_viz._wrote(tmp_path / "net.svg", "16 boxes")
     assert capsys.readouterr().out == f"wrote {tmp_path / 'net.svg'}: 16 boxes\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_model_exported_into_a_pipe_claims_no_size(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str], pipe: tuple[int, Path],
+                                                     write_spec: Callable[..., Path]) -> None:
+    read, path = pipe
+    spec = write_spec("input: [3, 8, 8]\nnetwork:\n  - conv: {out: 4, kernel: 3}\n")
+    monkeypatch.setattr(sys, "argv", ["nasblocks", "export", str(spec), "-o", str(path), "--format", "onnx"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code in (0, None)
+    assert os.read(read, 1 << 16)  # the model went down the pipe
+    assert capsys.readouterr().out == f"wrote {path}: onnx, input 1×3×8×8\n"  # a pipe's size is 0: none said
 
 
 class StatusSpy:
