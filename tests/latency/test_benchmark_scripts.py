@@ -101,3 +101,16 @@ def test_the_compile_time_benchmark_times_both_sides_and_restores_the_initialisa
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row[0] == "squeezenet1_1" and row[3:5] == ["with", "init,"] and row[6:8] == ["ms", "without"]
     assert _compile.initialise is _init.initialise
+
+
+def test_the_proxy_init_benchmark_pairs_the_same_candidates_and_restores_the_initialisation(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasblocks import _compile, _init
+
+    run_script(monkeypatch, "proxy_init.py", "--trials", "2", "--epochs", "1", "--limit", "100", "--budget", "60MFLOPs")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].split() == ["trial", "MACs", "reference", "init", "PyTorch", "defaults"]
+    assert [row.split()[0] for row in printed[2:-1]] == ["0", "1"]
+    assert printed[-1].startswith("mean over 2 trials: reference init ")
+    assert "rank agreement (Spearman)" in printed[-1]
+    assert _compile.initialise is _init.initialise

@@ -1,0 +1,72 @@
+"""Proxies trained from their reference's initialisation (the spec's ``init``) against the same
+proxies from PyTorch's defaults, side by side in one run: a search's candidates (the random
+sampler draws trial n from seed + n in both runs, no pruning) trained with the same recipe on
+scikit-learn's digits.
+
+    .venv/bin/python benchmarks/proxy_init.py [--space mobilenet_v2] [--trials 8] [--epochs 3]
+
+A proxy is worth what its ranking of candidates is worth, so besides each start's accuracies it
+prints how far the two starts agree on the ranking (Spearman's rho): low agreement means the
+choice of initialisation picks other networks, not only other scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from scipy.stats import spearmanr
+
+from nasblocks import _compile
+from nasblocks._latency import cpu_name
+from nasblocks._search_run import run_search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", default="mobilenet_v2")
+    parser.add_argument("--budget", action="append", help="repeatable (default: the search's)")
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3, help="per trial (default: the search's)")
+    parser.add_argument("--limit", type=int, default=None, help="examples used (default: all 1,797)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"{cpu_name()}, {args.threads} threads, torch {torch.__version__}")
+    given = {"space": args.space, "trials": args.trials, "epochs": args.epochs, "sampler": "random",
+             "pruner": "none", "device": "cpu", "limit": args.limit,
+             **({"budget": args.budget} if args.budget else {})}
+    drawn = _compile.initialise
+    quiet = Console(file=io.StringIO())
+    with tempfile.TemporaryDirectory() as folder:
+        reference = run_search(given, study="reference", root=Path(folder), console=quiet).study
+        _compile.initialise = lambda module, graph: None
+        try:
+            default = run_search(given, study="default", root=Path(folder), console=quiet).study
+        finally:
+            _compile.initialise = drawn
+    print(f"{'trial':>5}  {'MACs':>12}  {'reference init':>14}  {'PyTorch defaults':>16}")
+    pairs = []
+    for a, b in zip(reference.trials, default.trials):
+        assert a.params == b.params, "the two searches drew different candidates"
+        if "accuracy" not in a.user_attrs or "accuracy" not in b.user_attrs:  # over the budget
+            continue
+        pairs.append((a.user_attrs["accuracy"], b.user_attrs["accuracy"]))
+        print(f"{a.number:>5}  {a.user_attrs.get('macs', 0):>12,}  {pairs[-1][0]:>14.3f}  {pairs[-1][1]:>16.3f}")
+    if len(pairs) > 1:
+        reference_acc, default_acc = zip(*pairs)
+        ranked = len(set(reference_acc)) > 1 and len(set(default_acc)) > 1  # else no ranking to agree on
+        rho = f"{spearmanr(reference_acc, default_acc).statistic:.2f}" if ranked else "undefined (ties)"
+        wins = sum(a > b for a, b in pairs)
+        print(f"mean over {len(pairs)} trials: reference init {statistics.mean(reference_acc):.3f}, "
+              f"PyTorch defaults {statistics.mean(default_acc):.3f}; reference higher in {wins}; "
+              f"rank agreement (Spearman) {rho}")
+
+
+if __name__ == "__main__":
+    main()
