@@ -12,35 +12,25 @@ choice of initialisation picks other networks, not only other scores.
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
-import torch
-from rich.console import Console
-from scipy.stats import spearmanr
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nasblocks import _compile
-from nasblocks._latency import cpu_name
-from nasblocks._search_run import run_search
+import _paired_search  # noqa: E402
+from rich.console import Console  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from nasblocks import _compile  # noqa: E402
+from nasblocks._search_run import run_search  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default="mobilenet_v2")
-    parser.add_argument("--budget", action="append", help="repeatable (default: the search's)")
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=3, help="per trial (default: the search's)")
-    parser.add_argument("--limit", type=int, default=None, help="examples used (default: all 1,797)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"{cpu_name()}, {args.threads} threads, torch {torch.__version__}")
-    given = {"space": args.space, "trials": args.trials, "epochs": args.epochs, "sampler": "random",
-             "pruner": "none", "device": "cpu", "limit": args.limit,
-             **({"budget": args.budget} if args.budget else {})}
+    args = _paired_search.parser(__doc__, 3, "per trial (default: the search's)").parse_args()
+    given = _paired_search.settings(args, pruner="none")
     drawn = _compile.initialise
     quiet = Console(file=io.StringIO())
     with tempfile.TemporaryDirectory() as folder:

@@ -15,23 +15,25 @@ what it took of the file (tensors whole / in part / fresh) and both accuracies, 
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-from rich.console import Console
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import nasblocks
-from nasblocks._data import load_dataset
-from nasblocks._latency import cpu_name
-from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE
-from nasblocks._search_run import run_search
-from nasblocks._space import Space, load_space
-from nasblocks._train import train
+import _paired_search  # noqa: E402
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+import nasblocks  # noqa: E402
+from nasblocks._data import load_dataset  # noqa: E402
+from nasblocks._search_config import DEFAULT_RESOLUTION, PROXY_RECIPE  # noqa: E402
+from nasblocks._search_run import run_search  # noqa: E402
+from nasblocks._space import Space, load_space  # noqa: E402
+from nasblocks._train import train  # noqa: E402
 
 
 def pretrain(space: Space, path: Path, epochs: int, limit: int | None) -> float:
@@ -55,20 +57,11 @@ def candidate(space: Space, params: dict[str, Any], width: float | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default="mobilenet_v2")
-    parser.add_argument("--budget", action="append", help="repeatable (default: the search's)")
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=1, help="per trial")
+    parser = _paired_search.parser(__doc__, 1, "per trial")
     parser.add_argument("--pretrain-epochs", type=int, default=6)
-    parser.add_argument("--limit", type=int, default=None, help="examples used (default: all 1,797)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"{cpu_name()}, {args.threads} threads, torch {torch.__version__}")
+    given = _paired_search.settings(args)
     space = load_space(args.space)
-    given = {"space": args.space, "trials": args.trials, "epochs": args.epochs, "sampler": "random",
-             "device": "cpu", "limit": args.limit, **({"budget": args.budget} if args.budget else {})}
     with tempfile.TemporaryDirectory() as folder:
         weights = Path(folder) / f"{space.name}-digits.pt"
         accuracy = pretrain(space, weights, args.pretrain_epochs, args.limit)
